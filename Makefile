@@ -1,0 +1,40 @@
+# Set-up and the two entry points of the README: `make demo` (main job) and `make test`.
+# Both create .venv and install what is missing (Python packages pinned in requirements.lock, the
+# Debian tools the command-line codecs use) on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.rdpbench-installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system-tools demo test benchmark clean
+
+setup: $(STAMP) system-tools
+
+$(STAMP): pyproject.toml requirements.lock requirements-nodeps.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+# cjxl/djxl for the jxl codec card. Without apt (no root, no network) the jxl codec is reported as
+# missing and its tests skip; nothing else depends on it.
+system-tools:
+	@command -v cjxl >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libjxl-tools >/dev/null; } || \
+		echo "warning: could not install libjxl-tools; the jxl codec will be unavailable"
+
+demo: setup
+	$(BIN)/rdpbench datasets fetch skimage-photos
+	$(BIN)/rdpbench run benchmark/configs/demo.toml
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+benchmark: setup
+	$(BIN)/python benchmark/bench_vs_compressai.py
+
+clean:
+	rm -rf $(VENV)

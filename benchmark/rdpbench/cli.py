@@ -1,0 +1,137 @@
+"""The `rdpbench` command: run, codecs, datasets.
+
+Exit codes: 0 success; 1 the run finished but some tasks have error rows; 2 the request was
+invalid or could not start (unknown codec, missing tool, dataset not fetched, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from rdpbench import __version__
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rdpbench.runner import run
+    from rdpbench.spec import CodecSpec, RunSpec, SpecError, load_config, parse_assignment, parse_values, resolve_path
+
+    spec = load_config(Path(args.config)) if args.config else RunSpec(codecs=[])
+    if args.codec:
+        sweep = {key: parse_values(value) for key, value in (parse_assignment(s, "--sweep") for s in args.sweep)}
+        options = dict(parse_assignment(o, "--option") for o in args.option)
+        spec.codecs = [CodecSpec(args.codec, options=options, sweep=sweep)]
+    elif args.sweep or args.option:
+        raise SpecError("--sweep and --option apply to one codec: add --codec NAME (a config describes several)")
+    if args.images or args.dataset:
+        spec.images = resolve_path(args.images) if args.images else None
+        spec.dataset = args.dataset
+    if args.metrics:
+        spec.metrics = [name for name in args.metrics.split(",") if name.strip()]
+    for attribute in ("jobs", "device"):
+        if getattr(args, attribute) is not None:
+            setattr(spec, attribute, getattr(args, attribute))
+    spec.out = Path(args.out) if args.out else spec.out
+    spec.save_recon = args.save_recon
+    spec.retry_errors = args.retry_errors
+    spec.weights_dir = Path(args.weights_dir) if args.weights_dir else None
+    spec.allow_unverified_weights = args.allow_unverified_weights
+    return run(spec, shlex.join(["rdpbench", *sys.argv[1:]]))
+
+
+def _codecs(args: argparse.Namespace) -> int:
+    from rdpbench.codec_registry import create_codec, discover
+
+    entries = discover()
+    if args.name and args.name not in entries:
+        create_codec(args.name)  # raises UnknownCodecError with "did you mean" suggestions
+    shown = [entries[args.name]] if args.name else list(entries.values())
+    for entry in shown:
+        if entry.factory is None:
+            print(f"{entry.name:10s} BROKEN     {entry.load_error}  [{entry.source}]")
+            continue
+        codec = entry.create()
+        reason = codec.unavailable_reason()
+        state = "available" if reason is None else "missing"
+        version = codec.version() if reason is None else reason
+        print(f"{codec.name:10s} {state:10s} {codec.description} — {version}")
+        if reason and codec.install_hint:
+            print(f"{'':21s}install: {codec.install_hint}")
+        for param in codec.params:
+            print(f"{'':21s}{param.describe()}")
+    return 0
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from rdpbench import datasets
+
+    if args.action == "fetch":
+        if not args.name:
+            raise datasets.DatasetError("usage: rdpbench datasets fetch NAME")
+        root = datasets.fetch(args.name, Path(args.source) if args.source else None)
+        print(f"{args.name}: verified copy in {root}")
+        return 0
+    for name in datasets.manifest_names():
+        manifest = datasets.load_manifest(name)
+        fetched = (datasets.datasets_dir() / manifest.name / datasets.LOCK_NAME).is_file()
+        print(f"{name:28s} {'fetched' if fetched else 'not fetched':12s} {manifest.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rdpbench", description="Rate–distortion–perception benchmarks of image codecs.")
+    parser.add_argument("--version", action="version", version=f"rdpbench {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="compress images with codecs and measure rate, distortion, perception")
+    run.add_argument("config", nargs="?", help="benchmark config (TOML), e.g. benchmark/configs/demo.toml")
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--images", metavar="DIR", help="evaluate every image in this folder (recursive)")
+    source.add_argument("--dataset", metavar="NAME", help="a fetched dataset (`rdpbench datasets`)")
+    run.add_argument("--codec", metavar="NAME", help="one codec (`rdpbench codecs`); replaces the config's codecs")
+    run.add_argument("--sweep", metavar="KNOB=V1,V2,...", action="append", default=[],
+                     help="values of a knob to sweep (also START:STOP:STEP); repeat for a grid")
+    run.add_argument("--option", metavar="KEY=VALUE", action="append", default=[], help="fixed codec parameter")
+    run.add_argument("--metrics", metavar="NAME,NAME", help="metrics to compute (default psnr,ms_ssim)")
+    run.add_argument("--out", metavar="DIR", help="output folder (default results/<dataset>); runs add to it")
+    run.add_argument("--jobs", type=int, metavar="N", help="worker processes (default 1: in this process)")
+    run.add_argument("--device", choices=["cpu", "cuda"], help="torch device for metrics and learned codecs")
+    run.add_argument("--save-recon", action="store_true", help="write reconstructions to DIR/recon/<codec>/<setting>/")
+    run.add_argument("--retry-errors", action="store_true", help="recompute tasks stored with an error")
+    run.add_argument("--weights-dir", metavar="DIR", help="folder of pretrained weight files (see README)")
+    run.add_argument("--allow-unverified-weights", action="store_true",
+                     help="use weight files whose hash does not match, marking results unverified")
+    run.set_defaults(handler=_run)
+
+    codecs = commands.add_parser("codecs", help="list codecs, their availability, versions and knobs")
+    codecs.add_argument("name", nargs="?", help="show one codec")
+    codecs.set_defaults(handler=_codecs)
+
+    data = commands.add_parser("datasets", help="list dataset manifests, or fetch one")
+    data.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
+    data.add_argument("name", nargs="?")
+    data.add_argument("--from", dest="source", metavar="DIR", help="copy files from this folder instead of downloading")
+    data.set_defaults(handler=_datasets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rdpbench.codec_registry import UnknownCodecError
+    from rdpbench.command_line import CardError
+    from rdpbench.datasets import DatasetError
+    from rdpbench.metrics.registry import UnknownMetricError
+    from rdpbench.spec import SpecError
+    from rdpbench.store import DatasetMismatchError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (SpecError, DatasetError, DatasetMismatchError, UnknownCodecError, UnknownMetricError, CardError,
+            FileNotFoundError) as error:
+        print(f"rdpbench: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rdpbench: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,131 @@
+"""Codecs that are command-line tools, described by a declarative TOML card (no Python needed).
+
+A card (see codecs/bpg.toml, codecs/jxl.toml) holds:
+
+- ``name``, ``description``, ``install_hint``, ``timeout_s`` (per tool call, default 300);
+- ``[encode]``: ``argv`` template, ``input`` ("png" or "ppm": the lossless file the tool reads);
+- ``[decode]``: ``argv`` template, ``output`` ("png" or "ppm": the file the tool writes);
+- ``[version]``: ``argv`` and a regular expression ``pattern`` whose first group is the version;
+- ``[[param]]`` tables: name, kind, default, doc, low/high or choices, rate (see codec_api.Param).
+
+Templates are lists of arguments (never a shell line); ``{input}``, ``{output}`` and every parameter
+name are substituted in each argument. Files live in a fresh temporary folder per call, so the names
+of user images never reach the command line. The bytes of the encoder's output file are the stream.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rdpbench.codec_api import Codec, CodecError, Param, Setting
+from rdpbench.imageio import ImageReadError, read_rgb8
+from PIL import Image
+
+_LOSSLESS_FORMATS = {"png": ("PNG", ".png"), "ppm": ("PPM", ".ppm")}
+
+
+class CardError(ValueError):
+    """A codec card is malformed; the message names the file and the field."""
+
+
+class CommandLineCodec(Codec):
+    """A codec run as ``encode.argv`` and ``decode.argv`` subprocesses, configured by a card."""
+
+    def __init__(self, card: dict[str, Any], source: str):
+        try:
+            self.name = card["name"]
+            self.description = card.get("description", "")
+            self.install_hint = card.get("install_hint", "")
+            self.timeout_s = float(card.get("timeout_s", 300))
+            self.encode_argv = list(card["encode"]["argv"])
+            self.decode_argv = list(card["decode"]["argv"])
+            self.input_format = card["encode"].get("input", "png")
+            self.output_format = card["decode"].get("output", "png")
+            self.stream_suffix = card["encode"].get("suffix", ".bin")
+            self.version_argv = list(card.get("version", {}).get("argv", []))
+            self.version_pattern = card.get("version", {}).get("pattern", r"(\S+)")
+            self.params = tuple(
+                Param(p["name"], p["kind"], p["default"], p.get("doc", ""), p.get("low"), p.get("high"),
+                      tuple(p["choices"]) if "choices" in p else None, bool(p.get("rate", False)))
+                for p in card.get("param", [])
+            )
+        except (KeyError, TypeError) as error:
+            raise CardError(f"{source}: missing or malformed field {error}") from error
+        for fmt in (self.input_format, self.output_format):
+            if fmt not in _LOSSLESS_FORMATS:
+                raise CardError(f"{source}: image format {fmt!r} must be one of {sorted(_LOSSLESS_FORMATS)}")
+        self.source = source
+
+    @classmethod
+    def from_file(cls, path: Path) -> "CommandLineCodec":
+        try:
+            card = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as error:
+            raise CardError(f"{path}: {error}") from error
+        return cls(card, str(path))
+
+    # -- availability and provenance -------------------------------------------------------------
+    def tools(self) -> list[str]:
+        return sorted({self.encode_argv[0], self.decode_argv[0]})
+
+    def unavailable_reason(self) -> str | None:
+        missing = [tool for tool in self.tools() if shutil.which(tool) is None]
+        return f"not on PATH: {', '.join(missing)}" if missing else None
+
+    @cached_property
+    def _version(self) -> str:
+        if not self.version_argv:
+            return "unknown"
+        try:
+            done = subprocess.run(self.version_argv, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"unknown ({error})"
+        text = done.stdout + done.stderr
+        match = re.search(self.version_pattern, text)
+        return match.group(1) if match else (text.strip().splitlines() or ["unknown"])[0]
+
+    def version(self) -> str:
+        return self._version
+
+    # -- coding ----------------------------------------------------------------------------------
+    def _run(self, template: list[str], values: dict[str, Any]) -> None:
+        argv = [argument.format_map(values) for argument in template]
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=self.timeout_s, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise CodecError(f"{argv[0]} timed out after {self.timeout_s:g} s: {' '.join(argv)}") from None
+        except OSError as error:
+            raise CodecError(f"cannot run {argv[0]}: {error}. {self.install_hint}".strip()) from error
+        if done.returncode != 0:
+            stderr = done.stderr.decode(errors="replace").strip()[-2000:]
+            raise CodecError(f"{argv[0]} exited with {done.returncode}: {stderr or '(no stderr)'}")
+
+    def encode(self, image: np.ndarray, setting: Setting) -> bytes:
+        pillow_format, suffix = _LOSSLESS_FORMATS[self.input_format]
+        with tempfile.TemporaryDirectory(prefix="rdpbench-") as folder:
+            source, stream = Path(folder) / f"input{suffix}", Path(folder) / f"stream{self.stream_suffix}"
+            Image.fromarray(image).save(source, format=pillow_format, compress_level=1)
+            self._run(self.encode_argv, {**setting, "input": str(source), "output": str(stream)})
+            if not stream.is_file():
+                raise CodecError(f"{self.encode_argv[0]} wrote no output file")
+            return stream.read_bytes()
+
+    def decode(self, data: bytes, setting: Setting) -> np.ndarray:
+        _, suffix = _LOSSLESS_FORMATS[self.output_format]
+        with tempfile.TemporaryDirectory(prefix="rdpbench-") as folder:
+            stream, target = Path(folder) / f"stream{self.stream_suffix}", Path(folder) / f"output{suffix}"
+            stream.write_bytes(data)
+            self._run(self.decode_argv, {**setting, "input": str(stream), "output": str(target)})
+            try:
+                return read_rgb8(target)
+            except (ImageReadError, FileNotFoundError) as error:
+                raise CodecError(f"{self.decode_argv[0]} output unreadable: {error}") from error

@@ -1,0 +1,108 @@
+"""Views of the store, rewritten after every run: per_image.csv, summary.csv and one JSON file per
+codec in CompressAI's results format (``compressai/<codec>.json``), so its plot script reads ours.
+
+Summary conventions: one row per (codec, setting); ``n_images`` rows, ``n_failed`` of them with an
+error; ``bpp`` and every metric are the mean over the images where the value exists (a failed image
+has no bpp; MS-SSIM is undefined for images under 161 px). PSNR is averaged per image (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rdpbench.store import ResultsStore
+
+ROW_COLUMNS = ["codec", "setting", "image", "width", "height", "bytes", "bpp", "encode_s", "decode_s"]
+# CompressAI's key names for the columns it knows; other metrics keep their column name.
+COMPRESSAI_KEYS = {"psnr": "psnr-rgb", "ms_ssim": "ms-ssim-rgb", "encode_s": "encoding_time",
+                   "decode_s": "decoding_time"}
+
+
+def _setting_sort_key(setting: str) -> tuple:
+    """Order settings by their knob values, numerically where they are numbers."""
+    parts = []
+    for pair in setting.split(","):
+        _, _, value = pair.partition("=")
+        try:
+            parts.append((0, float(value), ""))
+        except ValueError:
+            parts.append((1, 0.0, value))
+    return tuple(parts)
+
+
+def per_image(store: ResultsStore) -> pd.DataFrame:
+    """One row per (codec, setting, image): the row columns, one column per metric, then ``error``."""
+    rows = pd.DataFrame(store.query(f"SELECT {', '.join(ROW_COLUMNS)}, error FROM rows"), columns=ROW_COLUMNS + ["error"])
+    values = pd.DataFrame(store.query("SELECT codec, setting, image, metric, value FROM metric_values"),
+                          columns=["codec", "setting", "image", "metric", "value"])
+    metric_names = sorted(values["metric"].unique(), key=_metric_order)
+    if len(values):
+        wide = values.pivot_table(index=["codec", "setting", "image"], columns="metric", values="value",
+                                  aggfunc="first", dropna=False).reset_index()
+        rows = rows.merge(wide, on=["codec", "setting", "image"], how="left")
+    rows = rows[ROW_COLUMNS + metric_names + ["error"]]
+    for column in ["bpp", "encode_s", "decode_s", *metric_names]:
+        rows[column] = pd.to_numeric(rows[column], errors="coerce").astype(float)
+    rows["error"] = rows["error"].fillna("")
+    order = sorted(range(len(rows)), key=lambda i: (rows.at[i, "codec"], _setting_sort_key(rows.at[i, "setting"]),
+                                                    rows.at[i, "image"]))
+    return rows.iloc[order].reset_index(drop=True)
+
+
+def _metric_order(name: str) -> tuple:
+    known = ["psnr", "ms_ssim", "lpips", "dists", "niqe"]
+    return (known.index(name) if name in known else len(known), name)
+
+
+def summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Means per (codec, setting); see the module docstring for the conventions."""
+    metric_names = [c for c in rows.columns if c not in ROW_COLUMNS and c != "error"]
+    records = []
+    for (codec, setting), group in rows.groupby(["codec", "setting"], sort=False):
+        record = {"codec": codec, "setting": setting, "n_images": len(group),
+                  "n_failed": int((group["error"] != "").sum())}
+        for column in ["bpp", *metric_names, "encode_s", "decode_s"]:
+            values = group[column].to_numpy(dtype=float)
+            finite_or_inf = values[~np.isnan(values)]
+            record[column] = float(finite_or_inf.mean()) if len(finite_or_inf) else float("nan")
+        records.append(record)
+    columns = ["codec", "setting", "n_images", "n_failed", "bpp", *metric_names, "encode_s", "decode_s"]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def compressai_json(table: pd.DataFrame, codec: str, description: str) -> dict:
+    """CompressAI's format: ``{"name", "description", "results": {"bpp": [...], "psnr-rgb": [...]}}``
+    with one entry per setting in the order of ``settings`` (added beside ``results``)."""
+    rows = table[table["codec"] == codec]
+    results = {COMPRESSAI_KEYS.get(c, c): [None if np.isnan(v) else v for v in rows[c].astype(float)]
+               for c in rows.columns if c not in ("codec", "setting", "n_images", "n_failed")}
+    return {"name": codec, "description": description, "settings": list(rows["setting"]), "results": results}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def write_all(store: ResultsStore) -> list[str]:
+    """Write every view into the store's folder; return the names written."""
+    out = store.folder
+    rows = per_image(store)
+    table = summary(rows)
+    _atomic_write(out / "per_image.csv", rows.to_csv(index=False))
+    _atomic_write(out / "summary.csv", table.to_csv(index=False))
+    folder = out / "compressai"
+    folder.mkdir(exist_ok=True)
+    descriptions = dict(store.query(
+        "SELECT codec, description || ' (' || version || ')' FROM run_codecs ORDER BY run_id"))
+    for codec in table["codec"].unique():
+        document = compressai_json(table, codec, descriptions.get(codec, ""))
+        _atomic_write(folder / f"{re.sub(r'[^A-Za-z0-9._=-]+', '_', codec)}.json", json.dumps(document, indent=2))
+    return ["per_image.csv", "summary.csv", "compressai/*.json"]

@@ -1,0 +1,57 @@
+"""Pixel-fidelity metrics, with the conventions of DESIGN.md §4 (CompressAI's evaluation)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rdpbench.metrics.base import MetricValue, PairedMetric
+
+MS_SSIM_MIN_SIDE = 161  # 5 scales, 11-px window: the short side must exceed (11 - 1) * 2**4 = 160
+
+
+class PSNR(PairedMetric):
+    """RGB PSNR of one image: ``10 * log10(255**2 / MSE)``, MSE over all pixels and the 3 channels
+    in float64. The summary averages per-image PSNR (not the PSNR of the mean MSE). Identical images
+    give +inf."""
+
+    name = "psnr"
+
+    def describe(self):
+        return "RGB, 10*log10(255^2/MSE) per image, mean over images"
+
+    def compute(self, reference, reconstruction):
+        difference = reference.astype(np.float64) - reconstruction.astype(np.float64)
+        mse = float(np.mean(difference * difference))
+        return MetricValue(math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse))
+
+
+class MSSSIM(PairedMetric):
+    """RGB MS-SSIM by ``pytorch_msssim.ms_ssim``: data_range 255, 5 scales with the standard weights
+    (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), Gaussian window 11 with sigma 1.5, channels averaged.
+    Images with a short side under 161 px give NaN with the reason."""
+
+    name = "ms_ssim"
+
+    def __init__(self, context):
+        super().__init__(context)
+        import torch
+        from pytorch_msssim import ms_ssim
+
+        self._torch, self._ms_ssim = torch, ms_ssim
+
+    def describe(self):
+        from importlib.metadata import version
+
+        return f"pytorch_msssim {version('pytorch_msssim')}, RGB, data_range 255, win 11, sigma 1.5"
+
+    def _tensor(self, image):
+        return self._torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float().to(self.context.device)
+
+    def compute(self, reference, reconstruction):
+        if min(reference.shape[:2]) < MS_SSIM_MIN_SIDE:
+            return MetricValue.undefined(f"MS-SSIM needs >= {MS_SSIM_MIN_SIDE} px on the short side")
+        with self._torch.no_grad():
+            value = self._ms_ssim(self._tensor(reference), self._tensor(reconstruction), data_range=255.0)
+        return MetricValue(float(value))

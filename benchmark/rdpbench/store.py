@@ -1,0 +1,168 @@
+"""The results store: one SQLite file per output folder (``OUT/results.sqlite``).
+
+Tables
+- ``meta``: the dataset this folder belongs to (name, folder, fingerprint) and the schema version.
+- ``images``: the dataset's images with their sha256.
+- ``runs``: provenance of every run into the folder (command, config, library versions, git
+  commit, hostname, start/end, status).
+- ``run_codecs`` / ``run_metrics``: per run, each codec's options, description and tool version, and
+  each metric's convention.
+- ``settings``: every (codec, setting) with its full parameter values as JSON.
+- ``rows``: one row per (codec, setting, image): sizes, bytes, bpp, times, error text.
+- ``metric_values``: one value per (codec, setting, image, metric), with a note explaining NaNs.
+
+A task's row and its metric values are written in one transaction, so a killed run leaves either
+the whole result of a task or nothing of it. SQLite stores NaN as NULL; readers turn NULL back into
+NaN, and the note column says why a value is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any, Iterable
+
+from rdpbench.tasks import TaskResult
+
+SCHEMA_VERSION = "1"
+STORE_NAME = "results.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS images (image TEXT PRIMARY KEY, sha256 TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT, finished_at TEXT, status TEXT,
+    command TEXT, config TEXT, versions TEXT, git_commit TEXT, hostname TEXT,
+    n_tasks INTEGER, n_failed INTEGER);
+CREATE TABLE IF NOT EXISTS run_codecs (
+    run_id INTEGER, codec TEXT, name TEXT, options TEXT, description TEXT, version TEXT,
+    PRIMARY KEY (run_id, codec));
+CREATE TABLE IF NOT EXISTS run_metrics (
+    run_id INTEGER, metric TEXT, description TEXT, PRIMARY KEY (run_id, metric));
+CREATE TABLE IF NOT EXISTS settings (
+    codec TEXT, setting TEXT, params TEXT, PRIMARY KEY (codec, setting));
+CREATE TABLE IF NOT EXISTS rows (
+    codec TEXT, setting TEXT, image TEXT, width INTEGER, height INTEGER, bytes INTEGER,
+    bpp REAL, encode_s REAL, decode_s REAL, error TEXT, run_id INTEGER,
+    PRIMARY KEY (codec, setting, image));
+CREATE TABLE IF NOT EXISTS metric_values (
+    codec TEXT, setting TEXT, image TEXT, metric TEXT, value REAL, note TEXT,
+    PRIMARY KEY (codec, setting, image, metric));
+"""
+
+
+class DatasetMismatchError(ValueError):
+    """The output folder already holds results for different images."""
+
+
+def _nan_to_none(value: float | None) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+class ResultsStore:
+    """Read and write ``OUT/results.sqlite``. Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / STORE_NAME
+        self.db = sqlite3.connect(self.path, timeout=60)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        with self.db:
+            self.db.executescript(_SCHEMA)
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "ResultsStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- dataset identity ------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def bind_dataset(self, name: str, root: str, fingerprint: str, image_hashes: dict[str, str]) -> None:
+        """Record the dataset on first use; refuse a folder that holds results for other images."""
+        known = self.meta("dataset_fingerprint")
+        if known is not None and known != fingerprint:
+            raise DatasetMismatchError(
+                f"{self.folder} holds results for dataset {self.meta('dataset_name')!r} "
+                f"({self.meta('dataset_root')}) with other image contents; use another --out"
+            )
+        with self.db:
+            for key, value in (("dataset_name", name), ("dataset_root", root), ("dataset_fingerprint", fingerprint)):
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+            self.db.executemany("INSERT OR IGNORE INTO images VALUES (?, ?)", image_hashes.items())
+
+    # -- runs and provenance ---------------------------------------------------------------------
+    def start_run(self, started_at: str, command: str, config: dict, versions: dict, git_commit: str,
+                  hostname: str, n_tasks: int) -> int:
+        with self.db:
+            cursor = self.db.execute(
+                "INSERT INTO runs (started_at, status, command, config, versions, git_commit, hostname, n_tasks)"
+                " VALUES (?, 'running', ?, ?, ?, ?, ?, ?)",
+                (started_at, command, json.dumps(config), json.dumps(versions), git_commit, hostname, n_tasks),
+            )
+        return cursor.lastrowid
+
+    def record_codec(self, run_id: int, codec: str, name: str, options: dict, description: str, version: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO run_codecs VALUES (?, ?, ?, ?, ?, ?)",
+                            (run_id, codec, name, json.dumps(options), description, version))
+
+    def record_metric(self, run_id: int, metric: str, description: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO run_metrics VALUES (?, ?, ?)", (run_id, metric, description))
+
+    def record_setting(self, codec: str, setting: str, params: dict) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?, ?)", (codec, setting, json.dumps(params)))
+
+    def finish_run(self, run_id: int, finished_at: str, status: str, n_failed: int) -> None:
+        with self.db:
+            self.db.execute("UPDATE runs SET finished_at = ?, status = ?, n_failed = ? WHERE run_id = ?",
+                            (finished_at, status, n_failed, run_id))
+
+    def previous_codec_version(self, codec: str, before_run: int) -> str | None:
+        row = self.db.execute(
+            "SELECT version FROM run_codecs WHERE codec = ? AND run_id < ? ORDER BY run_id DESC LIMIT 1",
+            (codec, before_run)).fetchone()
+        return row[0] if row else None
+
+    # -- per-image results -----------------------------------------------------------------------
+    def existing(self) -> dict[tuple[str, str, str], tuple[bool, set[str]]]:
+        """For every stored (codec, setting, image): (row has an error, names of stored metrics)."""
+        status = {(c, s, i): (bool(e), set()) for c, s, i, e in self.db.execute(
+            "SELECT codec, setting, image, error FROM rows")}
+        for c, s, i, metric in self.db.execute("SELECT codec, setting, image, metric FROM metric_values"):
+            if (c, s, i) in status:
+                status[(c, s, i)][1].add(metric)
+        return status
+
+    def write_result(self, result: TaskResult, run_id: int) -> None:
+        """Insert or replace one task's row and add its metric values, atomically."""
+        task = result.task
+        key = (task.codec, task.setting, task.image)
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*key, result.width, result.height, result.bytes, result.bpp, result.encode_s,
+                 result.decode_s, result.error or None, run_id),
+            )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO metric_values VALUES (?, ?, ?, ?, ?, ?)",
+                [(*key, name, _nan_to_none(value.value), value.note or None) for name, value in result.metrics.items()],
+            )
+
+    def query(self, sql: str, parameters: Iterable[Any] = ()) -> list[tuple]:
+        with closing(self.db.execute(sql, tuple(parameters))) as cursor:
+            return cursor.fetchall()

@@ -1,0 +1,19 @@
+"""JPEG through Pillow's libjpeg-turbo; the setting CompressAI's `bench jpeg` uses by default."""
+
+from rdpbench.codec_api import Param
+from rdpbench.pillow_codec import PillowCodec
+
+
+class JPEG(PillowCodec):
+    name = "jpeg"
+    description = "JPEG (baseline, Huffman tables not optimised) via Pillow/libjpeg-turbo"
+    pillow_format = "JPEG"
+    pillow_feature = "jpg"
+    params = (
+        Param("quality", "int", 75, "libjpeg quality factor", low=1, high=100, rate=True),
+        Param("subsampling", "str", "4:2:0", "chroma subsampling (4:2:0 is Pillow's and libjpeg's default)",
+              choices=("4:4:4", "4:2:2", "4:2:0")),
+    )
+
+    def save_options(self, image, setting):
+        return {"quality": setting["quality"], "subsampling": setting["subsampling"]}

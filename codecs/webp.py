@@ -1,0 +1,18 @@
+"""WebP (lossy, VP8 intra) through Pillow's libwebp, with Pillow's defaults as CompressAI used them."""
+
+from rdpbench.codec_api import Param
+from rdpbench.pillow_codec import PillowCodec
+
+
+class WebP(PillowCodec):
+    name = "webp"
+    description = "WebP lossy via Pillow/libwebp"
+    pillow_format = "WEBP"
+    pillow_feature = "webp"
+    params = (
+        Param("quality", "int", 75, "libwebp quality", low=0, high=100, rate=True),
+        Param("method", "int", 4, "speed/size trade-off, 0 fast .. 6 slow (Pillow default 4)", low=0, high=6),
+    )
+
+    def save_options(self, image, setting):
+        return {"quality": setting["quality"], "method": setting["method"], "lossless": False}
