@@ -12,7 +12,8 @@ Conversion rules (tested in tests/test_imageio.py):
   Pillow itself does when it reads 48-bit RGB PNGs, so grey and colour follow one rule.
 - 32-bit integer grey (mode I, from 16-bit PNG/TIFF): treated as 16-bit (``v >> 8``, clipped to
   0..65535 first).
-- CMYK: Pillow's naive conversion ``R = 255 - min(255, C + K)`` etc., without colour management.
+- CMYK: Pillow's uncalibrated conversion ``R = round((255 - C) * (255 - K) / 255)`` etc., without
+  colour management (ICC profiles are ignored).
 - Multi-frame files (GIF, TIFF): the first frame.
 - Float images (mode F) and files Pillow cannot decode raise :class:`ImageReadError`.
 """

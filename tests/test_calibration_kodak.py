@@ -1,0 +1,45 @@
+"""Calibration against CompressAI's published Kodak tables (tests/data/README.md).
+
+Runs only where the Kodak images are beside the checkout (../shared/data/kodak); real users fetch
+them with `rdpbench datasets fetch kodak`. Tolerances per codec:
+- WebP: libwebp's output has not changed since the tables were made: bpp, PSNR and MS-SSIM agree
+  to float precision (MS-SSIM to 1e-5: pytorch_msssim versions differ in float rounding).
+- JPEG: the tables used Pillow 7.1.2's libjpeg-turbo; newer libjpeg-turbo encodes a few bytes
+  differently (bpp within 0.2%) and decodes differently (PSNR up to 0.12 dB, MS-SSIM up to 0.004 higher,
+  largest at mid qualities). On identical libraries our numbers equal CompressAI's own `bench jpeg`
+  to 1e-7 (tests/test_codecs.py::test_jpeg_matches_compressai_bench_on_identical_libraries).
+"""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import SHARED_KODAK
+
+QUALITIES = [5, 25, 50, 75, 95]
+TOLERANCES = {  # (bpp relative, PSNR dB, MS-SSIM absolute)
+    "webp": (1e-9, 1e-6, 1e-5),
+    "jpeg": (2e-3, 0.15, 5e-3),
+}
+
+pytestmark = pytest.mark.skipif(not SHARED_KODAK.is_dir(), reason=f"Kodak images not found at {SHARED_KODAK}")
+
+
+@pytest.mark.parametrize("codec", ["jpeg", "webp"])
+def test_kodak_sweep_reproduces_the_published_compressai_table(codec, tmp_path, run_cli):
+    published = json.loads((Path(__file__).parent / "data" / f"compressai_kodak_{codec}.json").read_text())
+    out = tmp_path / "out"
+    sweep = ",".join(map(str, QUALITIES))
+    assert run_cli("run", "--images", SHARED_KODAK, "--codec", codec, "--sweep", f"quality={sweep}",
+                   "--out", out, "--jobs", "2") == 0
+    summary = pd.read_csv(out / "summary.csv").set_index("setting")
+    bpp_tol, psnr_tol, ms_ssim_tol = TOLERANCES[codec]
+    for quality in QUALITIES:
+        index = published["quality"].index(quality)
+        row = summary.loc[f"quality={quality}"]
+        assert row["n_images"] == 24 and row["n_failed"] == 0
+        assert row["bpp"] == pytest.approx(published["bpp"][index], rel=bpp_tol), quality
+        assert row["psnr"] == pytest.approx(published["psnr"][index], abs=psnr_tol), quality
+        assert row["ms_ssim"] == pytest.approx(published["ms_ssim"][index], abs=ms_ssim_tol), quality
