@@ -1,4 +1,4 @@
-"""The `rdpbench` command: run, codecs, datasets.
+"""The `rdpbench` command: run, codecs, datasets, weights.
 
 Exit codes: 0 success; 1 the run finished but some tasks have error rows; 2 the request was
 invalid or could not start (unknown codec, missing tool, dataset not fetched, ...).
@@ -15,15 +15,23 @@ from rdpbench import __version__
 
 
 def _run(args: argparse.Namespace) -> int:
+    from rdpbench.metrics.registry import normalize
     from rdpbench.runner import run
     from rdpbench.spec import CodecSpec, RunSpec, SpecError, load_config, parse_assignment, parse_values, resolve_path
 
     spec = load_config(Path(args.config)) if args.config else RunSpec(codecs=[])
+    codec_options = {}
+    for text in args.option:
+        key, value = parse_assignment(text, "--option")
+        metric, dot, option = key.partition(".")
+        if dot:  # METRIC.KEY=VALUE, e.g. lpips.net=vgg
+            spec.metric_options.setdefault(normalize(metric), {})[option] = value
+        else:
+            codec_options[key] = value
     if args.codec:
         sweep = {key: parse_values(value) for key, value in (parse_assignment(s, "--sweep") for s in args.sweep)}
-        options = dict(parse_assignment(o, "--option") for o in args.option)
-        spec.codecs = [CodecSpec(args.codec, options=options, sweep=sweep)]
-    elif args.sweep or args.option:
+        spec.codecs = [CodecSpec(args.codec, options=codec_options, sweep=sweep)]
+    elif args.sweep or codec_options:
         raise SpecError("--sweep and --option apply to one codec: add --codec NAME (a config describes several)")
     if args.images or args.dataset:
         spec.images = resolve_path(args.images) if args.images else None
@@ -80,6 +88,40 @@ def _datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weights(args: argparse.Namespace) -> int:
+    from rdpbench.metrics.base import MetricContext
+    from rdpbench.metrics.registry import create_metric
+    from rdpbench.weights import KNOWN, Weights, WeightsError
+
+    weights = Weights.from_options(args.weights_dir, allow_unverified=args.action == "status")
+    needed: dict[str, str] = {}
+    for name in (args.metrics.split(",") if args.metrics else []):
+        metric = create_metric(name, MetricContext(weights=weights))
+        needed.update({file: metric.name for file in metric.weight_names()})
+    for name in args.names:
+        if name not in KNOWN:
+            raise WeightsError(f"unknown weight file {name!r}; known: {', '.join(sorted(KNOWN))}")
+        needed[name] = KNOWN[name].used_by
+    if not needed:
+        needed = {name: file.used_by for name, file in KNOWN.items()}
+    missing = 0
+    for name, used_by in needed.items():
+        if args.action == "fetch":
+            located = weights.fetch(name)
+        elif weights.find(name) is None:
+            print(f"missing     {name}  (for {used_by}; {KNOWN[name].url})")
+            missing += 1
+            continue
+        else:
+            located = weights.locate(name)
+        state = "verified" if located.verified else "UNVERIFIED"
+        print(f"{state:11s} {name}  {located.path}")
+    if missing:
+        where = weights.directory or "a folder passed as --weights-dir"
+        print(f"{missing} missing: `rdpbench weights fetch` downloads them, or copy them into {where}")
+    return 1 if missing else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rdpbench", description="Rate–distortion–perception benchmarks of image codecs.")
     parser.add_argument("--version", action="version", version=f"rdpbench {__version__}")
@@ -93,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--codec", metavar="NAME", help="one codec (`rdpbench codecs`); replaces the config's codecs")
     run.add_argument("--sweep", metavar="KNOB=V1,V2,...", action="append", default=[],
                      help="values of a knob to sweep (also START:STOP:STEP); repeat for a grid")
-    run.add_argument("--option", metavar="KEY=VALUE", action="append", default=[], help="fixed codec parameter")
+    run.add_argument("--option", metavar="KEY=VALUE", action="append", default=[],
+                     help="fixed codec parameter, or METRIC.KEY=VALUE for a metric (lpips.net=vgg, fid.patch_size=512)")
     run.add_argument("--metrics", metavar="NAME,NAME", help="metrics to compute (default psnr,ms_ssim)")
     run.add_argument("--out", metavar="DIR", help="output folder (default results/<dataset>); runs add to it")
     run.add_argument("--jobs", type=int, metavar="N", help="worker processes (default 1: in this process)")
@@ -114,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("name", nargs="?")
     data.add_argument("--from", dest="source", metavar="DIR", help="copy files from this folder instead of downloading")
     data.set_defaults(handler=_datasets)
+    weights = commands.add_parser("weights", help="pretrained files: which are needed, found, verified; fetch them")
+    weights.add_argument("action", choices=["status", "fetch"])
+    weights.add_argument("names", nargs="*", help="canonical file names (default: all, or those of --metrics)")
+    weights.add_argument("--metrics", metavar="NAME,NAME", help="the files these metrics need")
+    weights.add_argument("--weights-dir", metavar="DIR", help="where to look first and where fetch saves")
+    weights.set_defaults(handler=_weights)
     return parser
 
 
@@ -124,12 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     from rdpbench.metrics.registry import UnknownMetricError
     from rdpbench.spec import SpecError
     from rdpbench.store import DatasetMismatchError
+    from rdpbench.weights import WeightsError
 
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except (SpecError, DatasetError, DatasetMismatchError, UnknownCodecError, UnknownMetricError, CardError,
-            FileNotFoundError) as error:
+            WeightsError, FileNotFoundError) as error:
         print(f"rdpbench: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,6 +1,7 @@
 """Executors: run tasks and yield their results as they finish, in any order.
 
-- :func:`run_in_process` runs tasks one after another in this process (``--jobs 1``).
+- :func:`run_in_process` runs tasks one after another in this process (``--jobs 1``), reusing the
+  caller's WorkerState (its loaded networks).
 - :func:`run_in_workers` runs them in N spawned worker processes, one task per worker at a time.
   The parent always knows which task each worker holds, so a worker that dies (a segfaulting
   codec library, the out-of-memory killer) turns exactly that task into an error row; a new worker
@@ -20,8 +21,7 @@ from rdpbench.metrics.base import MetricContext
 from rdpbench.tasks import Task, TaskResult, WorkerState, execute_task
 
 
-def run_in_process(tasks: Iterable[Task], context: MetricContext) -> Iterator[TaskResult]:
-    state = WorkerState(context)
+def run_in_process(tasks: Iterable[Task], state: WorkerState) -> Iterator[TaskResult]:
     for task in tasks:
         yield execute_task(task, state)
 

@@ -2,8 +2,10 @@
 codec in CompressAI's results format (``compressai/<codec>.json``), so its plot script reads ours.
 
 Summary conventions: one row per (codec, setting); ``n_images`` rows, ``n_failed`` of them with an
-error; ``bpp`` and every metric are the mean over the images where the value exists (a failed image
-has no bpp; MS-SSIM is undefined for images under 161 px). PSNR is averaged per image (DESIGN.md §4).
+error; ``bpp`` and every per-image metric are the mean over the images where the value exists (a
+failed image has no bpp; MS-SSIM is undefined for images under 161 px). PSNR is averaged per image
+(DESIGN.md §4). Distribution metrics (FID, KID) follow with ``n_patches``, ``patch_protocol`` and a
+small-sample note. ``originals.csv`` holds no-reference metrics (NIQE) of the original images.
 """
 
 from __future__ import annotations
@@ -76,12 +78,42 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=columns)
 
 
+def distribution(store: ResultsStore) -> pd.DataFrame:
+    """FID/KID per (codec, setting): one column per value, plus ``n_patches``, ``patch_protocol``
+    (extractor, patch size and shift) and ``distribution_note`` (small-sample warning)."""
+    values = pd.DataFrame(store.query("SELECT codec, setting, column_name, value, n_patches, spec, note "
+                                      "FROM distribution_values"),
+                          columns=["codec", "setting", "column", "value", "n_patches", "patch_protocol", "note"])
+    if values.empty:
+        return pd.DataFrame(columns=["codec", "setting"])
+    wide = values.pivot_table(index=["codec", "setting"], columns="column", values="value", aggfunc="first",
+                              dropna=False)
+    columns = [c for c in ("fid", "kid", "kid_std") if c in wide.columns] + sorted(
+        c for c in wide.columns if c not in ("fid", "kid", "kid_std"))
+    extra = values.groupby(["codec", "setting"]).agg(
+        n_patches=("n_patches", "max"), patch_protocol=("patch_protocol", "first"),
+        distribution_note=("note", lambda notes: next((n for n in notes if n), "")))
+    return wide[columns].join(extra).reset_index()
+
+
+def originals(store: ResultsStore) -> pd.DataFrame:
+    """No-reference metrics of the original images, one row per image."""
+    values = pd.DataFrame(store.query("SELECT image, metric, value FROM original_values"),
+                          columns=["image", "metric", "value"])
+    if values.empty:
+        return values
+    return values.pivot_table(index="image", columns="metric", values="value", aggfunc="first",
+                              dropna=False).reset_index()
+
+
 def compressai_json(table: pd.DataFrame, codec: str, description: str) -> dict:
     """CompressAI's format: ``{"name", "description", "results": {"bpp": [...], "psnr-rgb": [...]}}``
     with one entry per setting in the order of ``settings`` (added beside ``results``)."""
     rows = table[table["codec"] == codec]
+    numeric = [c for c in rows.columns if c not in ("codec", "setting", "n_images", "n_failed", "n_patches")
+               and pd.api.types.is_numeric_dtype(rows[c])]
     results = {COMPRESSAI_KEYS.get(c, c): [None if np.isnan(v) else v for v in rows[c].astype(float)]
-               for c in rows.columns if c not in ("codec", "setting", "n_images", "n_failed")}
+               for c in numeric}
     return {"name": codec, "description": description, "settings": list(rows["setting"]), "results": results}
 
 
@@ -96,8 +128,16 @@ def write_all(store: ResultsStore) -> list[str]:
     out = store.folder
     rows = per_image(store)
     table = summary(rows)
+    extra = distribution(store)
+    if len(extra):
+        table = table.merge(extra, on=["codec", "setting"], how="left")
     _atomic_write(out / "per_image.csv", rows.to_csv(index=False))
     _atomic_write(out / "summary.csv", table.to_csv(index=False))
+    written = ["per_image.csv", "summary.csv"]
+    reference = originals(store)
+    if len(reference):
+        _atomic_write(out / "originals.csv", reference.to_csv(index=False))
+        written.append("originals.csv")
     folder = out / "compressai"
     folder.mkdir(exist_ok=True)
     descriptions = dict(store.query(
@@ -105,4 +145,4 @@ def write_all(store: ResultsStore) -> list[str]:
     for codec in table["codec"].unique():
         document = compressai_json(table, codec, descriptions.get(codec, ""))
         _atomic_write(folder / f"{re.sub(r'[^A-Za-z0-9._=-]+', '_', codec)}.json", json.dumps(document, indent=2))
-    return ["per_image.csv", "summary.csv", "compressai/*.json"]
+    return written + ["compressai/*.json"]

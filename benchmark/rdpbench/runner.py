@@ -1,6 +1,10 @@
 """`rdpbench run`: plan the tasks of a RunSpec, skip what the store already has, execute the rest,
 stream every result into the store, then export the CSV/JSON views.
 
+Order: metrics and weight files are checked first (a missing file stops the run before any codec
+work); reference-side work (NIQE of the originals, patch features of the originals) is done once per
+dataset (rdpbench.stages); then the tasks; then FID/KID per codec setting from stored features.
+
 Resuming: a (codec, setting, image) whose row is stored without error and holds every requested
 metric is never recomputed; a stored row that lacks some requested metrics is recomputed for those
 metrics only; a row with an error is kept as it is unless ``--retry-errors``.
@@ -17,16 +21,18 @@ from typing import Any
 
 from tqdm import tqdm
 
-from rdpbench import datasets, export, provenance
+from rdpbench import datasets, export, provenance, stages
 from rdpbench.codec_api import Codec, ParamError
 from rdpbench.codec_registry import create_codec
 from rdpbench.executor import run_in_process, run_in_workers
 from rdpbench.imageio import find_images
-from rdpbench.metrics.base import MetricContext
+from rdpbench.metrics.base import DistributionMetric, Metric, MetricContext, MetricOptionError
+from rdpbench.metrics.features import PatchFeatureSpec
 from rdpbench.metrics.registry import create_metric, normalize
 from rdpbench.spec import RunSpec, SpecError
 from rdpbench.store import ResultsStore
-from rdpbench.tasks import Task
+from rdpbench.tasks import Task, WorkerState
+from rdpbench.weights import LocatedWeight, Weights, WeightsError
 
 
 @dataclass(frozen=True)
@@ -106,45 +112,98 @@ def recon_path(out: Path, label: str, setting: str, image: str) -> Path:
     return out / "recon" / label / setting / Path(image).with_suffix(".png")
 
 
-def plan_tasks(spec: RunSpec, dataset: Dataset, codecs: list[PlannedCodec], metrics: list[str],
-               existing: dict) -> tuple[list[Task], list[tuple[str, str, str]]]:
-    """Tasks still to do, and the keys of every task the spec asks for (done or not)."""
+def plan_tasks(spec: RunSpec, dataset: Dataset, codecs: list[PlannedCodec], per_image_metrics: list[str],
+               feature_specs: list[PatchFeatureSpec], existing: dict) -> tuple[list[Task], list[tuple[str, str, str]]]:
+    """Tasks still to do, and the keys of every task the spec asks for (done or not).
+
+    What a task must produce is named like the store's existing() reports it: metric names, and
+    ``features:<spec key>`` for the patch features of distribution metrics."""
+    wanted = per_image_metrics + [f"features:{f.key}" for f in feature_specs]
     todo, keys = [], []
     for planned in codecs:
         for setting, params in planned.settings:
             for image in dataset.images:
                 key = (planned.label, setting, image)
                 keys.append(key)
-                has_error, stored_metrics = existing.get(key, (False, None))
+                has_error, stored = existing.get(key, (False, None))
                 target = recon_path(spec.out, planned.label, setting, image) if spec.save_recon else None
-                if stored_metrics is None or (has_error and spec.retry_errors):
-                    needed = metrics
+                if stored is None or (has_error and spec.retry_errors):
+                    needed = wanted
                 elif has_error:
                     continue
                 else:
-                    needed = [m for m in metrics if m not in stored_metrics]
+                    needed = [m for m in wanted if m not in stored]
                     if not needed and (target is None or target.is_file()):
                         continue
                 todo.append(Task(planned.label, planned.codec.name, setting, tuple(params.items()), image,
-                                 str(dataset.root / image), tuple(needed), str(target) if target else None))
+                                 str(dataset.root / image), tuple(m for m in needed if m in per_image_metrics),
+                                 str(target) if target else None,
+                                 tuple(f for f in feature_specs if f"features:{f.key}" in needed)))
     return todo, keys
+
+
+def prepare_metrics(spec: RunSpec) -> tuple[MetricContext, dict[str, Metric], dict[str, LocatedWeight]]:
+    """Create the metrics (cheap: networks load lazily) and locate every weight file they need, so
+    that a missing file stops the run before any codec work, naming all missing files at once."""
+    context = MetricContext(device=spec.device,
+                            weights=Weights.from_options(spec.weights_dir, spec.allow_unverified_weights),
+                            options=spec.metric_options)
+    try:
+        metrics = {name: create_metric(name, context) for name in dict.fromkeys(normalize(n) for n in spec.metrics)}
+    except (MetricOptionError, ValueError) as error:
+        raise SpecError(str(error)) from error
+    located, problems = {}, []
+    for metric in metrics.values():
+        for name in metric.weight_names():
+            try:
+                located[name] = context.weights.locate(name)
+            except WeightsError as error:
+                problems.append(str(error))
+    if problems:
+        raise WeightsError("\n".join(dict.fromkeys(problems)))
+    for weight in located.values():
+        if not weight.verified:
+            print(f"warning: {weight.path} is not verified against a known hash; results are marked unverified",
+                  file=sys.stderr)
+    return context, metrics, located
+
+
+def execute(tasks: list[Task], spec: RunSpec, state: WorkerState, store: ResultsStore, run_id: int) -> None:
+    """Run the tasks (in this process with the parent's metric instances, or in workers) and
+    stream each result into the store as it arrives."""
+    results = (run_in_process(tasks, state) if spec.jobs <= 1
+               else run_in_workers(tasks, state.context, spec.jobs))
+    with tqdm(total=len(tasks), unit="task", desc="rdpbench", file=sys.stderr, smoothing=0.1,
+              mininterval=0.2 if sys.stderr.isatty() else 10) as progress:
+        failed = 0
+        for result in results:
+            store.write_result(result, run_id)
+            failed += bool(result.error)
+            progress.update(1)
+            progress.set_postfix(failed=failed, refresh=False)
 
 
 def run(spec: RunSpec, command: str) -> int:
     """Execute the run; return 0 when every requested task has a result without error, else 1."""
-    metrics = [normalize(name) for name in spec.metrics]
-    context = MetricContext(device=spec.device)
-    metric_descriptions = {name: create_metric(name, context).describe() for name in metrics}
+    context, metrics, located = prepare_metrics(spec)
     codecs = plan_codecs(spec)
     dataset = load_dataset(spec)
     spec.out = spec.out or Path("results") / dataset.name
+    per_image = [name for name, metric in metrics.items() if not isinstance(metric, DistributionMetric)]
+    distribution = {name: metric for name, metric in metrics.items() if isinstance(metric, DistributionMetric)}
+    state = WorkerState(context)
+    state.metrics.update(metrics)
 
     with ResultsStore(spec.out) as store:
         store.bind_dataset(dataset.name, str(dataset.root.resolve()), dataset.fingerprint, dataset.images)
-        tasks, keys = plan_tasks(spec, dataset, codecs, metrics, store.existing())
+        reference = stages.prepare_reference(store, dataset, metrics, state,
+                                             {name: weight.sha256 for name, weight in located.items()})
+        tasks, keys = plan_tasks(spec, dataset, codecs, per_image, list(reference.features), store.existing())
         print(f"rdpbench: {len(dataset.images)} images, {sum(len(c.settings) for c in codecs)} codec settings, "
               f"{len(keys)} tasks, {len(keys) - len(tasks)} already in {store.path}", file=sys.stderr)
-        run_id = store.start_run(provenance.now(), command, spec.as_config(), provenance.library_versions(),
+        versions = {**provenance.library_versions(),
+                    "weights": {n: {"sha256": w.sha256, "verified": w.verified} for n, w in located.items()}}
+        run_id = store.start_run(provenance.now(), command, spec.as_config(), versions,
                                  provenance.git_commit(), provenance.hostname(), len(tasks))
         for planned in codecs:
             version = planned.codec.version()
@@ -156,20 +215,15 @@ def run(spec: RunSpec, command: str) -> int:
                                planned.codec.description, version)
             for setting, params in planned.settings:
                 store.record_setting(planned.label, setting, params)
-        for name, description in metric_descriptions.items():
-            store.record_metric(run_id, name, description)
+        for name, metric in metrics.items():
+            store.record_metric(run_id, name, metric.describe())
 
         status = "interrupted"
         try:
-            results = run_in_process(tasks, context) if spec.jobs <= 1 else run_in_workers(tasks, context, spec.jobs)
-            with tqdm(total=len(tasks), unit="task", desc="rdpbench", file=sys.stderr, smoothing=0.1,
-                      mininterval=0.2 if sys.stderr.isatty() else 10) as progress:
-                failed_now = 0
-                for result in results:
-                    store.write_result(result, run_id)
-                    failed_now += bool(result.error)
-                    progress.update(1)
-                    progress.set_postfix(failed=failed_now, refresh=False)
+            execute(tasks, spec, state, store, run_id)
+            touched = {(task.codec, task.setting) for task in tasks}
+            settings = [(c.label, setting) for c in codecs for setting, _ in c.settings]
+            stages.compute_distribution(store, settings, touched, distribution, reference)
             status = "finished"
         finally:
             requested = set(keys)

@@ -14,6 +14,9 @@ Config format (see benchmark/configs/*.toml)::
     options = { subsampling = "4:2:0" }
     sweep = { quality = "5:95:10" } # or a list [5, 15, 25]; several knobs give their product
 
+    [metric_options.lpips]          # options of metrics (command line: --option lpips.net=vgg)
+    net = "vgg"
+
 Sweep values on the command line: ``quality=5,15,25`` or ``quality=5:95:10`` (start:stop:step, the
 stop included when the steps reach it).
 """
@@ -64,6 +67,7 @@ class RunSpec:
     retry_errors: bool = False
     weights_dir: Path | None = None
     allow_unverified_weights: bool = False
+    metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_config(self) -> dict[str, Any]:
         """JSON-able form for the run's provenance."""
@@ -72,7 +76,7 @@ class RunSpec:
             "metrics": self.metrics, "out": str(self.out), "jobs": self.jobs, "device": self.device,
             "save_recon": self.save_recon, "retry_errors": self.retry_errors,
             "weights_dir": str(self.weights_dir) if self.weights_dir else None,
-            "allow_unverified_weights": self.allow_unverified_weights,
+            "allow_unverified_weights": self.allow_unverified_weights, "metric_options": self.metric_options,
             "codecs": [{"name": c.name, "label": c.column_label(), "options": c.options, "sweep": c.sweep}
                        for c in self.codecs],
         }
@@ -139,4 +143,5 @@ def load_config(path: Path) -> RunSpec:
         out=resolve_path(data["out"]) if "out" in data else None,
         jobs=int(data.get("jobs", 1)),
         device=data.get("device", "cpu"),
+        metric_options={name: dict(values) for name, values in data.get("metric_options", {}).items()},
     )

@@ -10,6 +10,10 @@ Tables
 - ``settings``: every (codec, setting) with its full parameter values as JSON.
 - ``rows``: one row per (codec, setting, image): sizes, bytes, bpp, times, error text.
 - ``metric_values``: one value per (codec, setting, image, metric), with a note explaining NaNs.
+- ``features``: patch features of each reconstruction (float32 .npy bytes), so FID/KID can be
+  recomputed (other subsets, other KID settings) without running Inception again.
+- ``distribution_values``: FID, KID, ... per (codec, setting), with the patch count and protocol.
+- ``original_values``: no-reference metrics (NIQE) of the original images.
 
 A task's row and its metric values are written in one transaction, so a killed run leaves either
 the whole result of a task or nothing of it. SQLite stores NaN as NULL; readers turn NULL back into
@@ -18,12 +22,15 @@ NaN, and the note column says why a value is missing.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 from typing import Any, Iterable
+
+import numpy as np
 
 from rdpbench.tasks import TaskResult
 
@@ -51,7 +58,21 @@ CREATE TABLE IF NOT EXISTS rows (
 CREATE TABLE IF NOT EXISTS metric_values (
     codec TEXT, setting TEXT, image TEXT, metric TEXT, value REAL, note TEXT,
     PRIMARY KEY (codec, setting, image, metric));
+CREATE TABLE IF NOT EXISTS features (
+    codec TEXT, setting TEXT, image TEXT, spec TEXT, n_patches INTEGER, data BLOB,
+    PRIMARY KEY (codec, setting, image, spec));
+CREATE TABLE IF NOT EXISTS distribution_values (
+    codec TEXT, setting TEXT, metric TEXT, column_name TEXT, value REAL, n_patches INTEGER, n_images INTEGER,
+    spec TEXT, note TEXT, PRIMARY KEY (codec, setting, column_name));
+CREATE TABLE IF NOT EXISTS original_values (
+    image TEXT, metric TEXT, value REAL, note TEXT, PRIMARY KEY (image, metric));
 """
+
+
+def _array_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
 
 
 class DatasetMismatchError(ValueError):
@@ -146,6 +167,9 @@ class ResultsStore:
         for c, s, i, metric in self.db.execute("SELECT codec, setting, image, metric FROM metric_values"):
             if (c, s, i) in status:
                 status[(c, s, i)][1].add(metric)
+        for c, s, i, spec in self.db.execute("SELECT codec, setting, image, spec FROM features"):
+            if (c, s, i) in status:
+                status[(c, s, i)][1].add(f"features:{spec}")
         return status
 
     def write_result(self, result: TaskResult, run_id: int) -> None:
@@ -162,6 +186,31 @@ class ResultsStore:
                 "INSERT OR REPLACE INTO metric_values VALUES (?, ?, ?, ?, ?, ?)",
                 [(*key, name, _nan_to_none(value.value), value.note or None) for name, value in result.metrics.items()],
             )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?)",
+                [(*key, spec, len(array), _array_bytes(array)) for spec, array in result.features.items()],
+            )
+
+    # -- distribution metrics and originals -------------------------------------------------------
+    def features_of(self, codec: str, setting: str, spec: str) -> dict[str, np.ndarray]:
+        """Stored reconstruction features of one setting, per image (rows without codec errors)."""
+        rows = self.db.execute(
+            "SELECT f.image, f.data FROM features f JOIN rows r USING (codec, setting, image) "
+            "WHERE f.codec = ? AND f.setting = ? AND f.spec = ? AND r.bytes IS NOT NULL", (codec, setting, spec))
+        return {image: np.load(io.BytesIO(data)) for image, data in rows}
+
+    def write_distribution(self, codec: str, setting: str, metric: str, values: dict[str, float], n_patches: int,
+                           n_images: int, spec: str, note: str) -> None:
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO distribution_values VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(codec, setting, metric, column, _nan_to_none(value), n_patches, n_images, spec, note or None)
+                 for column, value in values.items()])
+
+    def write_original_values(self, metric: str, values: dict[str, float]) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO original_values VALUES (?, ?, ?, NULL)",
+                                [(image, metric, _nan_to_none(value)) for image, value in values.items()])
 
     def query(self, sql: str, parameters: Iterable[Any] = ()) -> list[tuple]:
         with closing(self.db.execute(sql, tuple(parameters))) as cursor:

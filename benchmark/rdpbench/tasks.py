@@ -19,12 +19,14 @@ from rdpbench.codec_api import Codec
 from rdpbench.codec_registry import create_codec
 from rdpbench.imageio import read_rgb8, write_png
 from rdpbench.metrics.base import Metric, MetricContext, MetricValue, NoReferenceMetric
+from rdpbench.metrics.features import PatchFeatureExtractor, PatchFeatureSpec
 from rdpbench.metrics.registry import create_metric
 
 
 @dataclass(frozen=True)
 class Task:
-    """Encode/decode ``image`` with ``codec_name`` at ``params`` and compute ``metrics``.
+    """Encode/decode ``image`` with ``codec_name`` at ``params``, compute the per-image ``metrics``
+    and the patch ``features`` that distribution metrics (FID, KID) need.
 
     ``codec`` is the label in the results (usually the codec name), ``setting`` the swept knobs as
     text (``quality=25``), ``params`` the full parameter values handed to the codec.
@@ -38,6 +40,7 @@ class Task:
     image_path: str
     metrics: tuple[str, ...]
     recon_path: str | None = None
+    features: tuple[PatchFeatureSpec, ...] = ()
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -54,6 +57,7 @@ class TaskResult:
     encode_s: float | None = None
     decode_s: float | None = None
     metrics: dict[str, MetricValue] = field(default_factory=dict)
+    features: dict[str, np.ndarray] = field(default_factory=dict)  # spec key -> float32 (n_patches, D)
     error: str = ""
 
 
@@ -69,6 +73,7 @@ class WorkerState:
         self.context = context
         self.codecs: dict[str, Codec] = {}
         self.metrics: dict[str, Metric] = {}
+        self.extractors: dict[PatchFeatureSpec, PatchFeatureExtractor] = {}
         self.references: OrderedDict[str, np.ndarray] = OrderedDict()
         self.reference_cache_bytes = reference_cache_bytes
 
@@ -81,6 +86,11 @@ class WorkerState:
         if name not in self.metrics:
             self.metrics[name] = create_metric(name, self.context)
         return self.metrics[name]
+
+    def extractor(self, spec: PatchFeatureSpec) -> PatchFeatureExtractor:
+        if spec not in self.extractors:
+            self.extractors[spec] = PatchFeatureExtractor(spec, self.context)
+        return self.extractors[spec]
 
     def reference(self, path: str) -> np.ndarray:
         if path in self.references:
@@ -134,5 +144,10 @@ def execute_task(task: Task, state: WorkerState) -> TaskResult:
         except Exception as error:  # one failing metric must not lose the codec result
             result.metrics[name] = MetricValue.undefined(f"failed: {_describe(error)}")
             failures.append(f"{name}: {_describe(error)}")
+    for spec in task.features:
+        try:
+            result.features[spec.key] = state.extractor(spec).features(reconstruction)
+        except Exception as error:  # e.g. out of GPU memory: the row records it, FID/KID skip it
+            failures.append(f"features {spec.key}: {_describe(error)}")
     result.error = "; ".join(f"metric {failure}" for failure in failures)
     return result

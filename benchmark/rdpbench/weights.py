@@ -3,7 +3,8 @@
 Every file is known by its upstream canonical name, so an existing cache can be copied as it is.
 Lookup order: ``--weights-dir`` (or ``RDPBENCH_WEIGHTS``), then the torch hub cache
 (``torch.hub.get_dir()/checkpoints``, and pyiqa's ``.../hub/pyiqa``), then — only when downloading
-is allowed (``rdpbench weights fetch``) — the upstream URL, saved into the weights directory.
+is allowed (``rdpbench weights fetch``) — the upstream URL (or ``RDPBENCH_WEIGHTS_MIRROR``), saved
+into the weights directory.
 
 Every file is checked against its known sha256, or against the sha256 prefix in its name (the torch
 hub convention: ``alexnet-owt-7be5be79.pth`` starts with ``7be5be79``). A mismatch is refused with
@@ -121,21 +122,29 @@ class Weights:
         return LocatedWeight(known.name, path, digest, verified and expected is not None)
 
     def fetch(self, name: str) -> LocatedWeight:
-        """Locate, or download into the weights directory (default: the torch hub cache)."""
-        try:
-            return self.locate(name)
-        except WeightsError:
-            if self.find(name) is not None:
-                raise  # present but wrong: never overwrite silently
+        """Locate, or download into the weights directory (default: the torch hub cache). The
+        download is verified before it gets its canonical name; a bad one is deleted. With
+        ``RDPBENCH_WEIGHTS_MIRROR`` set, files come from ``<mirror>/<name>`` instead of upstream."""
+        if self.find(name) is not None:
+            return self.locate(name)  # present: verified, or refused if wrong (never overwritten)
         import torch.hub
 
         known = KNOWN[name]
+        mirror = os.environ.get("RDPBENCH_WEIGHTS_MIRROR")
+        url = f"{mirror.rstrip('/')}/{name}" if mirror else known.url
         folder = self.directory or Path(torch.hub.get_dir()) / "checkpoints"
         folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{name}.partial"
         try:
-            torch.hub.download_url_to_file(known.url, str(folder / name), progress=True)
+            torch.hub.download_url_to_file(url, str(partial), progress=True)
+            located = self._verify(known, partial)
+        except WeightsError:
+            partial.unlink(missing_ok=True)
+            raise
         except Exception as error:
-            raise WeightsError(f"download of {known.url} failed: {error}") from error
+            partial.unlink(missing_ok=True)
+            raise WeightsError(f"download of {url} failed: {error}") from error
+        os.replace(partial, folder / name)
         return self.locate(name)
 
 
@@ -153,7 +162,7 @@ def torch_hub_with(files: list[LocatedWeight]) -> Iterator[None]:
     libraries loading weights by canonical name (torchvision models) find them and never download."""
     import torch.hub
 
-    previous = torch.hub.get_dir()
+    previous = torch.hub._hub_dir  # None unless set_dir was called: then TORCH_HOME is read anew each time
     with tempfile.TemporaryDirectory(prefix="rdpbench-hub-") as hub:
         (Path(hub) / "checkpoints").mkdir()
         for located in files:
@@ -162,4 +171,4 @@ def torch_hub_with(files: list[LocatedWeight]) -> Iterator[None]:
         try:
             yield
         finally:
-            torch.hub.set_dir(previous)
+            torch.hub._hub_dir = previous

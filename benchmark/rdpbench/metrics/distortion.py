@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from rdpbench.metrics.base import MetricValue, PairedMetric
+from rdpbench.metrics.base import MetricValue, PairedMetric, image_tensor
 
 MS_SSIM_MIN_SIDE = 161  # 5 scales, 11-px window: the short side must exceed (11 - 1) * 2**4 = 160
 
@@ -34,24 +34,19 @@ class MSSSIM(PairedMetric):
 
     name = "ms_ssim"
 
-    def __init__(self, context):
-        super().__init__(context)
-        import torch
-        from pytorch_msssim import ms_ssim
-
-        self._torch, self._ms_ssim = torch, ms_ssim
-
     def describe(self):
         from importlib.metadata import version
 
         return f"pytorch_msssim {version('pytorch_msssim')}, RGB, data_range 255, win 11, sigma 1.5"
 
-    def _tensor(self, image):
-        return self._torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float().to(self.context.device)
-
     def compute(self, reference, reconstruction):
+        import torch
+        from pytorch_msssim import ms_ssim
+
         if min(reference.shape[:2]) < MS_SSIM_MIN_SIDE:
             return MetricValue.undefined(f"MS-SSIM needs >= {MS_SSIM_MIN_SIDE} px on the short side")
-        with self._torch.no_grad():
-            value = self._ms_ssim(self._tensor(reference), self._tensor(reconstruction), data_range=255.0)
+        device = self.context.device
+        with torch.no_grad():
+            value = ms_ssim(image_tensor(reference, device, "0..255"), image_tensor(reconstruction, device, "0..255"),
+                            data_range=255.0)
         return MetricValue(float(value))

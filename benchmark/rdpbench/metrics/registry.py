@@ -18,6 +18,11 @@ ENTRY_POINT_GROUP = "rdpbench.metrics"
 BUILTIN = {
     "psnr": "rdpbench.metrics.distortion:PSNR",
     "ms_ssim": "rdpbench.metrics.distortion:MSSSIM",
+    "lpips": "rdpbench.metrics.perceptual:LPIPS",
+    "dists": "rdpbench.metrics.perceptual:DISTS",
+    "niqe": "rdpbench.metrics.perceptual:NIQE",
+    "fid": "rdpbench.metrics.distribution:FID",
+    "kid": "rdpbench.metrics.distribution:KID",
 }
 
 
