@@ -24,6 +24,7 @@ import re
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -148,12 +149,19 @@ class Weights:
         return self.locate(name)
 
 
-def sha256_file(path: Path) -> str:
+@lru_cache(maxsize=None)
+def _sha256_of(path: Path, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         while chunk := stream.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, hashed once per process for a given size and modification time."""
+    status = Path(path).stat()
+    return _sha256_of(Path(path).resolve(), status.st_size, status.st_mtime_ns)
 
 
 @contextmanager
