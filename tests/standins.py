@@ -77,3 +77,33 @@ def torch_home_with(folder: Path, files: list[Path]) -> Path:
     for file in files:
         (checkpoints / file.name).symlink_to(file)
     return folder
+
+
+def compressai_zoo(folder: Path, architecture: str, quality: int, metric: str = "mse", seed: int = 0) -> Path:
+    """A random CompressAI zoo model (updated CDFs) under the zoo's canonical file name."""
+    from compressai.zoo.image import _load_model, model_urls
+
+    torch.manual_seed(seed)
+    model = _load_model(architecture, metric, quality, pretrained=False)
+    model.update(force=True)
+    return _save(model.state_dict(), folder / model_urls[architecture][metric][quality].rsplit("/", 1)[1])
+
+
+def hific(folder: Path, name: str, residual_blocks: int = 1, seed: int = 0, like: Path | None = None) -> Path:
+    """A random NeuralCompression HiFiCAutoencoder saved as ``name`` (a plain state dict, as the
+    published checkpoints are). Fewer residual blocks than the published 9 keep the file small; the
+    loaders read the count from the checkpoint. ``like``: copy every non-decoder tensor from that
+    checkpoint (a second decoder sharing encoder and entropy model, for network interpolation)."""
+    from neuralcompression.models import HiFiCAutoencoder
+
+    torch.manual_seed(seed)
+    model = HiFiCAutoencoder(num_residual_blocks=residual_blocks)
+    for module in model.modules():  # ChannelNorm's gamma=1, beta=0 init hides mistakes: randomise them
+        if hasattr(module, "gamma") and hasattr(module, "beta"):
+            torch.nn.init.normal_(module.gamma, 1.0, 0.2)
+            torch.nn.init.normal_(module.beta, 0.0, 0.2)
+    state = model.state_dict()
+    if like is not None:
+        shared = torch.load(like, weights_only=True)
+        state = {k: v if k.startswith("decoder.") else shared[k] for k, v in state.items()}
+    return _save(state, folder / name)

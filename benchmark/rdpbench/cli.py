@@ -56,19 +56,20 @@ def _codecs(args: argparse.Namespace) -> int:
     if args.name and args.name not in entries:
         create_codec(args.name)  # raises UnknownCodecError with "did you mean" suggestions
     shown = [entries[args.name]] if args.name else list(entries.values())
+    width = max(len(entry.name) for entry in shown)
     for entry in shown:
         if entry.factory is None:
-            print(f"{entry.name:10s} BROKEN     {entry.load_error}  [{entry.source}]")
+            print(f"{entry.name:{width}s} BROKEN     {entry.load_error}  [{entry.source}]")
             continue
         codec = entry.create()
         reason = codec.unavailable_reason()
         state = "available" if reason is None else "missing"
         version = codec.version() if reason is None else reason
-        print(f"{codec.name:10s} {state:10s} {codec.description} — {version}")
+        print(f"{codec.name:{width}s} {state:10s} {codec.description} — {version}")
         if reason and codec.install_hint:
-            print(f"{'':21s}install: {codec.install_hint}")
+            print(f"{'':{width + 11}s}install: {codec.install_hint}")
         for param in codec.params:
-            print(f"{'':21s}{param.describe()}")
+            print(f"{'':{width + 11}s}{param.describe()}")
     return 0
 
 

@@ -3,7 +3,9 @@
 A codec turns a uint8 RGB image of shape (H, W, 3) into self-contained bytes and back. The runner,
 never the adapter, measures the rate: ``bpp = 8 * len(bytes) / (H * W)``. Every tunable of a codec
 is a :class:`Param`; a *setting* is the full mapping of parameter names to values for one encode
-(defaults, overridden by ``--option`` and then by the swept ``--sweep`` values).
+(defaults, overridden by ``--option`` and then by the swept ``--sweep`` values). The runner also
+passes ``_image``, the image's path relative to the dataset, for adapters that need the identity of
+the image (``precomputed``); keys starting with "_" are not parameters.
 
 Writing an adapter: subclass :class:`Codec` in one file in ``codecs/`` (or in a package that
 registers it under the ``rdpbench.codecs`` entry-point group); see codecs/jpeg.py. Command-line
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
+
+from rdpbench.weights import Weights
 
 Setting = Mapping[str, Any]
 
@@ -90,6 +94,9 @@ class Codec:
     description: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
     install_hint: ClassVar[str] = ""
+    # Set by the runner on each instance: the torch device ("cpu"/"cuda") and where weight files are.
+    device: str = "cpu"
+    weights: Weights = Weights()
 
     # -- availability and provenance -------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
@@ -99,6 +106,11 @@ class Codec:
     def version(self) -> str:
         """Version of the underlying library or tool, recorded with every run."""
         return "unknown"
+
+    def weight_names(self, setting: Setting) -> list[str]:
+        """Canonical names of the pretrained files a setting needs (rdpbench.weights), checked
+        before any work so that a missing file stops the run at once."""
+        return []
 
     # -- coding ----------------------------------------------------------------------------------
     def encode(self, image: np.ndarray, setting: Setting) -> bytes:

@@ -74,12 +74,13 @@ def format_value(value: Any) -> str:
     return format(value, "g") if isinstance(value, float) else str(value)
 
 
-def plan_codecs(spec: RunSpec) -> list[PlannedCodec]:
+def plan_codecs(spec: RunSpec, context: MetricContext) -> list[PlannedCodec]:
     """Instantiate and check every codec, resolve its settings; unavailable non-optional codecs and
     invalid parameters stop the run here, before any work."""
     planned, labels = [], set()
     for codec_spec in spec.codecs:
         codec = create_codec(codec_spec.name)
+        codec.device, codec.weights = context.device, context.weights
         reason = codec.unavailable_reason()
         if reason:
             message = f"codec {codec.name!r} is not available: {reason}"
@@ -142,9 +143,8 @@ def plan_tasks(spec: RunSpec, dataset: Dataset, codecs: list[PlannedCodec], per_
     return todo, keys
 
 
-def prepare_metrics(spec: RunSpec) -> tuple[MetricContext, dict[str, Metric], dict[str, LocatedWeight]]:
-    """Create the metrics (cheap: networks load lazily) and locate every weight file they need, so
-    that a missing file stops the run before any codec work, naming all missing files at once."""
+def prepare_metrics(spec: RunSpec) -> tuple[MetricContext, dict[str, Metric]]:
+    """Create the metrics (cheap: networks load lazily) with the run's context."""
     context = MetricContext(device=spec.device,
                             weights=Weights.from_options(spec.weights_dir, spec.allow_unverified_weights),
                             options=spec.metric_options)
@@ -152,20 +152,28 @@ def prepare_metrics(spec: RunSpec) -> tuple[MetricContext, dict[str, Metric], di
         metrics = {name: create_metric(name, context) for name in dict.fromkeys(normalize(n) for n in spec.metrics)}
     except (MetricOptionError, ValueError) as error:
         raise SpecError(str(error)) from error
+    return context, metrics
+
+
+def locate_weights(context: MetricContext, metrics: dict[str, Metric],
+                   codecs: list[PlannedCodec]) -> dict[str, LocatedWeight]:
+    """Locate every weight file the metrics and codec settings need, so that a missing file stops
+    the run before any codec work, naming all missing files at once."""
+    names = [name for metric in metrics.values() for name in metric.weight_names()]
+    names += [name for planned in codecs for _, params in planned.settings for name in planned.codec.weight_names(params)]
     located, problems = {}, []
-    for metric in metrics.values():
-        for name in metric.weight_names():
-            try:
-                located[name] = context.weights.locate(name)
-            except WeightsError as error:
-                problems.append(str(error))
+    for name in dict.fromkeys(names):
+        try:
+            located[name] = context.weights.locate(name)
+        except WeightsError as error:
+            problems.append(str(error))
     if problems:
         raise WeightsError("\n".join(dict.fromkeys(problems)))
     for weight in located.values():
         if not weight.verified:
             print(f"warning: {weight.path} is not verified against a known hash; results are marked unverified",
                   file=sys.stderr)
-    return context, metrics, located
+    return located
 
 
 def execute(tasks: list[Task], spec: RunSpec, state: WorkerState, store: ResultsStore, run_id: int) -> None:
@@ -185,8 +193,9 @@ def execute(tasks: list[Task], spec: RunSpec, state: WorkerState, store: Results
 
 def run(spec: RunSpec, command: str) -> int:
     """Execute the run; return 0 when every requested task has a result without error, else 1."""
-    context, metrics, located = prepare_metrics(spec)
-    codecs = plan_codecs(spec)
+    context, metrics = prepare_metrics(spec)
+    codecs = plan_codecs(spec, context)
+    located = locate_weights(context, metrics, codecs)
     dataset = load_dataset(spec)
     spec.out = spec.out or Path("results") / dataset.name
     per_image = [name for name, metric in metrics.items() if not isinstance(metric, DistributionMetric)]

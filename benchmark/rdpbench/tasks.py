@@ -79,7 +79,9 @@ class WorkerState:
 
     def codec(self, name: str) -> Codec:
         if name not in self.codecs:
-            self.codecs[name] = create_codec(name)
+            codec = create_codec(name)
+            codec.device, codec.weights = self.context.device, self.context.weights
+            self.codecs[name] = codec
         return self.codecs[name]
 
     def metric(self, name: str) -> Metric:
@@ -112,7 +114,7 @@ def execute_task(task: Task, state: WorkerState) -> TaskResult:
         result.error = f"input: {error}"
         return result
     result.height, result.width = original.shape[:2]
-    setting = dict(task.params)
+    setting = {**dict(task.params), "_image": task.image}
     try:
         codec = state.codec(task.codec_name)
         start = time.perf_counter()

@@ -1,0 +1,1 @@
+"""Building blocks of learned codecs: the bitstream container, safe checkpoint loading, HiFiC."""

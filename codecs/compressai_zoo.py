@@ -1,0 +1,110 @@
+"""CompressAI's pretrained MSE/MS-SSIM baselines (the model zoo), with real entropy-coded streams.
+
+One codec per architecture, ``compressai-<arch>``: knob ``quality`` (the zoo's range), option
+``metric`` (mse | ms-ssim). Conventions follow CompressAI's own evaluation (compressai.utils.eval_model):
+the image is zero-padded centrally to a multiple of 64, the model is ``update(force=True)``-ed after
+loading, ``compress()`` gives the strings, ``decompress()`` and a crop give the reconstruction, which
+is rounded to uint8. The stream is rdpbench's container (learned/stream.py: 5-8 header bytes) around
+the model's strings, so bpp counts everything needed to decode.
+Weights: the zoo's files under their canonical names (e.g. mbt2018-mean-3-723404a8.pth.tar) through
+rdpbench.weights (--weights-dir, torch hub cache), loaded with weights_only=True.
+"""
+
+from functools import lru_cache
+from importlib.metadata import version
+from pathlib import PurePosixPath
+
+from rdpbench.codec_api import Codec, CodecError, Param
+from rdpbench.learned import stream
+from rdpbench.learned.checkpoints import load_state_dict
+from rdpbench.learned.tensors import to_tensor, to_uint8
+from rdpbench.weights import WeightFile, register
+
+ARCHITECTURES = {  # name: (highest quality, description)
+    "bmshj2018-factorized": (8, "Ballé et al. 2018, factorized prior"),
+    "bmshj2018-hyperprior": (8, "Ballé et al. 2018, scale hyperprior"),
+    "mbt2018-mean": (8, "Minnen et al. 2018, mean & scale hyperprior (HiFiC's MSE baseline)"),
+    "mbt2018": (8, "Minnen et al. 2018, joint autoregressive and hierarchical priors"),
+    "cheng2020-anchor": (6, "Cheng et al. 2020, anchor"),
+    "cheng2020-attn": (6, "Cheng et al. 2020, with attention"),
+}
+PADDING = 64
+
+
+def zoo_file(architecture: str, metric: str, quality: int) -> str:
+    """Canonical file name of a zoo checkpoint; registers it with rdpbench.weights."""
+    from compressai.zoo.image import model_urls
+
+    url = model_urls[architecture][metric][quality]
+    name = PurePosixPath(url).name
+    register(WeightFile(name, url, f"compressai-{architecture} {metric} quality {quality}"))
+    return name
+
+
+class CompressAIZoo(Codec):
+    architecture = ""
+    install_hint = "pip install compressai==1.2.8 --no-deps (see requirements-nodeps.txt)"
+
+    def unavailable_reason(self):
+        try:
+            import compressai.zoo  # noqa: F401
+        except ImportError as error:
+            return f"compressai cannot be imported ({error})"
+        return None
+
+    def version(self):
+        return f"compressai {version('compressai')}"
+
+    def weight_names(self, setting):
+        return [zoo_file(self.architecture, setting["metric"], setting["quality"])]
+
+    @lru_cache(maxsize=2)  # one model per setting, not per image
+    def model(self, metric: str, quality: int, device: str):
+        from compressai.zoo.image import model_architectures
+        from compressai.zoo.pretrained import load_pretrained
+
+        located = self.weights.locate(zoo_file(self.architecture, metric, quality))
+        state = load_pretrained(load_state_dict(located.path))
+        model = model_architectures[self.architecture].from_state_dict(state).eval()
+        model.update(force=True)
+        return model.to(device)
+
+    def encode(self, image, setting):
+        import torch
+        import torch.nn.functional as F
+        from compressai.ops import compute_padding
+
+        height, width = image.shape[:2]
+        pad, _ = compute_padding(height, width, min_div=PADDING)
+        model = self.model(setting["metric"], setting["quality"], self.device)
+        with torch.no_grad():
+            out = model.compress(F.pad(to_tensor(image, self.device), pad, mode="constant", value=0))
+        return stream.pack(height, width, [strings[0] for strings in out["strings"]])
+
+    def decode(self, data, setting):
+        import torch
+        import torch.nn.functional as F
+        from compressai.ops import compute_padding
+
+        try:
+            height, width, strings = stream.unpack(data)
+        except stream.StreamError as error:
+            raise CodecError(str(error)) from error
+        pad, unpad = compute_padding(height, width, min_div=PADDING)
+        model = self.model(setting["metric"], setting["quality"], self.device)
+        factor = model.downsampling_factor  # compress() reports the coarsest latent's shape: padded size / factor
+        latent_shape = ((height + pad[2] + pad[3]) // factor, (width + pad[0] + pad[1]) // factor)
+        with torch.no_grad():
+            out = model.decompress([[s] for s in strings], latent_shape)
+        return to_uint8(F.pad(out["x_hat"], unpad))
+
+
+def _adapter(architecture: str, top_quality: int, description: str) -> type:
+    params = (Param("quality", "int", 3, "zoo quality index", low=1, high=top_quality, rate=True),
+              Param("metric", "str", "mse", "distortion the model was trained for", choices=("mse", "ms-ssim")))
+    return type(f"CompressAI_{architecture.replace('-', '_')}", (CompressAIZoo,), {
+        "__module__": __name__, "name": f"compressai-{architecture}", "architecture": architecture,
+        "description": f"CompressAI zoo: {description}", "params": params})
+
+
+globals().update({cls.__name__: cls for cls in (_adapter(a, top, d) for a, (top, d) in ARCHITECTURES.items())})

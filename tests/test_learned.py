@@ -1,0 +1,128 @@
+"""Learned codecs against their reference implementations on identical (stand-in) weights."""
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+import torch.nn.functional as F
+
+import standins
+from rdpbench.codec_registry import create_codec
+from rdpbench.learned import stream
+from rdpbench.weights import Weights
+
+
+@pytest.fixture(scope="module")
+def zoo_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("zoo")
+    standins.compressai_zoo(folder, "mbt2018-mean", 3)
+    standins.compressai_zoo(folder, "bmshj2018-factorized", 1)
+    return folder
+
+
+def _codec(name, weights_dir):
+    codec = create_codec(name)
+    codec.weights = Weights(weights_dir, allow_unverified=True)
+    return codec
+
+
+@pytest.mark.parametrize("shape", [(100, 150), (64, 128)])
+@pytest.mark.parametrize("architecture, quality", [("mbt2018-mean", 3), ("bmshj2018-factorized", 1)])
+def test_compressai_zoo_equals_compressais_own_evaluation(zoo_dir, tmp_path, monkeypatch, shape, architecture, quality):
+    """Reference: compressai.zoo loading the same file from the torch hub cache, then the steps of
+    compressai.utils.eval_model (update(force=True), centred zero padding to 64, compress, decompress, crop)."""
+    from compressai.ops import compute_padding
+    from compressai.zoo import image as zoo
+
+    image = np.ascontiguousarray(skimage.data.astronaut()[:shape[0], 100:100 + shape[1]])
+    codec = _codec(f"compressai-{architecture}", zoo_dir)
+    setting = codec.resolve_setting({"quality": quality})
+    data = codec.encode(image, setting)
+    reconstruction = codec.decode(data, setting)
+
+    files = list(zoo_dir.iterdir())
+    monkeypatch.setenv("TORCH_HOME", str(standins.torch_home_with(tmp_path / "torch", files)))
+    reference = zoo._load_model(architecture, "mse", quality, pretrained=True).eval()
+    reference.update(force=True)
+    x = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float() / 255
+    pad, unpad = compute_padding(*shape, min_div=64)
+    with torch.no_grad():
+        out = reference.compress(F.pad(x, pad, mode="constant", value=0))
+        x_hat = F.pad(reference.decompress(out["strings"], out["shape"])["x_hat"], unpad)
+    height, width, strings = stream.unpack(data)
+    assert (height, width) == shape
+    assert strings == [s[0] for s in out["strings"]]  # the model's own strings, byte for byte
+    assert len(data) - sum(map(len, strings)) <= 8  # header
+    expected = (x_hat[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(reconstruction, expected)
+
+
+def test_stream_container_round_trips():
+    for strings in ([b"abc", b"", b"\x00" * 300], [b"only"]):
+        assert stream.unpack(stream.pack(1365, 2048, strings)) == (1365, 2048, strings)
+    with pytest.raises(stream.StreamError):
+        stream.unpack(stream.pack(10, 10, [b"x" * 200, b"y"])[:50])
+
+
+@pytest.fixture(scope="module")
+def hific_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hific")
+    first = standins.hific(folder, "msillm_target_0.14bpp.ckpt", seed=1)
+    standins.hific(folder, "noganms_target_0.14bpp.ckpt", seed=2, like=first)
+    return folder
+
+
+def _neuralcompression(path, residual_blocks=1):
+    from neuralcompression.models import HiFiCAutoencoder
+
+    model = HiFiCAutoencoder(num_residual_blocks=residual_blocks)
+    model.load_state_dict(torch.load(path, weights_only=True))
+    model = model.eval()
+    model.update_tensor_devices("compress")
+    return model
+
+
+@pytest.mark.parametrize("shape", [(100, 150), (128, 192)])
+def test_hific_equals_neuralcompressions_autoencoder(hific_dir, shape):
+    image = np.ascontiguousarray(skimage.data.astronaut()[50:50 + shape[0], 200:200 + shape[1]])
+    codec = _codec("hific", hific_dir)
+    setting = codec.resolve_setting({"checkpoint": "msillm_quality_3"})
+    data = codec.encode(image, setting)
+    reconstruction = codec.decode(data, setting)
+
+    reference = _neuralcompression(hific_dir / "msillm_target_0.14bpp.ckpt")
+    x = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float() / 255
+    with torch.no_grad():
+        compressed = reference.compress(x)
+        x_hat = reference.decompress(compressed)
+    height, width, strings = stream.unpack(data)
+    assert (height, width) == shape
+    assert strings == [compressed.hyper_latent_strings[0], compressed.latent_strings[0]]
+    expected = (x_hat[0] * 255).round().byte().permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(reconstruction, expected)
+    assert reconstruction.std() > 1  # the stand-in is not degenerate
+
+
+def test_hific_by_path_and_run_through_the_cli(hific_dir, tmp_path, photo_dir, run_cli):
+    import pandas as pd
+
+    path = hific_dir / "noganms_target_0.14bpp.ckpt"
+    out = tmp_path / "out"
+    assert run_cli("run", "--images", photo_dir, "--codec", "hific", "--sweep",
+                   f"checkpoint=msillm_quality_3,{path}", "--weights-dir", hific_dir,
+                   "--allow-unverified-weights", "--out", out) == 0
+    rows = pd.read_csv(out / "per_image.csv")
+    assert len(rows) == 4 and (rows["error"].isna()).all() and (rows["bpp"] > 0).all()
+
+
+def test_a_pickle_that_needs_code_is_refused(tmp_path):
+    from rdpbench.learned.checkpoints import CheckpointError, load_state_dict
+
+    path = tmp_path / "legacy.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "hparams": argparse_like()}, path)
+    with pytest.raises(CheckpointError, match="needs code execution"):
+        load_state_dict(path)
+
+
+class argparse_like:  # noqa: N801 - any custom class makes a pickle that weights_only=True refuses
+    pass
