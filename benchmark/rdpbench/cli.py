@@ -99,6 +99,15 @@ def _weights(args: argparse.Namespace) -> int:
     for name in (args.metrics.split(",") if args.metrics else []):
         metric = create_metric(name, MetricContext(weights=weights))
         needed.update({file: metric.name for file in metric.weight_names()})
+    if args.codec:
+        from rdpbench.runner import plan_codecs
+        from rdpbench.spec import CodecSpec, RunSpec, parse_assignment, parse_values
+
+        sweep = {key: parse_values(value) for key, value in (parse_assignment(s, "--sweep") for s in args.sweep)}
+        options = dict(parse_assignment(o, "--option") for o in args.option)
+        planned = plan_codecs(RunSpec([CodecSpec(args.codec, options, sweep)]), MetricContext(weights=weights))[0]
+        needed.update({file: f"{args.codec} {setting}" for setting, params in planned.settings
+                       for file in planned.codec.weight_names(params)})
     for name in args.names:
         if name not in KNOWN:
             raise WeightsError(f"unknown weight file {name!r}; known: {', '.join(sorted(KNOWN))}")
@@ -162,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     weights.add_argument("action", choices=["status", "fetch"])
     weights.add_argument("names", nargs="*", help="canonical file names (default: all, or those of --metrics)")
     weights.add_argument("--metrics", metavar="NAME,NAME", help="the files these metrics need")
+    weights.add_argument("--codec", metavar="NAME", help="the files this codec needs at the --sweep settings")
+    weights.add_argument("--sweep", metavar="KNOB=V1,V2,...", action="append", default=[])
+    weights.add_argument("--option", metavar="KEY=VALUE", action="append", default=[])
     weights.add_argument("--weights-dir", metavar="DIR", help="where to look first and where fetch saves")
     weights.set_defaults(handler=_weights)
     return parser
