@@ -19,12 +19,13 @@ $(STAMP): pyproject.toml requirements.lock requirements-nodeps.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# cjxl/djxl for the jxl codec card. Without apt (no root, no network) the jxl codec is reported as
-# missing and its tests skip; nothing else depends on it.
+# cjxl/djxl for the jxl codec card, chromium to check the report page in a real browser. Without apt
+# (no root, no network) the jxl codec is reported as missing and those tests skip.
+APT_PACKAGES := $(if $(shell command -v cjxl),,libjxl-tools) $(if $(shell command -v chromium),,chromium)
 system-tools:
-	@command -v cjxl >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libjxl-tools >/dev/null; } || \
-		echo "warning: could not install libjxl-tools; the jxl codec will be unavailable"
+	@[ -z "$(strip $(APT_PACKAGES))" ] || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; } || \
+		echo "warning: could not install $(APT_PACKAGES); dependent codecs and tests will be skipped"
 
 demo: setup
 	$(BIN)/rdpbench datasets fetch skimage-photos

@@ -1,4 +1,4 @@
-"""The `rdpbench` command: run, codecs, datasets, weights.
+"""The `rdpbench` command: run, report, codecs, datasets, weights.
 
 Exit codes: 0 success; 1 the run finished but some tasks have error rows; 2 the request was
 invalid or could not start (unknown codec, missing tool, dataset not fetched, ...).
@@ -132,6 +132,19 @@ def _weights(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from rdpbench.report.build import build
+
+    out = Path(args.out) if args.out else Path("reports") / Path(args.results).resolve().name
+    written = build(Path(args.results), out, anchor=args.anchor,
+                    metrics=[m.strip().replace("-", "_") for m in args.metrics.split(",")] if args.metrics else None,
+                    preset=args.preset, imports=[Path(p) for p in args.imports],
+                    images=args.images.split(",") if args.images else None, target_bpp=args.target_bpp,
+                    bd_method=args.bd_method)
+    print(f"report: {out}/index.html ({len(written)} files)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rdpbench", description="Rate–distortion–perception benchmarks of image codecs.")
     parser.add_argument("--version", action="version", version=f"rdpbench {__version__}")
@@ -167,6 +180,20 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("name", nargs="?")
     data.add_argument("--from", dest="source", metavar="DIR", help="copy files from this folder instead of downloading")
     data.set_defaults(handler=_datasets)
+    report = commands.add_parser("report", help="figures, tables, BD-rates and a comparison page from a results folder")
+    report.add_argument("results", help="an `rdpbench run --out` folder")
+    report.add_argument("--out", metavar="DIR", help="report folder (default reports/<results folder name>)")
+    report.add_argument("--anchor", metavar="CODEC", help="codec label the BD-rates are computed against")
+    report.add_argument("--metrics", metavar="NAME,NAME", help="metrics to show (default: all present)")
+    report.add_argument("--preset", choices=["hific2020"], help="a paper's figure layout")
+    report.add_argument("--import", dest="imports", metavar="FILE.json", action="append", default=[],
+                        help="overlay a CompressAI-format results file (labelled imported)")
+    report.add_argument("--images", metavar="NAME,NAME", help="images for the visual comparison")
+    report.add_argument("--target-bpp", type=float, help="bpp the visual comparison matches (default: anchor median)")
+    report.add_argument("--bd-method", choices=["akima", "pchip", "cubic"], default="akima",
+                        help="BD interpolation (bjontegaard package; default akima)")
+    report.set_defaults(handler=_report)
+
     weights = commands.add_parser("weights", help="pretrained files: which are needed, found, verified; fetch them")
     weights.add_argument("action", choices=["status", "fetch"])
     weights.add_argument("names", nargs="*", help="canonical file names (default: all, or those of --metrics)")
@@ -184,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     from rdpbench.command_line import CardError
     from rdpbench.datasets import DatasetError
     from rdpbench.metrics.registry import UnknownMetricError
+    from rdpbench.report.data import ReportError
     from rdpbench.spec import SpecError
     from rdpbench.store import DatasetMismatchError
     from rdpbench.weights import WeightsError
@@ -192,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (SpecError, DatasetError, DatasetMismatchError, UnknownCodecError, UnknownMetricError, CardError,
-            WeightsError, FileNotFoundError) as error:
+            WeightsError, ReportError, FileNotFoundError) as error:
         print(f"rdpbench: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,108 @@
+"""Rate savings: Bjøntegaard-delta rates against an anchor, and bitrates matched at equal quality.
+
+BD-rate uses the ``bjontegaard`` package on the summary points (mean bpp and mean metric per
+setting): log10-rate interpolated as a function of the metric, integrated over the overlap of the
+two curves; ``bd_rate_percent`` < 0 means fewer bits than the anchor for the same quality. It is
+defined only when both curves have at least 3 points whose metric is strictly monotonic in rate
+(a rate-quality curve); otherwise the row says "n/a" and why. The package expects quality rising
+with rate, so lower-is-better metrics are passed negated (stated in ``interpolation``); the
+BD-rate is unchanged by this. ``bd_metric`` is the mean metric
+difference at equal rate (BD-PSNR generalised): positive is better for PSNR/MS-SSIM, negative for
+lower-is-better metrics (LPIPS, FID, ...).
+
+Matched bitrates: for each setting of each codec and each other codec, the bpp the other codec needs
+to reach the same metric value, interpolated piecewise-linearly in log-rate on its curve, and the
+ratio (HiFiC's "BPG needs 2x the bits"). Values outside the other curve's range are "n/a".
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from rdpbench.report.data import METRICS, ReportData
+
+MIN_POINTS = 3
+DEFAULT_METHOD = "akima"
+
+
+def _undefined(curve: pd.DataFrame, metric: str) -> str:
+    values, rates = curve[metric].to_numpy(float), curve["bpp"].to_numpy(float)
+    if len(curve) == 0:
+        return f"no {metric} values"
+    if len(curve) < MIN_POINTS:
+        return f"fewer than {MIN_POINTS} points"
+    if not (np.isfinite(values).all() and np.isfinite(rates).all() and (rates > 0).all()):
+        return "infinite values or zero rate"
+    steps = np.diff(values)
+    if not ((steps > 0).all() or (steps < 0).all()) or (np.diff(rates) <= 0).any():
+        return f"{metric} is not strictly monotonic in rate"
+    return ""
+
+
+def bd_rates(data: ReportData, anchor: str, method: str = DEFAULT_METHOD) -> pd.DataFrame:
+    import bjontegaard
+
+    if anchor not in data.codecs():
+        raise ValueError(f"anchor {anchor!r} is not in the results (codecs: {', '.join(data.codecs())})")
+    rows = []
+    for codec in data.codecs():
+        if codec == anchor:
+            continue
+        for metric in data.metrics:
+            reference, test = data.curve(anchor, metric), data.curve(codec, metric)
+            reason = _undefined(reference, metric) and f"anchor: {_undefined(reference, metric)}"
+            reason = reason or (_undefined(test, metric) and f"{codec}: {_undefined(test, metric)}")
+            rate = delta = math.nan
+            sign = 1.0 if METRICS[metric].higher_is_better else -1.0  # the package wants quality rising with rate
+            if not reason:
+                arguments = (reference["bpp"], sign * reference[metric], test["bpp"], sign * test[metric])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    rate = bjontegaard.bd_rate(*arguments, method=method, require_matching_points=False, min_overlap=0)
+                    delta = sign * bjontegaard.bd_psnr(*arguments, method=method, require_matching_points=False,
+                                                       min_overlap=0)
+                if math.isnan(rate):
+                    reason = "the curves do not overlap"
+            interpolation = f"bjontegaard {method}, log10 rate" + ("" if sign > 0 else f", on -{metric}")
+            rows.append({"codec": codec, "metric": metric, "anchor": anchor,
+                         "bd_rate_percent": rate if not reason else math.nan,
+                         "bd_metric": delta if not reason else math.nan,
+                         "interpolation": interpolation, "note": f"n/a: {reason}" if reason else ""})
+    return pd.DataFrame(rows, columns=["codec", "metric", "anchor", "bd_rate_percent", "bd_metric", "interpolation",
+                                       "note"])
+
+
+def matched_bitrates(data: ReportData) -> pd.DataFrame:
+    rows = []
+    for codec in data.codecs():
+        if codec in data.imported:
+            continue
+        for metric in data.metrics:
+            for point in data.curve(codec, metric).itertuples():
+                value = getattr(point, metric)
+                for other in data.codecs():
+                    if other == codec:
+                        continue
+                    curve = data.curve(other, metric)
+                    needed, note = _rate_for(curve, metric, value)
+                    rows.append({"codec": codec, "setting": point.setting, "bpp": point.bpp, "metric": metric,
+                                 "value": value, "other_codec": other, "other_bpp": needed,
+                                 "bpp_ratio": needed / point.bpp if not note else math.nan, "note": note})
+    return pd.DataFrame(rows, columns=["codec", "setting", "bpp", "metric", "value", "other_codec", "other_bpp",
+                                       "bpp_ratio", "note"])
+
+
+def _rate_for(curve: pd.DataFrame, metric: str, value: float) -> tuple[float, str]:
+    reason = _undefined(curve, metric) if len(curve) >= 2 else "fewer than 2 points"
+    if reason and "fewer than 3" not in reason:
+        return math.nan, f"n/a: {reason}"
+    values, log_rates = curve[metric].to_numpy(float), np.log10(curve["bpp"].to_numpy(float))
+    if values[0] > values[-1]:
+        values, log_rates = values[::-1], log_rates[::-1]
+    if not values[0] <= value <= values[-1]:
+        return math.nan, f"n/a: {METRICS[metric].label} {value:.4g} outside this curve's range"
+    return float(10 ** np.interp(value, values, log_rates)), ""
