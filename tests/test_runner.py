@@ -215,3 +215,31 @@ def test_kill_9_then_the_same_command_completes_without_loss_or_duplicates(tmp_p
     assert after["values"] == pytest.approx(reference["values"])
     with sqlite3.connect(database) as db:
         assert [r[0] for r in db.execute("SELECT status FROM runs ORDER BY run_id")] == ["running", "finished"]
+
+
+@pytest.mark.parametrize("side", ["above", "below"])
+def test_match_bpp_finds_the_quality_just_above_or_below_the_reference(tmp_path, photo_dir, run_cli, side):
+    import io
+
+    out = tmp_path / "out"
+    assert run_cli("run", "--images", photo_dir, "--codec", "webp", "--sweep", "quality=40", "--out", out) == 0
+    assert run_cli("run", "--images", photo_dir, "--codec", "jpeg", "--match-bpp", "webp:quality=40",
+                   "--match-side", side, "--out", out) == 0
+    rows = _read_rows(out)
+    reference = rows[rows.codec == "webp"].set_index("image")["bpp"]
+    matched = rows[rows.codec == "jpeg"].set_index("image")
+    assert set(matched["setting"]) == {("bpp>=" if side == "above" else "bpp<=") + "webp:quality=40"}
+
+    def jpeg_bpp(image, quality):  # Pillow directly, as an independent reference
+        pixels = np.asarray(Image.open(photo_dir / image).convert("RGB"))
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=int(quality))
+        return 8 * len(buffer.getvalue()) / (pixels.shape[0] * pixels.shape[1])
+
+    for image, row in matched.iterrows():
+        quality = row["matched_quality"]
+        assert row["bpp"] == pytest.approx(jpeg_bpp(image, quality))
+        if side == "above":
+            assert row["bpp"] >= reference[image] > jpeg_bpp(image, quality - 1)
+        else:
+            assert row["bpp"] <= reference[image] < jpeg_bpp(image, quality + 1)

@@ -42,10 +42,14 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, attribute) is not None:
             setattr(spec, attribute, getattr(args, attribute))
     spec.out = Path(args.out) if args.out else spec.out
-    spec.save_recon = args.save_recon
+    spec.save_recon = args.save_recon or spec.save_recon
     spec.retry_errors = args.retry_errors
-    spec.weights_dir = Path(args.weights_dir) if args.weights_dir else None
+    spec.weights_dir = Path(args.weights_dir) if args.weights_dir else spec.weights_dir
     spec.allow_unverified_weights = args.allow_unverified_weights
+    if args.match_bpp:
+        if ":" not in args.match_bpp:
+            raise SpecError("--match-bpp wants CODEC:SETTING, e.g. hific:checkpoint=msillm_quality_3")
+        spec.match_bpp, spec.match_side = args.match_bpp, args.match_side
     return run(spec, shlex.join(["rdpbench", *sys.argv[1:]]))
 
 
@@ -169,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--weights-dir", metavar="DIR", help="folder of pretrained weight files (see README)")
     run.add_argument("--allow-unverified-weights", action="store_true",
                      help="use weight files whose hash does not match, marking results unverified")
+    run.add_argument("--match-bpp", metavar="CODEC:SETTING",
+                     help="per image, search this run's codec's rate knob to meet that stored setting's bpp")
+    run.add_argument("--match-side", choices=["above", "below", "closest"], default="above",
+                     help="with --match-bpp: just above (default), just below, or closest to the target bpp")
     run.set_defaults(handler=_run)
 
     codecs = commands.add_parser("codecs", help="list codecs, their availability, versions and knobs")

@@ -26,12 +26,13 @@ from rdpbench.codec_api import Codec, ParamError
 from rdpbench.codec_registry import create_codec
 from rdpbench.executor import run_in_process, run_in_workers
 from rdpbench.imageio import find_images
+from rdpbench.matching import MatchTarget, reference_bpp, setting_text
 from rdpbench.metrics.base import DistributionMetric, Metric, MetricContext, MetricOptionError
 from rdpbench.metrics.features import PatchFeatureSpec
 from rdpbench.metrics.registry import create_metric, normalize
 from rdpbench.spec import RunSpec, SpecError
 from rdpbench.store import ResultsStore
-from rdpbench.tasks import Task, WorkerState
+from rdpbench.tasks import Task, TaskResult, WorkerState
 from rdpbench.weights import LocatedWeight, Weights, WeightsError
 
 
@@ -47,12 +48,13 @@ class Dataset:
         return hashlib.sha256(lines.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass
 class PlannedCodec:
     label: str
     codec: Codec
     options: dict[str, Any]
     settings: list[tuple[str, dict[str, Any]]]  # (setting text, full parameter values)
+    matches: dict[str, MatchTarget] | None = None  # --match-bpp: per image, the bpp to meet
 
 
 def load_dataset(spec: RunSpec) -> Dataset:
@@ -99,6 +101,14 @@ def plan_codecs(spec: RunSpec, context: MetricContext) -> list[PlannedCodec]:
             grids = [[codec.param(k).parse(v) for v in codec_spec.sweep[k]] for k in knobs]
         except ParamError as error:
             raise SpecError(f"codec {codec.name!r}: {error}") from error
+        if spec.match_bpp:
+            if knobs or len(spec.codecs) != 1:
+                raise SpecError("--match-bpp takes one codec and no --sweep: the codec's rate knob is searched")
+            if codec.rate_knob() is None or codec.param(codec.rate_knob()).kind == "str":
+                raise SpecError(f"codec {codec.name!r} has no numeric rate knob to search")
+            planned.append(PlannedCodec(label, codec, dict(codec_spec.options),
+                                        [(setting_text(spec.match_bpp, spec.match_side), options)]))
+            continue
         settings = []
         for combination in itertools.product(*grids):
             text = ",".join(f"{k}={format_value(v)}" for k, v in zip(knobs, combination)) or "default"
@@ -136,11 +146,41 @@ def plan_tasks(spec: RunSpec, dataset: Dataset, codecs: list[PlannedCodec], per_
                     needed = [m for m in wanted if m not in stored]
                     if not needed and (target is None or target.is_file()):
                         continue
+                match = planned.matches.get(image) if planned.matches is not None else None
+                if planned.matches is not None and match is None:
+                    continue  # no reference bpp for this image: recorded as an error row by plan_matches
                 todo.append(Task(planned.label, planned.codec.name, setting, tuple(params.items()), image,
                                  str(dataset.root / image), tuple(m for m in needed if m in per_image_metrics),
                                  str(target) if target else None,
-                                 tuple(f for f in feature_specs if f"features:{f.key}" in needed)))
+                                 tuple(f for f in feature_specs if f"features:{f.key}" in needed), match))
     return todo, keys
+
+
+def plan_matches(spec: RunSpec, codecs: list[PlannedCodec], dataset: Dataset, store: ResultsStore,
+                 run_id: int) -> None:
+    """--match-bpp: give the one codec a per-image bpp target from the reference rows in this store;
+    images without a successful reference row get an error row saying so."""
+    if not spec.match_bpp:
+        return
+    reference_codec, _, reference_setting = spec.match_bpp.partition(":")
+    planned = codecs[0]
+    knob = planned.codec.rate_knob()
+    param = planned.codec.param(knob)
+    rows = store.query("SELECT image, bpp, error FROM rows WHERE codec = ? AND setting = ?",
+                       (reference_codec, reference_setting))
+    targets = reference_bpp(rows)
+    if not targets:
+        raise SpecError(f"--match-bpp {spec.match_bpp}: no rows of codec {reference_codec!r} at setting "
+                        f"{reference_setting!r} in {spec.out}; run that codec into this --out first")
+    planned.matches = {image: MatchTarget(knob, param.kind, param.low, param.high, targets[image], spec.match_side)
+                       for image in dataset.images if image in targets}
+    setting = planned.settings[0][0]
+    existing = store.existing()
+    for image in dataset.images:
+        if image not in targets and (planned.label, setting, image) not in existing:
+            task = Task(planned.label, planned.codec.name, setting, (), image, str(dataset.root / image), ())
+            store.write_result(TaskResult(task, error=f"match: {reference_codec} {reference_setting} has no bpp "
+                                                       "for this image"), run_id)
 
 
 def prepare_metrics(spec: RunSpec) -> tuple[MetricContext, dict[str, Metric]]:
@@ -207,13 +247,15 @@ def run(spec: RunSpec, command: str) -> int:
         store.bind_dataset(dataset.name, str(dataset.root.resolve()), dataset.fingerprint, dataset.images)
         reference = stages.prepare_reference(store, dataset, metrics, state,
                                              {name: weight.sha256 for name, weight in located.items()})
-        tasks, keys = plan_tasks(spec, dataset, codecs, per_image, list(reference.features), store.existing())
-        print(f"rdpbench: {len(dataset.images)} images, {sum(len(c.settings) for c in codecs)} codec settings, "
-              f"{len(keys)} tasks, {len(keys) - len(tasks)} already in {store.path}", file=sys.stderr)
         versions = {**provenance.library_versions(),
                     "weights": {n: {"sha256": w.sha256, "verified": w.verified} for n, w in located.items()}}
-        run_id = store.start_run(provenance.now(), command, spec.as_config(), versions,
-                                 provenance.git_commit(), provenance.hostname(), len(tasks))
+        run_id = store.start_run(provenance.now(), command, spec.as_config(), versions, provenance.git_commit(),
+                                 provenance.hostname())
+        plan_matches(spec, codecs, dataset, store, run_id)
+        tasks, keys = plan_tasks(spec, dataset, codecs, per_image, list(reference.features), store.existing())
+        store.set_run_tasks(run_id, len(tasks))
+        print(f"rdpbench: {len(dataset.images)} images, {sum(len(c.settings) for c in codecs)} codec settings, "
+              f"{len(keys)} tasks, {len(keys) - len(tasks)} already in {store.path}", file=sys.stderr)
         for planned in codecs:
             version = planned.codec.version()
             previous = store.previous_codec_version(planned.label, run_id)

@@ -6,6 +6,7 @@ Config format (see benchmark/configs/*.toml)::
     metrics = ["psnr", "ms_ssim"]
     out = "results/kodak"           # relative paths are taken from the project root
     jobs = 2
+    save_recon = true               # optional; also weights_dir = "..."
 
     [[codec]]
     name = "jpeg"                   # registry name (`rdpbench codecs`)
@@ -68,6 +69,8 @@ class RunSpec:
     weights_dir: Path | None = None
     allow_unverified_weights: bool = False
     metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    match_bpp: str | None = None  # "CODEC:SETTING" whose per-image bpp the one codec must meet
+    match_side: str = "above"
 
     def as_config(self) -> dict[str, Any]:
         """JSON-able form for the run's provenance."""
@@ -77,6 +80,7 @@ class RunSpec:
             "save_recon": self.save_recon, "retry_errors": self.retry_errors,
             "weights_dir": str(self.weights_dir) if self.weights_dir else None,
             "allow_unverified_weights": self.allow_unverified_weights, "metric_options": self.metric_options,
+            "match_bpp": self.match_bpp, "match_side": self.match_side,
             "codecs": [{"name": c.name, "label": c.column_label(), "options": c.options, "sweep": c.sweep}
                        for c in self.codecs],
         }
@@ -143,5 +147,7 @@ def load_config(path: Path) -> RunSpec:
         out=resolve_path(data["out"]) if "out" in data else None,
         jobs=int(data.get("jobs", 1)),
         device=data.get("device", "cpu"),
+        save_recon=bool(data.get("save_recon", False)),
+        weights_dir=resolve_path(data["weights_dir"]) if "weights_dir" in data else None,
         metric_options={name: dict(values) for name, values in data.get("metric_options", {}).items()},
     )

@@ -126,14 +126,18 @@ class ResultsStore:
 
     # -- runs and provenance ---------------------------------------------------------------------
     def start_run(self, started_at: str, command: str, config: dict, versions: dict, git_commit: str,
-                  hostname: str, n_tasks: int) -> int:
+                  hostname: str) -> int:
         with self.db:
             cursor = self.db.execute(
-                "INSERT INTO runs (started_at, status, command, config, versions, git_commit, hostname, n_tasks)"
-                " VALUES (?, 'running', ?, ?, ?, ?, ?, ?)",
-                (started_at, command, json.dumps(config), json.dumps(versions), git_commit, hostname, n_tasks),
+                "INSERT INTO runs (started_at, status, command, config, versions, git_commit, hostname)"
+                " VALUES (?, 'running', ?, ?, ?, ?, ?)",
+                (started_at, command, json.dumps(config), json.dumps(versions), git_commit, hostname),
             )
         return cursor.lastrowid
+
+    def set_run_tasks(self, run_id: int, n_tasks: int) -> None:
+        with self.db:
+            self.db.execute("UPDATE runs SET n_tasks = ? WHERE run_id = ?", (n_tasks, run_id))
 
     def record_codec(self, run_id: int, codec: str, name: str, options: dict, description: str, version: str) -> None:
         with self.db:

@@ -19,6 +19,7 @@ from rdpbench.codec_api import Codec
 from rdpbench.codec_registry import create_codec
 from rdpbench.imageio import read_rgb8, write_png
 from rdpbench.metrics.base import Metric, MetricContext, MetricValue, NoReferenceMetric
+from rdpbench.matching import MatchTarget, search
 from rdpbench.metrics.features import PatchFeatureExtractor, PatchFeatureSpec
 from rdpbench.metrics.registry import create_metric
 
@@ -41,6 +42,7 @@ class Task:
     metrics: tuple[str, ...]
     recon_path: str | None = None
     features: tuple[PatchFeatureSpec, ...] = ()
+    match: MatchTarget | None = None  # search the rate knob to meet another codec's bpp (matching.py)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -117,6 +119,11 @@ def execute_task(task: Task, state: WorkerState) -> TaskResult:
     setting = {**dict(task.params), "_image": task.image}
     try:
         codec = state.codec(task.codec_name)
+        if task.match:
+            pixels = result.width * result.height
+            chosen = search(task.match, lambda v: 8.0 * len(codec.encode(original, {**setting, task.match.knob: v})) / pixels)
+            setting[task.match.knob] = chosen
+            result.metrics[f"matched_{task.match.knob}"] = MetricValue(float(chosen))
         start = time.perf_counter()
         data = codec.encode(original, setting)
         result.encode_s = time.perf_counter() - start
