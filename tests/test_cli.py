@@ -77,3 +77,18 @@ sweep = {{ quality = "40:50:10" }}
         ("jpeg-420", "quality=40"), ("jpeg-420", "quality=50"), ("jpeg[subsampling=4:4:4]", "quality=40")]
     bpp = dict(zip(summary["codec"] + "/" + summary["setting"], summary["bpp"]))
     assert bpp["jpeg[subsampling=4:4:4]/quality=40"] > bpp["jpeg-420/quality=40"]  # full chroma costs bits
+
+
+def test_every_shipped_config_names_real_codecs_and_valid_settings():
+    from rdpbench.metrics.base import MetricContext
+    from rdpbench.metrics.registry import normalize
+    from rdpbench.paths import project_root
+    from rdpbench.runner import plan_codecs
+    from rdpbench.spec import load_config
+
+    configs = sorted((project_root() / "benchmark" / "configs").glob("*.toml"))
+    assert len(configs) >= 4
+    for path in configs:
+        spec = load_config(path)
+        assert plan_codecs(spec, MetricContext()), path
+        assert [normalize(m) for m in spec.metrics]
