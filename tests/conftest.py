@@ -44,6 +44,32 @@ def plugin_dir(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
+def serve():
+    """serve(folder) -> base URL of an HTTP server on 127.0.0.1 for that folder, stopped after the test."""
+    import http.server
+    import threading
+
+    servers = []
+
+    def start(folder: Path) -> str:
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(folder), **kwargs)
+
+            def log_message(self, *args):
+                pass
+
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+    yield start
+    for httpd in servers:
+        httpd.shutdown()
+
+
+@pytest.fixture
 def run_cli():
     """Call the rdpbench CLI in-process; returns its exit code."""
 

@@ -1,10 +1,8 @@
 """Dataset fetching against a local HTTP server: checksums, safe extraction, lock verification."""
 
 import hashlib
-import http.server
 import io
 import json
-import threading
 import zipfile
 from pathlib import Path
 
@@ -15,27 +13,14 @@ from PIL import Image
 from rdpbench import datasets
 from rdpbench.datasets import DatasetError
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def server(tmp_path):
-    """An HTTP server on 127.0.0.1 serving tmp_path/www; yields its base URL."""
+def server(tmp_path, serve):
+    """(base URL, folder) of an HTTP server on 127.0.0.1 serving tmp_path/www."""
     root = tmp_path / "www"
     root.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(root), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
-    httpd.shutdown()
+    return serve(root), root
 
 
 @pytest.fixture

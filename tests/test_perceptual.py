@@ -1,7 +1,6 @@
 """LPIPS, DISTS, NIQE, FID/KID on patches: equal to the reference libraries on identical inputs and
 (stand-in) weights, computed once where the protocol says once, failing fast without weights."""
 
-import math
 import shutil
 import sqlite3
 
@@ -9,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import skimage.data
-import torch
 from PIL import Image
 
 import standins
@@ -192,30 +190,14 @@ def test_a_file_with_the_wrong_hash_is_refused_unless_allowed(tmp_path, weights_
 
 
 @pytest.mark.skipif(not SHARED_NIQE.is_file(), reason=f"real NIQE parameters not found at {SHARED_NIQE}")
-def test_weights_fetch_downloads_verifies_and_refuses_corruption(tmp_path, monkeypatch, run_cli):
-    import http.server
-    import threading
-
+def test_weights_fetch_downloads_verifies_and_refuses_corruption(tmp_path, monkeypatch, run_cli, serve):
     served = tmp_path / "mirror"
     served.mkdir()
     shutil.copy(SHARED_NIQE, served)
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(served), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    monkeypatch.setenv("RDPBENCH_WEIGHTS_MIRROR", f"http://127.0.0.1:{httpd.server_address[1]}")
-    try:
-        target = tmp_path / "weights"
-        assert run_cli("weights", "fetch", "niqe_modelparameters.mat", "--weights-dir", target) == 0
-        assert (target / "niqe_modelparameters.mat").read_bytes() == SHARED_NIQE.read_bytes()
-        (served / "niqe_modelparameters.mat").write_bytes(b"corrupted")
-        assert run_cli("weights", "fetch", "niqe_modelparameters.mat", "--weights-dir", tmp_path / "other") == 2
-        assert not any((tmp_path / "other").iterdir())  # the bad download was not kept
-    finally:
-        httpd.shutdown()
+    monkeypatch.setenv("RDPBENCH_WEIGHTS_MIRROR", serve(served))
+    target = tmp_path / "weights"
+    assert run_cli("weights", "fetch", "niqe_modelparameters.mat", "--weights-dir", target) == 0
+    assert (target / "niqe_modelparameters.mat").read_bytes() == SHARED_NIQE.read_bytes()
+    (served / "niqe_modelparameters.mat").write_bytes(b"corrupted")
+    assert run_cli("weights", "fetch", "niqe_modelparameters.mat", "--weights-dir", tmp_path / "other") == 2
+    assert not any((tmp_path / "other").iterdir())  # the bad download was not kept

@@ -138,7 +138,7 @@ class Weights:
         partial = folder / f".{name}.partial"
         try:
             torch.hub.download_url_to_file(url, str(partial), progress=True)
-            located = self._verify(known, partial)
+            self._verify(known, partial)
         except WeightsError:
             partial.unlink(missing_ok=True)
             raise

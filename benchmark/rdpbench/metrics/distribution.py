@@ -8,7 +8,6 @@ min(1000, n_patches), so that small sets such as Kodak (192 patches) get a value
 
 from __future__ import annotations
 
-import numpy as np
 
 from rdpbench.metrics.base import DistributionMetric
 from rdpbench.metrics.features import PatchFeatureSpec
