@@ -18,7 +18,7 @@ from PIL import Image
 
 from rdpbench.imageio import read_rgb8
 from rdpbench.report.data import METRICS, ReportData
-from rdpbench.report.tables import _format, table
+from rdpbench.report.tables import format_value, table
 
 CHECK_SCRIPT = """<script>
 window.rdpErrors = [];
@@ -46,7 +46,7 @@ figure img { image-rendering: pixelated; width: 256px; height: 256px; object-fit
 
 def _html_table(frame: pd.DataFrame) -> str:
     header = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_format(c, v))}</td>" for c, v in zip(frame.columns, row))
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(format_value(c, v))}</td>" for c, v in zip(frame.columns, row))
                    + "</tr>" for row in frame.itertuples(index=False))
     return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -93,7 +93,7 @@ def comparison(data: ReportData, folder: Path, images: list[str] | None, target_
             reconstruction = read_rgb8(recon_root / codec / best["setting"] / stem.with_suffix(".png"))
             name = f"{codec}__{best['setting']}".replace("/", "_")
             Image.fromarray(reconstruction[top:bottom, left:right]).save(target_folder / f"{name}.png")
-            values = ", ".join(f"{METRICS[m].label.split(' ')[0]} {_format(m, best[m])}" for m in data.metrics
+            values = ", ".join(f"{METRICS[m].label.split(' ')[0]} {format_value(m, best[m])}" for m in data.metrics
                                if m in best and METRICS[m].per_image)
             figures.append(f'<figure><img src="crops/{html.escape(stem.as_posix())}/{html.escape(name)}.png" '
                            f'alt="{html.escape(codec)}"><figcaption><b>{html.escape(codec)}</b> '

@@ -25,7 +25,7 @@ def table(data: ReportData) -> pd.DataFrame:
     return data.summary.reindex(columns=columns)
 
 
-def _format(column: str, value) -> str:
+def format_value(column: str, value) -> str:
     if isinstance(value, str):
         return value
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -44,7 +44,7 @@ def markdown(data: ReportData) -> str:
     header = [h + arrows.get(c, "") for h, c in zip(header, frame.columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(_format(c, v) for c, v in zip(frame.columns, row)) + " |")
+        lines.append("| " + " | ".join(format_value(c, v) for c, v in zip(frame.columns, row)) + " |")
     return "\n".join(lines) + "\n\n(↑/↓: higher/lower is better. Visual comparison: index.html.)\n"
 
 
@@ -74,7 +74,7 @@ def latex(data: ReportData) -> str:
             elif column == "setting":
                 text = _latex_escape(value)
             else:
-                text = _format(column, value).replace("inf", r"$\infty$")
+                text = format_value(column, value).replace("inf", r"$\infty$")
                 if column in best and isinstance(value, float) and value == best[column]:
                     text = r"\textbf{" + text + "}"
             cells.append(text)
