@@ -36,6 +36,7 @@ from typing import BinaryIO, Iterator
 
 from tqdm import tqdm
 
+from rdpbench.hashing import sha256_file
 from rdpbench.imageio import find_images
 from rdpbench.paths import project_root
 
@@ -73,14 +74,6 @@ def load_manifest(name: str) -> Manifest:
     return Manifest(name=data.get("name", name), description=data.get("description", ""),
                     citation=data.get("citation", ""), expected_images=data.get("expected_images"),
                     files=data.get("file", []), archives=data.get("archive", []))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # -- downloading --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from rdpbench import datasets, export, provenance, stages
 from rdpbench.codec_api import Codec, ParamError
 from rdpbench.codec_registry import create_codec
 from rdpbench.executor import run_in_process, run_in_workers
+from rdpbench.hashing import sha256_file
 from rdpbench.imageio import find_images
 from rdpbench.matching import MatchTarget, reference_bpp, setting_text
 from rdpbench.metrics.base import DistributionMetric, Metric, MetricContext, MetricOptionError
@@ -69,7 +70,7 @@ def load_dataset(spec: RunSpec) -> Dataset:
     if not images:
         raise SpecError(f"no image files in {spec.images}")
     return Dataset(spec.images.resolve().name, spec.images,
-                   {image: datasets.sha256_file(spec.images / image) for image in images})
+                   {image: sha256_file(spec.images / image) for image in images})
 
 
 def format_value(value: Any) -> str:

@@ -18,7 +18,6 @@ temporary hub folder of links, so they never download and run their own, unmodif
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tempfile
@@ -28,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
-_CHUNK = 1 << 20
+from rdpbench import hashing
 
 
 class WeightsError(RuntimeError):
@@ -151,15 +150,12 @@ class Weights:
 
 @lru_cache(maxsize=None)
 def _sha256_of(path: Path, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return hashing.sha256_file(path)
 
 
 def sha256_file(path: Path) -> str:
-    """sha256 of a file, hashed once per process for a given size and modification time."""
+    """sha256 of a weight file, hashed once per process for a given size and modification time
+    (a run checks the same 100 MB file for several metrics)."""
     status = Path(path).stat()
     return _sha256_of(Path(path).resolve(), status.st_size, status.st_mtime_ns)
 
