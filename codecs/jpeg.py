@@ -9,6 +9,7 @@ class JPEG(PillowCodec):
     description = "JPEG (baseline, Huffman tables not optimised) via Pillow/libjpeg-turbo"
     pillow_format = "JPEG"
     pillow_feature = "jpg"
+    version_feature = "libjpeg_turbo"  # "jpg" reports the libjpeg API version (6.2), not the library's
     params = (
         Param("quality", "int", 75, "libjpeg quality factor", low=1, high=100, rate=True),
         Param("subsampling", "str", "4:2:0", "chroma subsampling (4:2:0 is Pillow's and libjpeg's default)",

@@ -22,6 +22,7 @@ class PillowCodec(Codec):
 
     pillow_format: ClassVar[str] = ""
     pillow_feature: ClassVar[str | None] = None
+    version_feature: ClassVar[str | None] = None  # feature whose version names the library, if not pillow_feature
 
     def save_options(self, image: np.ndarray, setting: Setting) -> dict[str, Any]:
         """Keyword arguments for ``Image.save`` from the setting."""
@@ -33,8 +34,9 @@ class PillowCodec(Codec):
         return None
 
     def version(self) -> str:
-        library = features.version(self.pillow_feature) if self.pillow_feature else None
-        suffix = f", {self.pillow_feature} {library}" if library else ""
+        feature = self.version_feature or self.pillow_feature
+        library = features.version(feature) if feature else None
+        suffix = f", {feature} {library}" if library else ""
         return f"Pillow {PIL.__version__}{suffix}"
 
     def encode(self, image: np.ndarray, setting: Setting) -> bytes:
