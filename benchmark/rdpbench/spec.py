@@ -32,7 +32,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 from dataclasses import dataclass, field
-from decimal import Decimal, DecimalException
+from decimal import ROUND_FLOOR, Decimal, DecimalException
 from pathlib import Path
 from typing import Any
 
@@ -157,23 +157,22 @@ def parse_values(text: str | list | int | float) -> list[Any]:
         if step <= 0 or stop < start:
             raise SpecError(f"range {text!r} needs start <= stop and a positive step")
         try:
-            count = int((stop - start) / step) + 1
+            count = ((stop - start) / step).to_integral_value(rounding=ROUND_FLOOR) + 1
         except DecimalException:
-            count = MAX_SWEEP_VALUES + 1  # beyond Decimal's range: certainly too many
-        _check_count(text, count)
-        return [str(start + i * step) for i in range(count)]
+            count = None  # beyond Decimal's range: certainly too many
+        if count is None or count > MAX_SWEEP_VALUES:
+            shown = "an astronomical number of" if count is None else (
+                str(int(count)) if count < 10**12 else f"about {count:.2e}")
+            raise SpecError(f"sweep {text!r} would make {shown} values, more than {MAX_SWEEP_VALUES}; "
+                            "use a coarser step")
+        return [str(start + i * step) for i in range(int(count))]
     else:
         values = [part.strip() for part in text.split(",") if part.strip()]
     if not values:
         raise SpecError(f"no values in {text!r}")
-    _check_count(text, len(values))
+    if len(values) > MAX_SWEEP_VALUES:
+        raise SpecError(f"sweep {text!r} has {len(values)} values, more than {MAX_SWEEP_VALUES}")
     return values
-
-
-def _check_count(text: Any, count: int) -> None:
-    if count > MAX_SWEEP_VALUES:
-        raise SpecError(f"sweep {text!r} would make {count} values, more than {MAX_SWEEP_VALUES}; "
-                        "use a coarser step")
 
 
 def parse_assignment(text: str, flag: str) -> tuple[str, str]:
