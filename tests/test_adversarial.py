@@ -155,6 +155,27 @@ def test_a_prefix_only_match_is_never_reported_verified(tmp_path, monkeypatch, r
     assert not marker.exists()
 
 
+def test_only_a_full_pinned_digest_is_reported_verified(tmp_path, monkeypatch, run_cli, capsys):
+    folder = tmp_path / "weights"
+    file = standins.alexnet(folder)
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    monkeypatch.setitem(weights.KNOWN, file.name, weights.WeightFile(file.name, "https://example.invalid", "lpips",
+                                                                      sha256=digest))
+    located = weights.Weights(folder).locate(file.name)
+    assert (located.verified, located.check, located.sha256) == (True, "sha256", digest)
+    assert run_cli("weights", "status", file.name, "--weights-dir", folder) == 0
+    assert capsys.readouterr().out.startswith("verified    alexnet-owt-7be5be79.pth")
+
+
+def test_the_shipped_pins_are_full_digests_agreeing_with_the_names():
+    pinned = {name: file for name, file in weights.KNOWN.items() if file.sha256}
+    assert len(pinned) >= 5
+    for name, file in pinned.items():
+        assert len(file.sha256) == 64 and int(file.sha256, 16) >= 0 and file.source
+        prefix = name.rsplit("-", 1)[-1].split(".")[0]
+        assert name == "niqe_modelparameters.mat" or file.sha256.startswith(prefix), name
+
+
 def test_a_file_swapped_after_verification_is_not_loaded(tmp_path):
     folder, marker = tmp_path / "weights", tmp_path / "PWNED"
     good = standins.alexnet(folder)
@@ -255,6 +276,20 @@ def test_a_manifest_cannot_write_outside_the_datasets_folder(tmp_path, manifests
     assert "must stay inside" in capsys.readouterr().err
     assert _files_under(sandbox) == before
     assert not any(Path("/tmp").glob("rdpbench-escaped*"))
+
+
+@pytest.mark.parametrize("manifest, message", [
+    ('name = "ok"\nfile = "x"\n', "arrays of tables"),
+    ('name = "ok"\n[[archive]]\ndest = "x"\n', "needs text fields url"),
+    ('name = "ok"\n[[file]]\nname = 3\nurl = "x"\n', "needs text fields name, url"),
+    ('name = "ok"\nexpected_images = "24"\n', "expected_images must be a whole number"),
+    ('name = "ok\n', "cannot read manifest"),
+])
+def test_malformed_manifests_are_one_clear_message(manifests, run_cli, capsys, manifest, message):
+    (manifests / "bad.toml").write_text(manifest)
+    assert run_cli("datasets", "fetch", "bad") == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
 
 
 def _tar(members: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
@@ -479,6 +514,7 @@ def _alive(pid: int) -> bool:
 def test_dangling_and_looping_links_are_error_rows(tmp_path, photos, run_cli):
     (photos / "dangling.png").symlink_to(tmp_path / "nowhere.png")
     (photos / "loop.png").symlink_to(photos / "loop.png")
+    (photos / "loopdir").symlink_to(photos)  # a linked folder is not followed: no endless listing
     out = tmp_path / "out"
     assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "psnr", "--out", out) == 1
     rows = _rows(out)
@@ -502,6 +538,22 @@ def test_out_pointing_at_a_file_is_one_clear_message(tmp_path, photos, run_cli, 
     assert run_cli("run", "--images", photos, "--codec", "png", "--out", target) == 2
     assert "give --out a folder you can write to" in capsys.readouterr().err
     assert target.read_text() == "keep me"
+
+
+def test_weights_fetch_into_a_file_is_one_clear_message(tmp_path, run_cli, capsys, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    target = tmp_path / "a-file"
+    target.write_text("keep me")
+    assert run_cli("weights", "fetch", "niqe_modelparameters.mat", "--weights-dir", target) == 2
+    assert "give --weights-dir a folder you can write to" in capsys.readouterr().err
+    assert target.read_text() == "keep me"
+
+
+def test_an_invalid_metric_option_is_refused_at_the_start(tmp_path, photos, run_cli, capsys):
+    assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "lpips", "--option", "lpips.net=bogus",
+                   "--out", tmp_path / "out") == 2
+    assert "lpips: net must be one of alex, vgg" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.skipif(IS_ROOT, reason="root writes into read-only folders")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -246,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (SpecError, DatasetError, DatasetMismatchError, UnknownCodecError, UnknownMetricError, CardError,
-            WeightsError, ReportError, FileNotFoundError, StoreError, UnsafePathError) as error:
-        print(f"rdpbench: error: {error}", file=sys.stderr)
+            WeightsError, ReportError, StoreError, UnsafePathError, OSError, sqlite3.Error) as error:
+        print(f"rdpbench: error: {error}", file=sys.stderr)  # one line; stored results stay as they are
         return 2
     except KeyboardInterrupt:
         print("rdpbench: interrupted; run the same command again to resume", file=sys.stderr)

@@ -88,6 +88,7 @@ def load_manifest(name: str) -> Manifest:
     manifest = Manifest(name=data.get("name", name), description=data.get("description", ""),
                         citation=data.get("citation", ""), expected_images=data.get("expected_images"),
                         files=data.get("file", []), archives=data.get("archive", []))
+    _check_entries(manifest, path)
     try:
         root = dataset_root(manifest)
         for entry in manifest.files:
@@ -95,9 +96,23 @@ def load_manifest(name: str) -> Manifest:
         for entry in manifest.archives:
             if entry.get("dest"):
                 inside(root, entry["dest"], f"archive dest in {path.name}")
-    except (UnsafePathError, KeyError, TypeError, AttributeError) as error:
+    except UnsafePathError as error:
         raise DatasetError(f"manifest {path} refused: {error}") from None
     return manifest
+
+
+def _check_entries(manifest: Manifest, source: Path) -> None:
+    """Every [[file]] needs text ``name`` and ``url``, every [[archive]] a text ``url``."""
+    if not isinstance(manifest.files, list) or not isinstance(manifest.archives, list):
+        raise DatasetError(f"manifest {source} refused: [[file]] and [[archive]] must be arrays of tables")
+    tables = [("file", entry, ("name", "url")) for entry in manifest.files]
+    tables += [("archive", entry, ("url",)) for entry in manifest.archives]
+    for kind, entry, required in tables:
+        if not isinstance(entry, dict) or any(not isinstance(entry.get(key), str) for key in required):
+            raise DatasetError(f"manifest {source} refused: every [[{kind}]] needs text fields {', '.join(required)}")
+    if manifest.expected_images is not None and (isinstance(manifest.expected_images, bool)
+                                                 or not isinstance(manifest.expected_images, int)):
+        raise DatasetError(f"manifest {source} refused: expected_images must be a whole number")
 
 
 def dataset_root(manifest: Manifest) -> Path:

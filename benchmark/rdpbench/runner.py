@@ -279,7 +279,10 @@ def locate_weights(context: MetricContext, metrics: dict[str, Metric],
                    codecs: list[PlannedCodec]) -> dict[str, LocatedWeight]:
     """Locate every weight file the metrics and codec settings need, so that a missing file stops
     the run before any codec work, naming all missing files at once."""
-    names = [name for metric in metrics.values() for name in metric.weight_names()]
+    try:
+        names = [name for metric in metrics.values() for name in metric.weight_names()]
+    except ValueError as error:  # an invalid metric option, e.g. lpips.net=bogus
+        raise SpecError(str(error)) from error
     names += [name for planned in codecs for _, params in planned.settings for name in planned.codec.weight_names(params)]
     located, problems = {}, []
     for name in dict.fromkeys(names):

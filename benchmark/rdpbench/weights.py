@@ -185,7 +185,11 @@ class Weights:
         mirror = os.environ.get("RDPBENCH_WEIGHTS_MIRROR")
         url = f"{mirror.rstrip('/')}/{name}" if mirror else known.url
         folder = self.directory or Path(torch.hub.get_dir()) / "checkpoints"
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise WeightsError(f"cannot save weights into {folder} ({error.strerror}); "
+                               "give --weights-dir a folder you can write to") from None
         partial = folder / f".{name}.partial"
         try:
             torch.hub.download_url_to_file(url, str(partial), progress=True)
