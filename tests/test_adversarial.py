@@ -292,6 +292,15 @@ def test_malformed_manifests_are_one_clear_message(manifests, run_cli, capsys, m
     assert message in err and "Traceback" not in err
 
 
+def test_a_damaged_lock_file_is_one_clear_message(tmp_path, manifests, run_cli, capsys):
+    source = _png(tmp_path / "source" / "a.png")
+    (manifests / "toy.toml").write_text(f'name = "toy"\n[[file]]\nname = "a.png"\nurl = "{source.as_uri()}"\n')
+    assert run_cli("datasets", "fetch", "toy") == 0
+    (manifests / "toy" / datasets.LOCK_NAME).write_text("{not json")
+    assert run_cli("run", "--dataset", "toy", "--codec", "png", "--out", tmp_path / "out") == 2
+    assert "is damaged; delete the folder" in capsys.readouterr().err
+
+
 def _tar(members: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:

@@ -296,7 +296,16 @@ def fetch(name: str, source_dir: Path | None = None) -> Path:
 
 def _read_lock(root: Path) -> dict:
     path = root / LOCK_NAME
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        lock = json.loads(path.read_text())
+        if isinstance(lock, dict) and isinstance(lock.get("files", {}), dict) \
+                and isinstance(lock.get("archives", {}), dict):
+            return lock
+    except (OSError, UnicodeDecodeError, ValueError):
+        pass
+    raise DatasetError(f"{path} is damaged; delete the folder {root} and fetch the dataset again")
 
 
 def verify(name: str) -> dict[str, str]:
