@@ -140,7 +140,8 @@ class NIQE(NoReferenceMetric):
         import pyiqa
 
         path = self.context.weights.locate("niqe_modelparameters.mat").path
-        return pyiqa.create_metric("niqe", device=self.context.device, pretrained_model_path=str(path))
+        with weights_only_everywhere():  # the parameters are a MATLAB file read by scipy: no pickle involved
+            return pyiqa.create_metric("niqe", device=self.context.device, pretrained_model_path=str(path))
 
     def compute(self, image):
         import torch
