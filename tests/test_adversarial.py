@@ -452,8 +452,8 @@ def test_an_image_over_the_memory_budget_is_an_error_row_stating_both(tmp_path, 
                    "--memory-budget", "16M") == 1
     rows = _rows(out)
     error = rows.loc["big.png", "error"]
-    # 3 * 1200 * 1000 bytes x (6 base + 6 for PSNR) = 43,200,000 bytes
-    assert error.startswith("memory: a 1200x1000 image needs about 41 MiB") and "memory budget of 16 MiB" in error
+    # 3 * 1200 * 1000 bytes x (6 base + 20 for PSNR) = 93,600,000 bytes = 89.3 MiB
+    assert error.startswith("memory: a 1200x1000 image needs about 89 MiB") and "memory budget of 16 MiB" in error
     assert rows.loc["a.png", "error"] == "" and rows.loc["b.png", "psnr"] == np.inf
 
 

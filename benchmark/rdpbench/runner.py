@@ -327,7 +327,8 @@ def run(spec: RunSpec, command: str) -> int:
     if n_tasks > MAX_TASKS:
         raise SpecError(f"this run would have {n_tasks} tasks, more than {MAX_TASKS}; split it into smaller runs")
     budget = spec.memory_budget or memory.default_budget(spec.jobs)
-    oversized = screen_memory(dataset, budget, list(metrics))
+    oversized = screen_memory(dataset, budget, [name + ("[net=vgg]" if metric.settings.get("net") == "vgg" else "")
+                                                for name, metric in metrics.items()])
     per_image = [name for name, metric in metrics.items() if not isinstance(metric, DistributionMetric)]
     distribution = {name: metric for name, metric in metrics.items() if isinstance(metric, DistributionMetric)}
     state = WorkerState(context)
