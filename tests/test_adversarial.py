@@ -290,6 +290,8 @@ def test_malformed_manifests_are_one_clear_message(manifests, run_cli, capsys, m
     assert run_cli("datasets", "fetch", "bad") == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+    assert run_cli("datasets") == 0  # the listing names it as broken
+    assert capsys.readouterr().out.startswith("bad                          BROKEN")
 
 
 def test_a_damaged_lock_file_is_one_clear_message(tmp_path, manifests, run_cli, capsys):

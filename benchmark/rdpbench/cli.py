@@ -99,8 +99,12 @@ def _datasets(args: argparse.Namespace) -> int:
         print(f"{args.name}: verified copy in {root}")
         return 0
     for name in datasets.manifest_names():
-        manifest = datasets.load_manifest(name)
-        fetched = (datasets.datasets_dir() / manifest.name / datasets.LOCK_NAME).is_file()
+        try:
+            manifest = datasets.load_manifest(name)
+        except datasets.DatasetError as error:  # one broken manifest does not hide the others
+            print(f"{name:28s} {'BROKEN':12s} {error}")
+            continue
+        fetched = (datasets.dataset_root(manifest) / datasets.LOCK_NAME).is_file()
         print(f"{name:28s} {'fetched' if fetched else 'not fetched':12s} {manifest.description}")
     return 0
 
