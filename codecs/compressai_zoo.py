@@ -64,7 +64,7 @@ class CompressAIZoo(Codec):
         from compressai.zoo.pretrained import load_pretrained
 
         located = self.weights.locate(zoo_file(self.architecture, metric, quality))
-        state = load_pretrained(load_state_dict(located.path))
+        state = load_pretrained(load_state_dict(located))
         model = model_architectures[self.architecture].from_state_dict(state).eval()
         model.update(force=True)
         return model.to(device)

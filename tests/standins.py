@@ -60,13 +60,10 @@ def vgg16(folder: Path, seed: int = 0) -> Path:
 
 def dists(folder: Path, vgg_file: Path, seed: int = 0) -> Path:
     """pyiqa's DISTS (alpha, beta and its VGG stages) built on the VGG stand-in."""
-    from pyiqa.archs.dists_arch import DISTS
-
-    from rdpbench.weights import LocatedWeight, torch_hub_with
+    from rdpbench.metrics.perceptual import build_dists
 
     torch.manual_seed(seed)
-    with torch_hub_with([LocatedWeight(vgg_file.name, vgg_file, "", False)]):
-        model = DISTS(pretrained=False)
+    model = build_dists(torch.load(vgg_file, weights_only=True), None)
     return _save(model.state_dict(), folder / "DISTS_weights-f5e65c96.pth")
 
 

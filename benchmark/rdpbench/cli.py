@@ -1,13 +1,18 @@
 """The `rdpbench` command: run, report, codecs, datasets, weights.
 
-Exit codes: 0 success; 1 the run finished but some tasks have error rows; 2 the request was
-invalid or could not start (unknown codec, missing tool, dataset not fetched, ...).
+Exit codes: 0 success; 1 the run finished but some tasks have error rows (``weights status``: some
+files are missing); 2 the request was invalid or could not start (unknown codec or key, missing
+tool, dataset not fetched, unsafe path, damaged store, ...): one line ``rdpbench: error: ...`` says
+what to do; 130 interrupted (Ctrl-C or SIGTERM; the run is recorded as ``interrupted`` and the
+same command resumes it).
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
+import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -41,6 +46,13 @@ def _run(args: argparse.Namespace) -> int:
     for attribute in ("jobs", "device"):
         if getattr(args, attribute) is not None:
             setattr(spec, attribute, getattr(args, attribute))
+    if args.memory_budget is not None:
+        from rdpbench.memory import BudgetError, parse_size
+
+        try:
+            spec.memory_budget = parse_size(args.memory_budget)
+        except BudgetError as error:
+            raise SpecError(f"--memory-budget: {error}") from None
     spec.out = Path(args.out) if args.out else spec.out
     spec.save_recon = args.save_recon or spec.save_recon
     spec.retry_errors = args.retry_errors
@@ -87,8 +99,12 @@ def _datasets(args: argparse.Namespace) -> int:
         print(f"{args.name}: verified copy in {root}")
         return 0
     for name in datasets.manifest_names():
-        manifest = datasets.load_manifest(name)
-        fetched = (datasets.datasets_dir() / manifest.name / datasets.LOCK_NAME).is_file()
+        try:
+            manifest = datasets.load_manifest(name)
+        except datasets.DatasetError as error:  # one broken manifest does not hide the others
+            print(f"{name:28s} {'BROKEN':12s} {error}")
+            continue
+        fetched = (datasets.dataset_root(manifest) / datasets.LOCK_NAME).is_file()
         print(f"{name:28s} {'fetched' if fetched else 'not fetched':12s} {manifest.description}")
     return 0
 
@@ -129,7 +145,7 @@ def _weights(args: argparse.Namespace) -> int:
         else:
             located = weights.locate(name)
         state = "verified" if located.verified else "UNVERIFIED"
-        print(f"{state:11s} {name}  {located.path}")
+        print(f"{state:11s} {name}  {located.path}  [{located.provenance()['meaning']}]")
     if missing:
         where = weights.directory or "a folder passed as --weights-dir"
         print(f"{missing} missing: `rdpbench weights fetch` downloads them, or copy them into {where}")
@@ -168,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", help="output folder (default results/<dataset>); runs add to it")
     run.add_argument("--jobs", type=int, metavar="N", help="worker processes (default 1: in this process)")
     run.add_argument("--device", choices=["cpu", "cuda"], help="torch device for metrics and learned codecs")
+    run.add_argument("--memory-budget", metavar="SIZE",
+                     help="memory one task may use, e.g. 4G (default: half the RAM / jobs); larger images are error rows")
     run.add_argument("--save-recon", action="store_true", help="write reconstructions to DIR/recon/<codec>/<setting>/")
     run.add_argument("--retry-errors", action="store_true", help="recompute tasks stored with an error")
     run.add_argument("--weights-dir", metavar="DIR", help="folder of pretrained weight files (see README)")
@@ -220,17 +238,29 @@ def main(argv: list[str] | None = None) -> int:
     from rdpbench.datasets import DatasetError
     from rdpbench.metrics.registry import UnknownMetricError
     from rdpbench.report.data import ReportError
+    from rdpbench.safe_paths import UnsafePathError
     from rdpbench.spec import SpecError
-    from rdpbench.store import DatasetMismatchError
+    from rdpbench.store import DatasetMismatchError, StoreError
     from rdpbench.weights import WeightsError
 
     args = build_parser().parse_args(argv)
+    try:  # SIGTERM ends the run like Ctrl-C: recorded as interrupted, resumable
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        previous = None
     try:
         return args.handler(args)
     except (SpecError, DatasetError, DatasetMismatchError, UnknownCodecError, UnknownMetricError, CardError,
-            WeightsError, ReportError, FileNotFoundError) as error:
-        print(f"rdpbench: error: {error}", file=sys.stderr)
+            WeightsError, ReportError, StoreError, UnsafePathError, OSError, sqlite3.Error) as error:
+        print(f"rdpbench: error: {error}", file=sys.stderr)  # one line; stored results stay as they are
         return 2
     except KeyboardInterrupt:
         print("rdpbench: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt

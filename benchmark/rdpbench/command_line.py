@@ -11,12 +11,17 @@ A card (see codecs/bpg.toml, codecs/jxl.toml) holds:
 Templates are lists of arguments (never a shell line); ``{input}``, ``{output}`` and every parameter
 name are substituted in each argument. Files live in a fresh temporary folder per call, so the names
 of user images never reach the command line. The bytes of the encoder's output file are the stream.
+
+Every tool runs in its own process group (a new session): on a timeout, an error or an interrupt
+the whole group is killed, so helper processes a tool started never outlive the call.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import tomllib
@@ -86,10 +91,10 @@ class CommandLineCodec(Codec):
         if not self.version_argv:
             return "unknown"
         try:
-            done = subprocess.run(self.version_argv, capture_output=True, text=True, timeout=30)
+            _, stdout, stderr = run_tool(self.version_argv, 30)
         except (OSError, subprocess.TimeoutExpired) as error:
             return f"unknown ({error})"
-        text = done.stdout + done.stderr
+        text = (stdout + stderr).decode(errors="replace")
         match = re.search(self.version_pattern, text)
         return match.group(1) if match else (text.strip().splitlines() or ["unknown"])[0]
 
@@ -100,14 +105,15 @@ class CommandLineCodec(Codec):
     def _run(self, template: list[str], values: dict[str, Any]) -> None:
         argv = [argument.format_map(values) for argument in template]
         try:
-            done = subprocess.run(argv, capture_output=True, timeout=self.timeout_s, stdin=subprocess.DEVNULL)
+            returncode, _, stderr = run_tool(argv, self.timeout_s)
         except subprocess.TimeoutExpired:
-            raise CodecError(f"{argv[0]} timed out after {self.timeout_s:g} s: {' '.join(argv)}") from None
+            raise CodecError(f"{argv[0]} timed out after {self.timeout_s:g} s (its process group was killed): "
+                             f"{' '.join(argv)}") from None
         except OSError as error:
             raise CodecError(f"cannot run {argv[0]}: {error}. {self.install_hint}".strip()) from error
-        if done.returncode != 0:
-            stderr = done.stderr.decode(errors="replace").strip()[-2000:]
-            raise CodecError(f"{argv[0]} exited with {done.returncode}: {stderr or '(no stderr)'}")
+        if returncode != 0:
+            text = stderr.decode(errors="replace").strip()[-2000:]
+            raise CodecError(f"{argv[0]} exited with {returncode}: {text or '(no stderr)'}")
 
     def encode(self, image: np.ndarray, setting: Setting) -> bytes:
         pillow_format, suffix = _LOSSLESS_FORMATS[self.input_format]
@@ -129,3 +135,25 @@ class CommandLineCodec(Codec):
                 return read_rgb8(target)
             except (ImageReadError, FileNotFoundError) as error:
                 raise CodecError(f"{self.decode_argv[0]} output unreadable: {error}") from error
+
+
+def run_tool(argv: list[str], timeout_s: float) -> tuple[int, bytes, bytes]:
+    """Run ``argv`` in a new process group; (exit code, stdout, stderr). On a timeout
+    (subprocess.TimeoutExpired) or any other exit from here, the whole group is killed first."""
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    finally:
+        _kill_group(process)
+    return process.returncode, stdout, stderr
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL every process left in the tool's group (its id stays reserved while any member lives)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is empty: nothing left over
+    if process.poll() is None:
+        process.wait()

@@ -11,8 +11,12 @@ URLs are http(s)://, file:// or pkg://PACKAGE/PATH (a file shipped inside an ins
 package, e.g. scikit-image's sample photos). Where the source publishes no hash, the fetch records
 the sha256 of the archive and of every extracted image in ``datasets/<name>/.rdpbench-lock.json``
 (``"hashes": "recorded at first fetch"``); every later use verifies the files against that lock.
-Archives are extracted only after every member is checked: absolute paths, ``..`` components and
-links are refused.
+Every path built from a manifest (``name``, a file's ``name``, an archive's ``dest``) or an archive
+member must stay inside its folder (rdpbench.safe_paths), else the manifest or archive is refused.
+Archives are extracted only after every member is checked, before anything is written: absolute
+paths, ``..`` components, links and special files (devices, FIFOs) are refused, and so are archives
+over the bounds of :class:`ArchiveLimits` (total size, member count, compression ratio: a small
+archive that would inflate to gigabytes is a bomb, not a dataset).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from tqdm import tqdm
 from rdpbench.hashing import sha256_file
 from rdpbench.imageio import find_images
 from rdpbench.paths import project_root
+from rdpbench.safe_paths import UnsafePathError, inside, unsafe_reason
 
 LOCK_NAME = ".rdpbench-lock.json"
 _CHUNK = 1 << 20
@@ -67,13 +72,54 @@ def manifest_names() -> list[str]:
 
 
 def load_manifest(name: str) -> Manifest:
-    path = datasets_dir() / f"{name}.toml"
-    if not path.is_file():
-        raise DatasetError(f"no dataset manifest {name!r} in {datasets_dir()} (known: {', '.join(manifest_names())})")
-    data = tomllib.loads(path.read_text())
-    return Manifest(name=data.get("name", name), description=data.get("description", ""),
-                    citation=data.get("citation", ""), expected_images=data.get("expected_images"),
-                    files=data.get("file", []), archives=data.get("archive", []))
+    """Read and check a manifest: its name and every file name and ``dest`` must stay inside the
+    datasets folder and the dataset's folder."""
+    known = ", ".join(manifest_names())
+    try:
+        path = inside(datasets_dir(), f"{name}.toml", "dataset name")
+    except UnsafePathError:
+        path = None
+    if path is None or not path.is_file():
+        raise DatasetError(f"no dataset manifest {name!r} in {datasets_dir()} (known: {known})")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise DatasetError(f"cannot read manifest {path}: {error}") from error
+    manifest = Manifest(name=data.get("name", name), description=data.get("description", ""),
+                        citation=data.get("citation", ""), expected_images=data.get("expected_images"),
+                        files=data.get("file", []), archives=data.get("archive", []))
+    _check_entries(manifest, path)
+    try:
+        root = dataset_root(manifest)
+        for entry in manifest.files:
+            inside(root, entry["name"], f"file name in {path.name}")
+        for entry in manifest.archives:
+            if entry.get("dest"):
+                inside(root, entry["dest"], f"archive dest in {path.name}")
+    except UnsafePathError as error:
+        raise DatasetError(f"manifest {path} refused: {error}") from None
+    return manifest
+
+
+def _check_entries(manifest: Manifest, source: Path) -> None:
+    """Every [[file]] needs text ``name`` and ``url``, every [[archive]] a text ``url``."""
+    if not isinstance(manifest.files, list) or not isinstance(manifest.archives, list):
+        raise DatasetError(f"manifest {source} refused: [[file]] and [[archive]] must be arrays of tables")
+    tables = [("file", entry, ("name", "url")) for entry in manifest.files]
+    tables += [("archive", entry, ("url",)) for entry in manifest.archives]
+    for kind, entry, required in tables:
+        if not isinstance(entry, dict) or any(not isinstance(entry.get(key), str) for key in required):
+            raise DatasetError(f"manifest {source} refused: every [[{kind}]] needs text fields {', '.join(required)}")
+    if manifest.expected_images is not None and (isinstance(manifest.expected_images, bool)
+                                                 or not isinstance(manifest.expected_images, int)):
+        raise DatasetError(f"manifest {source} refused: expected_images must be a whole number")
+
+
+def dataset_root(manifest: Manifest) -> Path:
+    """The dataset's folder, ``datasets/<name>``; UnsafePathError if the name leads elsewhere."""
+    if not isinstance(manifest.name, str):
+        raise UnsafePathError(f"dataset name {manifest.name!r} is not a text")
+    return inside(datasets_dir(), manifest.name, "dataset name")
 
 
 # -- downloading --------------------------------------------------------------------------------
@@ -119,51 +165,100 @@ def _check_hashes(url: str, got: dict[str, str], expected: dict) -> None:
 
 
 # -- archives -----------------------------------------------------------------------------------
-def _unsafe_member(name: str, is_link: bool) -> str | None:
-    path = PurePosixPath(name.replace("\\", "/"))
-    if is_link:
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Bounds on what one archive may extract: total bytes, members, and the ratio of extracted
+    bytes to archive bytes (images barely compress: PNG/JPEG archives are near 1:1)."""
+
+    max_total_bytes: int = 200 << 30
+    max_members: int = 200_000
+    max_ratio: float = 50.0
+
+
+def _member_problem(name: str, kind: str) -> str | None:
+    if kind == "link":
         return "is a link"
-    if path.is_absolute() or (path.parts and ":" in path.parts[0]):
-        return "has an absolute path"
-    if ".." in path.parts:
-        return "has a '..' component"
-    return None
+    if kind == "special":
+        return "is a special file (device, FIFO or socket)"
+    if kind == "dir" and PurePosixPath(name.replace("\\", "/")) == PurePosixPath("."):
+        return None  # "./", the archive's own top folder
+    return unsafe_reason(name)
 
 
-def extract_archive(archive: Path, destination: Path) -> None:
-    """Extract a zip or tar archive after checking every member; refuse the whole archive if any
-    member would land outside ``destination``."""
+def _zip_kind(info: zipfile.ZipInfo) -> str:
+    mode = (info.external_attr >> 16) & 0o170000
+    if mode == 0o120000:
+        return "link"
+    if mode not in (0, 0o100000, 0o040000) and not info.is_dir():
+        return "special"
+    return "dir" if info.is_dir() else "file"
+
+
+def _tar_kind(member: tarfile.TarInfo) -> str:
+    if member.issym() or member.islnk():
+        return "link"
+    if member.isdir():
+        return "dir"
+    return "file" if member.isfile() else "special"
+
+
+def check_members(archive: Path, members: Iterator[tuple[str, str, int]], limits: ArchiveLimits) -> None:
+    """Refuse the archive, before anything is written, if any (name, kind, size) member is unsafe or
+    the bounds are exceeded; stops reading at the first problem (a bomb is not inflated further)."""
+    total, count, archive_bytes = 0, 0, max(archive.stat().st_size, 1)
+    for name, kind, size in members:
+        problem = _member_problem(name, kind)
+        if problem:
+            raise DatasetError(f"refusing to extract {archive.name}: member {name!r} {problem}")
+        count, total = count + 1, total + size
+        if count > limits.max_members:
+            raise DatasetError(f"refusing to extract {archive.name}: more than {limits.max_members} members")
+        if total > limits.max_total_bytes or total > limits.max_ratio * archive_bytes:
+            raise DatasetError(
+                f"refusing to extract {archive.name}: its members add up to more than {total} bytes from "
+                f"{archive_bytes} archive bytes (bounds: {limits.max_total_bytes} bytes, ratio {limits.max_ratio:g}); "
+                "it looks like a decompression bomb, not a dataset")
+
+
+def extract_archive(archive: Path, destination: Path, limits: ArchiveLimits = ArchiveLimits()) -> None:
+    """Extract a zip or tar archive after checking every member (:func:`check_members`); zip members
+    are copied with the declared sizes enforced, tar members through tarfile's "data" filter."""
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zipped:
-            members = [(m.filename, (m.external_attr >> 16) & 0o170000 == 0o120000) for m in zipped.infolist()]
-            _refuse_unsafe(archive, members)
-            zipped.extractall(destination)
+            infos = zipped.infolist()
+            check_members(archive, ((i.filename, _zip_kind(i), i.file_size) for i in infos), limits)
+            for info in infos:
+                target = inside(destination, info.filename, "archive member") if not info.is_dir() else None
+                if target is None:
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zipped.open(info) as source, open(target, "wb") as sink:
+                    written = 0
+                    while chunk := source.read(_CHUNK):
+                        written += len(chunk)
+                        if written > info.file_size:
+                            raise DatasetError(f"refusing {archive.name}: member {info.filename!r} is larger "
+                                               "than its header says")
+                        sink.write(chunk)
     elif tarfile.is_tarfile(archive):
         with tarfile.open(archive) as tarred:
-            _refuse_unsafe(archive, [(m.name, m.issym() or m.islnk()) for m in tarred.getmembers()])
+            check_members(archive, ((m.name, _tar_kind(m), m.size) for m in tarred), limits)
             tarred.extractall(destination, filter="data")
     else:
         raise DatasetError(f"{archive.name} is neither a zip nor a tar archive")
-
-
-def _refuse_unsafe(archive: Path, members: list[tuple[str, bool]]) -> None:
-    for name, is_link in members:
-        reason = _unsafe_member(name, is_link)
-        if reason:
-            raise DatasetError(f"refusing to extract {archive.name}: member {name!r} {reason}")
 
 
 # -- fetch and use ------------------------------------------------------------------------------
 def fetch(name: str, source_dir: Path | None = None) -> Path:
     """Download (or copy from ``source_dir``) the dataset, verify it, write its lock; return its folder."""
     manifest = load_manifest(name)
-    root = datasets_dir() / manifest.name
+    root = dataset_root(manifest)
     root.mkdir(parents=True, exist_ok=True)
     previous = _read_lock(root)
     recorded_archives = dict(previous.get("archives", {}))
     for entry in manifest.files:
-        target = root / entry["name"]
-        local = source_dir / entry["name"] if source_dir else None
+        target = inside(root, entry["name"], "file name")
+        local = inside(source_dir, entry["name"], "file name") if source_dir else None
         if target.is_file() and sha256_file(target) == entry.get("sha256"):
             continue
         url = local.resolve().as_uri() if local and local.is_file() else entry["url"]
@@ -179,7 +274,7 @@ def fetch(name: str, source_dir: Path | None = None) -> Path:
         got = download(url, archive)
         try:
             _check_hashes(url, got, {**recorded_archives.get(url, {}), **entry})
-            extract_archive(archive, root / entry.get("dest", ""))
+            extract_archive(archive, inside(root, entry["dest"], "dest") if entry.get("dest") else root)
         finally:
             archive.unlink()
         recorded_archives[url] = {"sha256": got["sha256"], "md5": got["md5"]}
@@ -201,20 +296,34 @@ def fetch(name: str, source_dir: Path | None = None) -> Path:
 
 def _read_lock(root: Path) -> dict:
     path = root / LOCK_NAME
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        lock = json.loads(path.read_text())
+        if isinstance(lock, dict) and isinstance(lock.get("files", {}), dict) \
+                and isinstance(lock.get("archives", {}), dict):
+            return lock
+    except (OSError, UnicodeDecodeError, ValueError):
+        pass
+    raise DatasetError(f"{path} is damaged; delete the folder {root} and fetch the dataset again")
 
 
 def verify(name: str) -> dict[str, str]:
     """Check the local copy against its lock and manifest; return {image: sha256}."""
     manifest = load_manifest(name)
-    root = datasets_dir() / manifest.name
+    root = dataset_root(manifest)
     lock = _read_lock(root)
     if not lock:
         raise DatasetError(f"dataset {name!r} is not fetched here: run `rdpbench datasets fetch {name}`")
     expected = dict(lock["files"])
     expected.update({entry["name"]: entry["sha256"] for entry in manifest.files if entry.get("sha256")})
     images = find_images(root)
-    hashes = {image: sha256_file(root / image) for image in images}
+    hashes = {}
+    for image in images:
+        try:
+            hashes[image] = sha256_file(root / image)
+        except OSError as error:
+            hashes[image] = f"unreadable ({error.strerror})"
     problems = [f"missing {image}" for image in expected if image not in hashes]
     problems += [f"unexpected {image}" for image in hashes if image not in expected]
     problems += [f"changed {image}" for image, digest in hashes.items() if image in expected and expected[image] != digest]
@@ -227,4 +336,4 @@ def verify(name: str) -> dict[str, str]:
 def local_copy(name: str) -> tuple[Path, dict[str, str]]:
     """The verified local folder of a fetched dataset and its {image: sha256}."""
     hashes = verify(name)
-    return datasets_dir() / load_manifest(name).name, hashes
+    return dataset_root(load_manifest(name)), hashes

@@ -1,11 +1,12 @@
-"""Executors: run tasks and yield their results as they finish, in any order.
+"""Executor: run tasks and yield their results as they finish, in any order.
 
-- :func:`run_in_process` runs tasks one after another in this process (``--jobs 1``), reusing the
-  caller's WorkerState (its loaded networks).
-- :func:`run_in_workers` runs them in N spawned worker processes, one task per worker at a time.
-  The parent always knows which task each worker holds, so a worker that dies (a segfaulting
-  codec library, the out-of-memory killer) turns exactly that task into an error row; a new worker
-  takes its place and the run goes on.
+:func:`run_in_workers` runs them in N spawned worker processes (one at ``--jobs 1``: the work never
+runs in the process that owns the store), one task per worker at a time. The parent always knows
+which task each worker holds, so a worker that dies (a segfaulting codec library, the out-of-memory
+killer) turns exactly that task into an error row; a new worker takes its place and the run goes on.
+
+Workers ignore SIGINT and SIGTERM: an interrupt reaches the parent, which stops them and records the
+run as interrupted (no task is marked failed by it). A worker whose parent has gone exits quietly.
 
 A cluster executor would have the same shape: take picklable tasks, yield TaskResults.
 """
@@ -13,6 +14,8 @@ A cluster executor would have the same shape: take picklable tasks, yield TaskRe
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 from collections import deque
 from multiprocessing.connection import Connection, wait
 from typing import Iterable, Iterator
@@ -21,40 +24,39 @@ from rdpbench.metrics.base import MetricContext
 from rdpbench.tasks import Task, TaskResult, WorkerState, execute_task
 
 
-def run_in_process(tasks: Iterable[Task], state: WorkerState) -> Iterator[TaskResult]:
-    for task in tasks:
-        yield execute_task(task, state)
-
-
-def _worker_main(connection: Connection, context: MetricContext) -> None:
-    """Worker loop: receive a task, send its result; stop on None. One torch thread per worker so
-    N workers use N cores."""
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
+def _worker_main(connection: Connection, context: MetricContext, single_thread: bool) -> None:
+    """Worker loop: receive a task, send its result; stop on None or when the parent is gone.
+    With ``single_thread`` torch and BLAS use one thread (set before they load), so N workers use N cores."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if single_thread:
+        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[variable] = "1"
     state = WorkerState(context)
-    while (task := connection.recv()) is not None:
-        connection.send(execute_task(task, state))
+    try:
+        while (task := connection.recv()) is not None:
+            connection.send(execute_task(task, state))
+    except (EOFError, OSError):  # the parent stopped or was killed: nothing to report to
+        pass
 
 
 class _Worker:
-    def __init__(self, context: MetricContext):
+    def __init__(self, context: MetricContext, single_thread: bool):
         spawn = multiprocessing.get_context("spawn")  # no inherited torch/OpenMP state, as on a cluster
         self.connection, child_end = spawn.Pipe()
-        self.process = spawn.Process(target=_worker_main, args=(child_end, context), daemon=True)
+        self.process = spawn.Process(target=_worker_main, args=(child_end, context, single_thread), daemon=True)
         self.process.start()
         child_end.close()
         self.task: Task | None = None
 
-    def stop(self) -> None:
-        try:
-            self.connection.send(None)
-        except OSError:
-            pass
-        self.process.join(timeout=5)
+    def stop(self, now: bool = False) -> None:
+        """Ask the worker to finish (``now``: kill it, e.g. on an interrupt) and wait for it."""
+        if not now:
+            try:
+                self.connection.send(None)
+            except OSError:
+                pass
+        self.process.join(timeout=0 if now else 5)
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
@@ -67,8 +69,10 @@ def _died(task: Task, exitcode: int | None) -> TaskResult:
 
 def run_in_workers(tasks: Iterable[Task], context: MetricContext, jobs: int) -> Iterator[TaskResult]:
     pending = deque(tasks)
-    workers = [_Worker(context) for _ in range(min(jobs, len(pending)))]
+    single_thread = jobs > 1
+    workers = [_Worker(context, single_thread) for _ in range(min(jobs, len(pending)))]
     idle = list(workers)
+    finished = False
     try:
         while pending or len(idle) < len(workers):
             while idle and pending:
@@ -84,11 +88,12 @@ def run_in_workers(tasks: Iterable[Task], context: MetricContext, jobs: int) -> 
                     worker.process.join()
                     result = _died(worker.task, worker.process.exitcode)
                     workers.remove(worker)
-                    worker = _Worker(context)
+                    worker = _Worker(context, single_thread)
                     workers.append(worker)
                 worker.task = None
                 idle.append(worker)
                 yield result
+        finished = True
     finally:
         for worker in workers:
-            worker.stop()
+            worker.stop(now=not finished)

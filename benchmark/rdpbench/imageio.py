@@ -15,11 +15,16 @@ Conversion rules (tested in tests/test_imageio.py):
 - CMYK: Pillow's uncalibrated conversion ``R = round((255 - C) * (255 - K) / 255)`` etc., without
   colour management (ICC profiles are ignored).
 - Multi-frame files (GIF, TIFF): the first frame.
-- Float images (mode F) and files Pillow cannot decode raise :class:`ImageReadError`.
+- Float images (mode F) and files Pillow cannot decode raise :class:`ImageReadError`, and so do
+  unreadable files, dangling or looping links and decompression bombs (more pixels than Pillow's
+  ``Image.MAX_IMAGE_PIXELS`` limit allows, judged from the header before decoding).
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -51,19 +56,56 @@ def to_rgb8(image: Image.Image) -> np.ndarray:
     return np.array(image, dtype=np.uint8)  # a writable copy (torch.from_numpy warns on read-only)
 
 
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file (dangling or looping link, not a file, no permission,
+    empty), or None."""
+    try:
+        status = path.stat()
+    except OSError as error:
+        if path.is_symlink():
+            return "symlink loop" if error.errno == errno.ELOOP else "dangling symlink (its target does not exist)"
+        return f"cannot read ({error.strerror})"
+    if not stat.S_ISREG(status.st_mode):
+        return "not a regular file"
+    if not os.access(path, os.R_OK):
+        return "cannot read (permission denied)"
+    if status.st_size == 0:
+        return "empty file"
+    return None
+
+
+def _open(path: Path) -> Image.Image:
+    reason = _unreadable(path)
+    if reason:
+        raise ImageReadError(f"{path.name}: {reason}")
+    try:
+        return Image.open(path)
+    except Image.DecompressionBombError as error:
+        raise ImageReadError(f"{path.name}: refused as a decompression bomb ({error})") from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageReadError(f"{path.name}: cannot decode image ({error})") from error
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding the pixels; ImageReadError as in
+    :func:`read_rgb8`."""
+    with _open(Path(path)) as image:
+        return image.size
+
+
 def read_rgb8(path: str | Path) -> np.ndarray:
     """Read an image file as uint8 RGB, shape (H, W, 3); raise ImageReadError with the reason."""
     path = Path(path)
-    try:
-        if path.stat().st_size == 0:
-            raise ImageReadError(f"{path.name}: empty file")
-        with Image.open(path) as image:
+    with _open(path) as image:
+        try:
             image.load()
             return to_rgb8(image)
-    except ImageReadError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ImageReadError(f"{path.name}: cannot decode image ({error})") from error
+        except ImageReadError:
+            raise
+        except Image.DecompressionBombError as error:
+            raise ImageReadError(f"{path.name}: refused as a decompression bomb ({error})") from error
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            raise ImageReadError(f"{path.name}: cannot decode image ({error})") from error
 
 
 def write_png(path: str | Path, image: np.ndarray) -> None:
@@ -76,8 +118,9 @@ def write_png(path: str | Path, image: np.ndarray) -> None:
 def find_images(root: str | Path) -> list[str]:
     """Image files under ``root`` (recursive, hidden entries skipped), as sorted POSIX relative paths.
 
-    Files are chosen by suffix, not by content, so corrupt or empty image files are listed too and
-    become error rows instead of disappearing silently.
+    Files are chosen by suffix, not by content, so corrupt, empty and unreadable files, and
+    dangling or looping links, are listed too and become error rows instead of disappearing
+    silently. Linked folders are not followed (no loops, nothing outside ``root`` is listed).
     """
     root = Path(root)
     if not root.is_dir():
@@ -87,6 +130,6 @@ def find_images(root: str | Path) -> list[str]:
         relative = path.relative_to(root)
         if any(part.startswith(".") for part in relative.parts):
             continue
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        if path.suffix.lower() in IMAGE_SUFFIXES and (path.is_symlink() or path.is_file()) and not path.is_dir():
             found.append(relative.as_posix())
     return sorted(found)

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from rdpbench.imageio import ImageReadError, read_rgb8
+from rdpbench.imageio import read_rgb8
 
 
 def cache_dir() -> Path:
@@ -32,7 +32,8 @@ def cache_key(**parts: str) -> str:
 def per_image_cached(key: str, images: dict[str, Path], compute: Callable[[np.ndarray], np.ndarray],
                      label: str) -> dict[str, np.ndarray]:
     """``compute(image)`` for every readable image, from the cache entry ``key`` when it exists.
-    Unreadable images are left out (their tasks are error rows anyway)."""
+    Unreadable images, and images the computation fails on (NIQE of a 1x1 image), are left out:
+    their tasks record why as error rows or metric notes."""
     path = cache_dir() / f"{key}.npz"
     if path.is_file():
         with np.load(path) as stored:
@@ -40,10 +41,9 @@ def per_image_cached(key: str, images: dict[str, Path], compute: Callable[[np.nd
     results = {}
     for name, file in tqdm(images.items(), desc=label, unit="image", file=sys.stderr, leave=False):
         try:
-            image = read_rgb8(file)
-        except ImageReadError:
+            results[name] = np.asarray(compute(read_rgb8(file)))
+        except Exception:  # noqa: BLE001 - one bad original must not stop the run (see docstring)
             continue
-        results[name] = np.asarray(compute(image))
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.stem + ".tmp.npz")
     np.savez(temporary, **results)

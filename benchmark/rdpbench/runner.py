@@ -5,6 +5,13 @@ Order: metrics and weight files are checked first (a missing file stops the run 
 work); reference-side work (NIQE of the originals, patch features of the originals) is done once per
 dataset (rdpbench.stages); then the tasks; then FID/KID per codec setting from stored features.
 
+Limits, checked before any work: ``--jobs`` is capped at the CPUs this process may use (with a
+warning); ``--device cuda`` without CUDA is refused; with ``--save-recon`` every reconstruction path
+must stay inside ``OUT/recon`` (rdpbench.safe_paths); an image whose estimated memory need exceeds
+the budget (rdpbench.memory) is an error row, judged from its header, never decoded. Tasks always
+run in worker processes (one at ``--jobs 1``), so a crash or the out-of-memory killer takes one
+task, not the run.
+
 Resuming: a (codec, setting, image) whose row is stored without error and holds every requested
 metric is never recomputed; a stored row that lacks some requested metrics is recomputed for those
 metrics only; a row with an error is kept as it is unless ``--retry-errors``.
@@ -12,8 +19,10 @@ metrics only; a row with an error is kept as it is unless ``--retry-errors``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,17 +30,18 @@ from typing import Any
 
 from tqdm import tqdm
 
-from rdpbench import datasets, export, provenance, stages
+from rdpbench import datasets, export, memory, provenance, stages
 from rdpbench.codec_api import Codec, ParamError
 from rdpbench.codec_registry import create_codec
-from rdpbench.executor import run_in_process, run_in_workers
+from rdpbench.executor import run_in_workers
 from rdpbench.hashing import sha256_file
-from rdpbench.imageio import find_images
+from rdpbench.imageio import ImageReadError, find_images, image_size
 from rdpbench.matching import MatchTarget, reference_bpp, setting_text
 from rdpbench.metrics.base import DistributionMetric, Metric, MetricContext, MetricOptionError
 from rdpbench.metrics.features import PatchFeatureSpec
 from rdpbench.metrics.registry import create_metric, normalize
-from rdpbench.spec import RunSpec, SpecError
+from rdpbench.safe_paths import UnsafePathError, inside
+from rdpbench.spec import MAX_SETTINGS, MAX_TASKS, RunSpec, SpecError, check_device, check_jobs
 from rdpbench.store import ResultsStore
 from rdpbench.tasks import Task, TaskResult, WorkerState
 from rdpbench.weights import LocatedWeight, Weights, WeightsError
@@ -66,11 +76,20 @@ def load_dataset(spec: RunSpec) -> Dataset:
         return Dataset(spec.dataset, root, hashes)
     if not spec.images:
         raise SpecError("no images: give --images DIR or --dataset NAME (or set one in the config)")
+    if not spec.images.is_dir():
+        raise SpecError(f"--images {spec.images}: no such folder")
     images = find_images(spec.images)
     if not images:
         raise SpecError(f"no image files in {spec.images}")
-    return Dataset(spec.images.resolve().name, spec.images,
-                   {image: sha256_file(spec.images / image) for image in images})
+    return Dataset(spec.images.resolve().name, spec.images, {image: _digest(spec.images / image) for image in images})
+
+
+def _digest(path: Path) -> str:
+    """sha256 of an image file; for a file that cannot be read, the reason (its task is an error row)."""
+    try:
+        return sha256_file(path)
+    except OSError as error:
+        return f"unreadable: {error.strerror}"
 
 
 def format_value(value: Any) -> str:
@@ -102,6 +121,12 @@ def plan_codecs(spec: RunSpec, context: MetricContext) -> list[PlannedCodec]:
             grids = [[codec.param(k).parse(v) for v in codec_spec.sweep[k]] for k in knobs]
         except ParamError as error:
             raise SpecError(f"codec {codec.name!r}: {error}") from error
+        count = 1
+        for grid in grids:
+            count *= len(grid)
+        if count > MAX_SETTINGS:
+            raise SpecError(f"codec {label!r}: the sweep makes {count} settings, more than {MAX_SETTINGS}; "
+                            "sweep fewer values")
         if spec.match_bpp:
             if knobs or len(spec.codecs) != 1:
                 raise SpecError("--match-bpp takes one codec and no --sweep: the codec's rate knob is searched")
@@ -121,7 +146,61 @@ def plan_codecs(spec: RunSpec, context: MetricContext) -> list[PlannedCodec]:
 
 
 def recon_path(out: Path, label: str, setting: str, image: str) -> Path:
-    return out / "recon" / label / setting / Path(image).with_suffix(".png")
+    """``OUT/recon/<label>/<setting>/<image>.png``; UnsafePathError unless it stays inside OUT/recon
+    (labels, setting texts and image names are text from configs, knobs and file names)."""
+    return inside(out / "recon", f"{label}/{setting}/{Path(image).with_suffix('.png').as_posix()}",
+                  f"reconstruction path of codec {label!r}, setting {setting!r}, image")
+
+
+def check_recon_paths(spec: RunSpec, codecs: list[PlannedCodec], dataset: Dataset) -> None:
+    """With --save-recon, refuse the run before any work if a reconstruction would land outside OUT/recon."""
+    if not spec.save_recon:
+        return
+    for planned in codecs:
+        for setting, _ in planned.settings:
+            for image in dataset.images:
+                try:
+                    recon_path(spec.out, planned.label, setting, image)
+                except UnsafePathError as error:
+                    raise SpecError(f"--save-recon: {error}") from None
+
+
+def cap_jobs(jobs: int) -> int:
+    """``jobs`` limited to the CPUs this process may run on, with a warning when it is lowered."""
+    check_jobs(jobs)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if jobs > cpus:
+        print(f"warning: --jobs {jobs} is more than the {cpus} CPUs available here; using {cpus}", file=sys.stderr)
+        return cpus
+    return jobs
+
+
+def require_device(device: str) -> None:
+    """Refuse --device cuda at the start when torch sees no CUDA device."""
+    check_device(device)
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SpecError(f"--device cuda: torch {torch.__version__} sees no CUDA device here "
+                            f"(built for CUDA {torch.version.cuda or 'none'}); use --device cpu or run on a GPU machine")
+
+
+def screen_memory(dataset: Dataset, budget: int, metrics: list[str]) -> dict[str, str]:
+    """{image: error text} for the images whose estimated memory need (from the header, not decoded)
+    exceeds ``budget`` bytes. Unreadable headers are left to the task, which records why."""
+    refused = {}
+    for image in dataset.images:
+        try:
+            width, height = image_size(dataset.root / image)
+        except ImageReadError:
+            continue
+        need = memory.estimate(width, height, metrics)
+        if need > budget:
+            refused[image] = (f"memory: a {width}x{height} image needs about {memory.describe(need)} with metrics "
+                              f"{', '.join(metrics) or 'none'}, over the memory budget of {memory.describe(budget)} "
+                              "per task; raise --memory-budget, lower --jobs, or downscale the image")
+    return refused
 
 
 def plan_tasks(spec: RunSpec, dataset: Dataset, codecs: list[PlannedCodec], per_image_metrics: list[str],
@@ -200,7 +279,10 @@ def locate_weights(context: MetricContext, metrics: dict[str, Metric],
                    codecs: list[PlannedCodec]) -> dict[str, LocatedWeight]:
     """Locate every weight file the metrics and codec settings need, so that a missing file stops
     the run before any codec work, naming all missing files at once."""
-    names = [name for metric in metrics.values() for name in metric.weight_names()]
+    try:
+        names = [name for metric in metrics.values() for name in metric.weight_names()]
+    except ValueError as error:  # an invalid metric option, e.g. lpips.net=bogus
+        raise SpecError(str(error)) from error
     names += [name for planned in codecs for _, params in planned.settings for name in planned.codec.weight_names(params)]
     located, problems = {}, []
     for name in dict.fromkeys(names):
@@ -212,16 +294,15 @@ def locate_weights(context: MetricContext, metrics: dict[str, Metric],
         raise WeightsError("\n".join(dict.fromkeys(problems)))
     for weight in located.values():
         if not weight.verified:
-            print(f"warning: {weight.path} is not verified against a known hash; results are marked unverified",
-                  file=sys.stderr)
+            print(f"warning: {weight.path} is not verified ({weight.provenance()['meaning']}); "
+                  "the run's provenance records it as unverified", file=sys.stderr)
     return located
 
 
 def execute(tasks: list[Task], spec: RunSpec, state: WorkerState, store: ResultsStore, run_id: int) -> None:
     """Run the tasks (in this process with the parent's metric instances, or in workers) and
     stream each result into the store as it arrives."""
-    results = (run_in_process(tasks, state) if spec.jobs <= 1
-               else run_in_workers(tasks, state.context, spec.jobs))
+    results = run_in_workers(tasks, state.context, spec.jobs)
     with tqdm(total=len(tasks), unit="task", desc="rdpbench", file=sys.stderr, smoothing=0.1,
               mininterval=0.2 if sys.stderr.isatty() else 10) as progress:
         failed = 0
@@ -234,11 +315,20 @@ def execute(tasks: list[Task], spec: RunSpec, state: WorkerState, store: Results
 
 def run(spec: RunSpec, command: str) -> int:
     """Execute the run; return 0 when every requested task has a result without error, else 1."""
+    require_device(spec.device)
+    spec.jobs = cap_jobs(spec.jobs)
     context, metrics = prepare_metrics(spec)
     codecs = plan_codecs(spec, context)
     located = locate_weights(context, metrics, codecs)
     dataset = load_dataset(spec)
     spec.out = spec.out or Path("results") / dataset.name
+    check_recon_paths(spec, codecs, dataset)
+    n_tasks = len(dataset.images) * sum(len(c.settings) for c in codecs)
+    if n_tasks > MAX_TASKS:
+        raise SpecError(f"this run would have {n_tasks} tasks, more than {MAX_TASKS}; split it into smaller runs")
+    budget = spec.memory_budget or memory.default_budget(spec.jobs)
+    oversized = screen_memory(dataset, budget, [name + ("[net=vgg]" if metric.settings.get("net") == "vgg" else "")
+                                                for name, metric in metrics.items()])
     per_image = [name for name, metric in metrics.items() if not isinstance(metric, DistributionMetric)]
     distribution = {name: metric for name, metric in metrics.items() if isinstance(metric, DistributionMetric)}
     state = WorkerState(context)
@@ -246,14 +336,18 @@ def run(spec: RunSpec, command: str) -> int:
 
     with ResultsStore(spec.out) as store:
         store.bind_dataset(dataset.name, str(dataset.root.resolve()), dataset.fingerprint, dataset.images)
-        reference = stages.prepare_reference(store, dataset, metrics, state,
+        screened = dataclasses.replace(dataset, images={i: d for i, d in dataset.images.items() if i not in oversized})
+        reference = stages.prepare_reference(store, screened, metrics, state,
                                              {name: weight.sha256 for name, weight in located.items()})
         versions = {**provenance.library_versions(),
-                    "weights": {n: {"sha256": w.sha256, "verified": w.verified} for n, w in located.items()}}
+                    "weights": {name: weight.provenance() for name, weight in located.items()}}
         run_id = store.start_run(provenance.now(), command, spec.as_config(), versions, provenance.git_commit(),
                                  provenance.hostname())
         plan_matches(spec, codecs, dataset, store, run_id)
         tasks, keys = plan_tasks(spec, dataset, codecs, per_image, list(reference.features), store.existing())
+        for task in (task for task in tasks if task.image in oversized):
+            store.write_result(TaskResult(task, error=oversized[task.image]), run_id)
+        tasks = [task for task in tasks if task.image not in oversized]
         store.set_run_tasks(run_id, len(tasks))
         print(f"rdpbench: {len(dataset.images)} images, {sum(len(c.settings) for c in codecs)} codec settings, "
               f"{len(keys)} tasks, {len(keys) - len(tasks)} already in {store.path}", file=sys.stderr)

@@ -15,6 +15,10 @@ Tables
 - ``distribution_values``: FID, KID, ... per (codec, setting), with the patch count and protocol.
 - ``original_values``: no-reference metrics (NIQE) of the original images.
 
+Opening checks the folder and the file before anything is written: ``--out`` that is a file or
+not writable, a file that is not an rdpbench store, or a damaged one (``PRAGMA quick_check``) is
+refused with :class:`StoreError`, which says how to recover; the file is never modified then.
+
 A task's row and its metric values are written in one transaction, so a killed run leaves either
 the whole result of a task or nothing of it. SQLite stores NaN as NULL; readers turn NULL back into
 NaN, and the note column says why a value is missing.
@@ -25,6 +29,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -79,6 +84,10 @@ class DatasetMismatchError(ValueError):
     """The output folder already holds results for different images."""
 
 
+class StoreError(RuntimeError):
+    """The output folder or its store cannot be used; the message says how to recover."""
+
+
 def _nan_to_none(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
@@ -86,16 +95,58 @@ def _nan_to_none(value: float | None) -> float | None:
 class ResultsStore:
     """Read and write ``OUT/results.sqlite``. Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, read_only: bool = False):
+        """Open (creating unless ``read_only``) ``folder/results.sqlite``; StoreError if unusable."""
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / STORE_NAME
-        self.db = sqlite3.connect(self.path, timeout=60)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        with self.db:
-            self.db.executescript(_SCHEMA)
-            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        self.db = None
+        if not read_only:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreError(f"cannot use {self.folder} as the output folder ({error.strerror}); "
+                                 "give --out a folder you can write to") from None
+            if not os.access(self.folder, os.W_OK | os.X_OK):
+                raise StoreError(f"the output folder {self.folder} is not writable; give --out a folder you can "
+                                 "write to")
+        existed = self.path.exists()
+        if existed and not self.path.is_file():
+            raise StoreError(f"{self.path} is not a file; move it away or choose another --out")
+        if read_only and not existed:
+            raise StoreError(f"no {STORE_NAME} in {self.folder}: run `rdpbench run --out {self.folder}` first")
+        try:
+            if existed:
+                mode = "ro" if read_only else "rw"
+                self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode={mode}", timeout=60, uri=True)
+                self._check_existing()
+            else:
+                self.db = sqlite3.connect(self.path, timeout=60)
+            if not read_only:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                with self.db:
+                    self.db.executescript(_SCHEMA)
+                    self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        except sqlite3.DatabaseError as error:
+            raise self._damaged(str(error)) from None
+
+    def _check_existing(self) -> None:
+        """Refuse a file that is not an rdpbench store or fails SQLite's integrity check, read-only."""
+        tables = {name for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if self.path.stat().st_size and "meta" not in tables:
+            raise self._damaged("it is not an rdpbench results store (no meta table)")
+        problems = [row[0] for row in self.db.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            raise self._damaged("; ".join(problems))
+
+    def _damaged(self, reason: str) -> StoreError:
+        if self.db is not None:
+            self.db.close()
+        exports = [name for name in ("per_image.csv", "summary.csv") if (self.folder / name).is_file()]
+        kept = f"the CSV exports beside it ({', '.join(exports)}) hold the results of the last finished run; " \
+            if exports else ""
+        return StoreError(f"{self.path} is damaged or not a results store ({reason}); it was left untouched. "
+                          f"{kept}run into a fresh --out, or move the file away to start this folder again")
 
     def close(self) -> None:
         self.db.close()

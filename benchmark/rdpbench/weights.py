@@ -1,4 +1,4 @@
-"""Pretrained files (metric networks, codec checkpoints): one lookup, one verification, one download.
+"""Pretrained files (metric networks, codec checkpoints): one lookup, one verification, one safe load.
 
 Every file is known by its upstream canonical name, so an existing cache can be copied as it is.
 Lookup order: ``--weights-dir`` (or ``RDPBENCH_WEIGHTS``), then the torch hub cache
@@ -6,26 +6,37 @@ Lookup order: ``--weights-dir`` (or ``RDPBENCH_WEIGHTS``), then the torch hub ca
 is allowed (``rdpbench weights fetch``) — the upstream URL (or ``RDPBENCH_WEIGHTS_MIRROR``), saved
 into the weights directory.
 
-Every file is checked against its known sha256, or against the sha256 prefix in its name (the torch
-hub convention: ``alexnet-owt-7be5be79.pth`` starts with ``7be5be79``). A mismatch is refused with
-the file, the expected hash and the URL, unless ``allow_unverified`` (``--allow-unverified-weights``):
-then the file is used and marked unverified in the run's provenance.
+Verification, by what is known of a file (``LocatedWeight.check``):
 
-Libraries that load their own weights by canonical name through torch hub (torchvision's AlexNet and
-VGG inside lpips and pyiqa's DISTS) are handed the located files through :func:`torch_hub_with`, a
-temporary hub folder of links, so they never download and run their own, unmodified loading code.
+- ``sha256``: the full sha256 is pinned below (with where it was published); a match is the only
+  case reported as ``verified: true``.
+- ``sha256-prefix``: only the 8 hex digits in the upstream name are known (the torch hub convention,
+  e.g. CompressAI's ``...-446d5c7f.pth.tar``). A match is *not* a cryptographic check (a forged file
+  with the same 8 digits takes about 2**32 hashes), so it is reported ``verified: false`` with this
+  check named. It is still used without ``--allow-unverified-weights``: every torch file is loaded
+  by :func:`load_torch_file` with ``weights_only=True``, so a forged file can give wrong numbers but
+  cannot run code, and the provenance says how little was checked.
+- ``none``: no hash is published (HiFiC checkpoints); the file's sha256 is recorded, unverified.
+
+A file that contradicts what is known is refused unless ``allow_unverified``
+(``--allow-unverified-weights``), which marks the run's provenance unverified.
+
+Loading: rdpbench reads every torch file itself, checks that the bytes are the ones that were
+hashed, and unpickles them with ``weights_only=True`` (:func:`load_torch_file`); libraries get
+state dicts, never a path to unpickle (see metrics/perceptual.py and metrics/features.py).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import re
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from rdpbench import hashing
 
@@ -34,12 +45,28 @@ class WeightsError(RuntimeError):
     """A weight file is missing or does not match its hash; the message names the file to provide."""
 
 
+PREFIX_ONLY = "sha256-prefix"
+CHECKS = {
+    "sha256": "full sha256 pinned",
+    PREFIX_ONLY: "prefix-only (8 hex digits of sha256 in the file name): not a cryptographic check",
+    "none": "no published hash: sha256 recorded, not verified",
+}
+
+
 @dataclass(frozen=True)
 class WeightFile:
     name: str
     url: str
     used_by: str
     sha256: str | None = None  # the full hash where it is known; else the prefix in the name is checked
+    source: str = ""  # where the full sha256 was published
+
+    @property
+    def check(self) -> str:
+        """What a match proves: "sha256", "sha256-prefix" or "none" (see CHECKS)."""
+        if self.sha256:
+            return "sha256"
+        return PREFIX_ONLY if self.expected_prefix else "none"
 
     @property
     def expected_prefix(self) -> str | None:
@@ -49,21 +76,36 @@ class WeightFile:
         return match.group(1) if match else None
 
 
+# Full digests: each was found pinned, identically, by several independent public projects that
+# downloaded the file from the URL given here (file sizes in bytes alongside), and its first 8 hex
+# digits are the ones upstream put into the name. The DISTS file is the original DISTS release's
+# weights.pt (alpha/beta) renamed by pyiqa after its sha256, so that release's published digest
+# applies; the Inception file is the same bytes as pytorch-fid's pt_inception-2015-12-05-6726825d.pth.
 KNOWN: dict[str, WeightFile] = {f.name: f for f in [
     WeightFile("weights-inception-2015-12-05-6726825d.pth",
                "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
-               "weights-inception-2015-12-05-6726825d.pth", "fid, kid (torch-fidelity inception-v3-compat)"),
+               "weights-inception-2015-12-05-6726825d.pth", "fid, kid (torch-fidelity inception-v3-compat)",
+               sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+               source="pinned by public projects using torch-fidelity and pytorch-fid (95,628,359 bytes)"),
     WeightFile("alexnet-owt-7be5be79.pth", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-               "lpips (net=alex)"),
+               "lpips (net=alex)",
+               sha256="7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",
+               source="pinned by public LPIPS users for torchvision's AlexNet_Weights.IMAGENET1K_V1 (244,408,911 bytes)"),
     WeightFile("vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth",
-               "lpips (net=vgg), dists"),
+               "lpips (net=vgg), dists",
+               sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
+               source="pinned by public LPIPS/DISTS users for torchvision's VGG16_Weights.IMAGENET1K_V1 "
+                      "(553,433,881 bytes)"),
     WeightFile("niqe_modelparameters.mat",
                "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/niqe_modelparameters.mat",
                "niqe (pyiqa, official LIVE parameters)",
-               sha256="fa2aa4d12dd9595c3fb6bf8b4e1a15c79d5d1469238d0901c88dead195be578d"),
+               sha256="fa2aa4d12dd9595c3fb6bf8b4e1a15c79d5d1469238d0901c88dead195be578d",
+               source="computed from the file at the URL (8,347 bytes), equal to the LIVE release"),
     WeightFile("DISTS_weights-f5e65c96.pth",
                "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/DISTS_weights-f5e65c96.pth",
-               "dists (pyiqa)"),
+               "dists (pyiqa)",
+               sha256="f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218",
+               source="the DISTS release's weights.pt, as pinned by public DISTS users"),
 ]}
 
 
@@ -74,10 +116,19 @@ def register(weight_file: WeightFile) -> None:
 
 @dataclass(frozen=True)
 class LocatedWeight:
+    """A found file: its sha256, whether a full pinned digest matched (``verified``) and which
+    check was made (``check``, a key of CHECKS; "mismatch" when used despite a wrong hash)."""
+
     name: str
     path: Path
     sha256: str
     verified: bool
+    check: str = "none"
+
+    def provenance(self) -> dict[str, Any]:
+        """What a run records about the file (runs.versions -> weights)."""
+        return {"sha256": self.sha256, "verified": self.verified, "check": self.check,
+                "meaning": CHECKS.get(self.check, "hash did not match; used with --allow-unverified-weights")}
 
 
 @dataclass(frozen=True)
@@ -114,12 +165,13 @@ class Weights:
     def _verify(self, known: WeightFile, path: Path) -> LocatedWeight:
         digest = sha256_file(path)
         expected = known.expected_prefix
-        verified = expected is None or digest.startswith(expected)
-        if not verified and not self.allow_unverified:
+        matches = expected is None or digest.startswith(expected)
+        if not matches and not self.allow_unverified:
             raise WeightsError(f"{path}: sha256 {digest} does not match the expected {expected} for {known.name} "
                                f"({known.url}); replace the file, or pass --allow-unverified-weights to use it anyway "
                                "(results are then marked unverified)")
-        return LocatedWeight(known.name, path, digest, verified and expected is not None)
+        check = known.check if matches else "mismatch"
+        return LocatedWeight(known.name, path, digest, check == "sha256", check)
 
     def fetch(self, name: str) -> LocatedWeight:
         """Locate, or download into the weights directory (default: the torch hub cache). The
@@ -133,7 +185,11 @@ class Weights:
         mirror = os.environ.get("RDPBENCH_WEIGHTS_MIRROR")
         url = f"{mirror.rstrip('/')}/{name}" if mirror else known.url
         folder = self.directory or Path(torch.hub.get_dir()) / "checkpoints"
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise WeightsError(f"cannot save weights into {folder} ({error.strerror}); "
+                               "give --weights-dir a folder you can write to") from None
         partial = folder / f".{name}.partial"
         try:
             torch.hub.download_url_to_file(url, str(partial), progress=True)
@@ -160,19 +216,38 @@ def sha256_file(path: Path) -> str:
     return _sha256_of(Path(path).resolve(), status.st_size, status.st_mtime_ns)
 
 
-@contextmanager
-def torch_hub_with(files: list[LocatedWeight]) -> Iterator[None]:
-    """Point torch hub at a temporary folder whose checkpoints/ holds links to ``files``, so that
-    libraries loading weights by canonical name (torchvision models) find them and never download."""
-    import torch.hub
+def load_torch_file(located: LocatedWeight) -> Any:
+    """Unpickle a located torch file with ``weights_only=True`` from the very bytes that hash to
+    ``located.sha256`` (a file swapped after verification is refused). A pickle that needs code
+    to load is refused with WeightsError; its code never runs."""
+    import pickle
 
-    previous = torch.hub._hub_dir  # None unless set_dir was called: then TORCH_HOME is read anew each time
-    with tempfile.TemporaryDirectory(prefix="rdpbench-hub-") as hub:
-        (Path(hub) / "checkpoints").mkdir()
-        for located in files:
-            os.symlink(located.path, Path(hub) / "checkpoints" / located.name)
-        torch.hub.set_dir(hub)
-        try:
-            yield
-        finally:
-            torch.hub._hub_dir = previous
+    import torch
+
+    data = Path(located.path).read_bytes()
+    if hashlib.sha256(data).hexdigest() != located.sha256:
+        raise WeightsError(f"{located.path} changed since it was verified; run again")
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise WeightsError(f"{located.path} is a pickle that needs code execution to load: refused by "
+                           f"weights_only=True, nothing in it was run ({str(error).splitlines()[0]}); "
+                           f"replace it with the upstream {located.name}") from error
+    except (RuntimeError, EOFError, ValueError) as error:
+        raise WeightsError(f"{located.path} is not a readable torch file ({str(error).splitlines()[0]}); "
+                           f"replace it with the upstream {located.name}") from error
+
+
+@contextmanager
+def weights_only_everywhere() -> Iterator[None]:
+    """Force ``weights_only=True`` on every torch.load in this process while a third-party model is
+    built (``TORCH_FORCE_WEIGHTS_ONLY_LOAD``): a second guard should a library load a file itself."""
+    previous = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"]
+        else:
+            os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = previous

@@ -40,7 +40,7 @@ class HiFiCAdapter(Codec):
 
     def state_dict(self, checkpoint: str) -> dict:
         if checkpoint in CHECKPOINTS:
-            return load_state_dict(self.weights.locate(CHECKPOINTS[checkpoint]).path)
+            return load_state_dict(self.weights.locate(CHECKPOINTS[checkpoint]))
         if not Path(checkpoint).is_file():
             raise CodecError(f"checkpoint {checkpoint!r} is neither a registered name "
                              f"({', '.join(CHECKPOINTS)}) nor an existing file")

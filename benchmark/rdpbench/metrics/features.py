@@ -14,6 +14,7 @@ import numpy as np
 
 from rdpbench.metrics.base import MetricContext
 from rdpbench.metrics.patches import extract_patches
+from rdpbench.weights import load_torch_file, weights_only_everywhere
 
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
 BATCH = 32
@@ -44,12 +45,17 @@ class PatchFeatureExtractor:
 
     @cached_property
     def model(self):
-        import torch
-        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+        """torch-fidelity's extractor built around the state dict rdpbench loaded (weights_only=True):
+        given a path it would unpickle the file with weights_only=False, so it is given none and its
+        download function returns the loaded state instead."""
+        from unittest import mock
 
-        torch.load(self.weights.path, map_location="cpu", weights_only=True)  # refuse files that carry code
-        model = FeatureExtractorInceptionV3(self.spec.extractor, ["2048"],
-                                            feature_extractor_weights_path=str(self.weights.path))
+        from torch_fidelity import feature_extractor_inceptionv3 as fidelity
+
+        state = load_torch_file(self.weights)
+        with mock.patch.object(fidelity, "load_state_dict_from_url", lambda *args, **kwargs: state), \
+                weights_only_everywhere():
+            model = fidelity.FeatureExtractorInceptionV3(self.spec.extractor, ["2048"])
         return model.to(self.context.device)
 
     def features(self, image: np.ndarray) -> np.ndarray:

@@ -1,17 +1,69 @@
 """Learned per-image metrics: LPIPS (lpips package), DISTS and NIQE (pyiqa), on their official weights.
 
-Networks load on first use from files located by rdpbench.weights (never downloaded here).
+Networks load on first use from files located by rdpbench.weights (never downloaded here). The
+libraries' own loaders unpickle with ``weights_only=False`` (torchvision through torch.hub, pyiqa's
+``load_pretrained_network``, lpips' linear layers), so the models are built *empty* and rdpbench
+hands them state dicts it loaded itself with ``weights_only=True`` (rdpbench.weights.load_torch_file).
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 from importlib.metadata import version
+from pathlib import Path
 
 from rdpbench.metrics.base import MetricValue, NoReferenceMetric, PairedMetric, image_tensor
-from rdpbench.weights import torch_hub_with
+from rdpbench.weights import LocatedWeight, load_torch_file, weights_only_everywhere
 
 _BACKBONES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
+
+
+def _slices_from_features(module, features: dict) -> dict:
+    """lpips and pyiqa keep torchvision's ``features`` layers under their own slice names with the
+    original index (``slice2.4.weight`` / ``stage2.5.weight`` is ``features.4`` / ``features.5``):
+    the state dict of ``module``'s torchvision layers taken from a torchvision ``features`` dict."""
+    names = {key: "features." + key.split(".", 1)[-1] for key in module.state_dict() if "." in key}
+    return {key: features[name] for key, name in names.items() if name in features}
+
+
+def build_lpips(net: str, backbone: dict):
+    """lpips.LPIPS v0.1 with the torchvision ``backbone`` state dict and the linear layers the lpips
+    package ships (``lpips/weights/v0.1/<net>.pth``), both loaded with weights_only=True."""
+    import lpips
+    import torch
+
+    with weights_only_everywhere():
+        model = lpips.LPIPS(net=net, version="0.1", pretrained=False, pnet_rand=True, verbose=False)
+    model.net.load_state_dict(_slices_from_features(model.net, backbone))
+    linear_file = Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
+    linear = torch.load(linear_file, map_location="cpu", weights_only=True)
+    needed = {key for key in model.state_dict() if key.startswith("lin") and not key.startswith("lins.")}
+    _, unexpected = model.load_state_dict(linear, strict=False)  # the rest: backbone, constants
+    if unexpected or not needed <= set(linear):
+        raise RuntimeError(f"{linear_file} does not fit lpips {net}: needs {sorted(needed)}, has {sorted(linear)}")
+    return model.eval()
+
+
+def build_dists(vgg: dict, dists: dict | None):
+    """pyiqa's DISTS with the torchvision VGG-16 state dict ``vgg`` in its stages, then pyiqa's
+    DISTS file ``dists`` (alpha, beta; loaded non-strictly over it, as pyiqa does). pyiqa's
+    constructor asks torchvision for ImageNet weights; it is given an empty VGG-16 instead."""
+    from unittest import mock
+
+    import torchvision
+    from pyiqa.archs import dists_arch
+    from pyiqa.archs.arch_util import clean_state_dict
+
+    empty = type("EmptyTorchvision", (), {"vgg16": staticmethod(lambda **_: torchvision.models.vgg16(weights=None))})
+    with mock.patch.object(dists_arch, "models", empty), weights_only_everywhere():
+        model = dists_arch.DISTS(pretrained=False)
+    stages = _slices_from_features(model, vgg)
+    missing, unexpected = model.load_state_dict(stages, strict=False)
+    if len(stages) != 26 or unexpected:  # VGG-16's 13 convolutions, weight and bias
+        raise RuntimeError(f"the VGG-16 file does not fit DISTS ({len(stages)} tensors, unexpected {unexpected})")
+    if dists is not None:
+        model.load_state_dict(clean_state_dict(dists), strict=False)
+    return model.eval()
 
 
 class LPIPS(PairedMetric):
@@ -32,12 +84,8 @@ class LPIPS(PairedMetric):
 
     @cached_property
     def model(self):
-        import lpips
-
-        located = [self.context.weights.locate(name) for name in self.weight_names()]
-        with torch_hub_with(located):  # torchvision finds the backbone by its canonical name
-            model = lpips.LPIPS(net=self.settings["net"], version="0.1", verbose=False)
-        return model.eval().to(self.context.device)
+        backbone: LocatedWeight = self.context.weights.locate(self.weight_names()[0])
+        return build_lpips(self.settings["net"], load_torch_file(backbone)).to(self.context.device)
 
     def compute(self, reference, reconstruction):
         import torch
@@ -62,12 +110,8 @@ class DISTS(PairedMetric):
 
     @cached_property
     def model(self):
-        from pyiqa.archs.dists_arch import DISTS as PyiqaDISTS
-
-        vgg, dists = (self.context.weights.locate(name) for name in self.weight_names())
-        with torch_hub_with([vgg]):
-            model = PyiqaDISTS(pretrained_model_path=str(dists.path))
-        return model.eval().to(self.context.device)
+        vgg, dists = (load_torch_file(self.context.weights.locate(name)) for name in self.weight_names())
+        return build_dists(vgg, dists).to(self.context.device)
 
     def compute(self, reference, reconstruction):
         import torch
@@ -96,7 +140,8 @@ class NIQE(NoReferenceMetric):
         import pyiqa
 
         path = self.context.weights.locate("niqe_modelparameters.mat").path
-        return pyiqa.create_metric("niqe", device=self.context.device, pretrained_model_path=str(path))
+        with weights_only_everywhere():  # the parameters are a MATLAB file read by scipy: no pickle involved
+            return pyiqa.create_metric("niqe", device=self.context.device, pretrained_model_path=str(path))
 
     def compute(self, image):
         import torch

@@ -1,0 +1,694 @@
+"""Adversarial inputs, made here: weight files with pickle payloads, forged hash prefixes, paths that
+try to leave their folder, archive bombs and special files, absurd options, huge and broken images,
+damaged stores, hanging tools, interrupts. Each case asserts that no payload ran, nothing was
+written outside its folder, nothing stored was lost, and the user got an error row or one clear
+message with the documented exit code."""
+
+import hashlib
+import io
+import os
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+import standins
+from rdpbench import datasets, weights
+from rdpbench.datasets import ArchiveLimits, DatasetError, extract_archive
+from rdpbench.safe_paths import UnsafePathError, inside
+
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+class _Payload:
+    """Unpickling this runs ``touch <marker>``: what a malicious weight file would do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def _malicious_torch_file(path: Path, marker: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"features.0.weight": torch.zeros(1), "payload": _Payload(marker)}, path)
+    return path
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """Two small photos (64x48 and 40x40)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(folder / "a.png")
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(folder / "b.png")
+    return folder
+
+
+def _rows(out: Path) -> pd.DataFrame:
+    rows = pd.read_csv(out / "per_image.csv", dtype={"error": str})
+    rows["error"] = rows["error"].fillna("")
+    return rows.set_index("image")
+
+
+def _files_under(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*")} if folder.exists() else set()
+
+
+# -- 1. no code execution from weight files ----------------------------------------------------------
+@pytest.mark.parametrize("metric, poisoned", [
+    ("lpips", "alexnet-owt-7be5be79.pth"),
+    ("dists", "vgg16-397923af.pth"),
+    ("dists", "DISTS_weights-f5e65c96.pth"),
+    ("fid", "weights-inception-2015-12-05-6726825d.pth"),
+])
+def test_a_pickle_payload_in_a_metric_weight_file_never_runs(tmp_path, metric, poisoned):
+    from rdpbench.metrics.base import MetricContext
+    from rdpbench.metrics.features import PatchFeatureExtractor
+    from rdpbench.metrics.registry import create_metric
+
+    folder, marker = tmp_path / "weights", tmp_path / "PWNED"
+    if metric == "dists":  # the other file of the pair is a clean stand-in
+        standins.dists(folder, standins.vgg16(folder))
+    _malicious_torch_file(folder / poisoned, marker)
+    context = MetricContext(weights=weights.Weights(folder, allow_unverified=True))
+    instance = create_metric(metric, context)
+    with pytest.raises(weights.WeightsError, match="needs code execution to load.*nothing in it was run"):
+        if metric == "fid":
+            PatchFeatureExtractor(instance.feature_spec(), context).model
+        else:
+            instance.model
+    assert not marker.exists()
+
+
+def test_a_poisoned_weight_file_gives_error_rows_and_runs_nothing_end_to_end(tmp_path, photos, run_cli):
+    folder, marker, out = tmp_path / "weights", tmp_path / "PWNED", tmp_path / "out"
+    _malicious_torch_file(folder / "alexnet-owt-7be5be79.pth", marker)
+    assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "psnr,lpips", "--out", out,
+                   "--weights-dir", folder, "--allow-unverified-weights") == 1
+    rows = _rows(out)
+    assert all("needs code execution" in error for error in rows["error"])
+    assert (rows["psnr"] == np.inf).all()  # the codec result and the other metric are kept
+    assert not marker.exists()
+
+
+def test_a_pickle_payload_in_a_codec_checkpoint_never_runs(tmp_path):
+    from rdpbench.learned.checkpoints import CheckpointError, load_state_dict
+
+    marker = tmp_path / "PWNED"
+    with pytest.raises(CheckpointError, match="needs code execution"):
+        load_state_dict(_malicious_torch_file(tmp_path / "model.ckpt", marker))
+    assert not marker.exists()
+
+
+def test_a_file_matching_only_the_name_prefix_of_a_pinned_file_is_refused(tmp_path, monkeypatch):
+    """A forged file whose sha256 shares the 8 hex digits of the name (2**32 hashes of work) is
+    simulated by pinning a full digest that agrees with the file only in those digits."""
+    folder = tmp_path / "weights"
+    forged = standins.alexnet(folder)
+    digest = hashlib.sha256(forged.read_bytes()).hexdigest()
+    name = forged.name
+    monkeypatch.setitem(weights.KNOWN, name, weights.WeightFile(name, weights.KNOWN[name].url, "lpips",
+                                                                 sha256=digest[:8] + "0" * 56))
+    with pytest.raises(weights.WeightsError, match="does not match"):
+        weights.Weights(folder).locate(name)
+    located = weights.Weights(folder, allow_unverified=True).locate(name)
+    assert located.verified is False and located.check == "mismatch"
+
+
+def test_a_prefix_only_match_is_never_reported_verified(tmp_path, monkeypatch, run_cli, capsys):
+    folder, marker = tmp_path / "weights", tmp_path / "PWNED"
+    plain = folder / "plain.pth"
+    folder.mkdir()
+    torch.save({"w": torch.ones(2)}, plain)
+    name = f"zoo-model-{hashlib.sha256(plain.read_bytes()).hexdigest()[:8]}.pth.tar"
+    plain.rename(folder / name)
+    monkeypatch.setitem(weights.KNOWN, name, weights.WeightFile(name, "https://example.invalid/" + name, "test"))
+    located = weights.Weights(folder).locate(name)
+    assert (located.verified, located.check) == (False, "sha256-prefix")
+    assert "not a cryptographic check" in located.provenance()["meaning"]
+    assert torch.equal(weights.load_torch_file(located)["w"], torch.ones(2))  # usable: weights_only load
+    assert run_cli("weights", "status", name, "--weights-dir", folder) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("UNVERIFIED") and "prefix-only (8 hex digits of sha256" in line
+    # the same name carrying a payload: the prefix does not match, and were it forged, loading refuses it
+    evil = _malicious_torch_file(tmp_path / "evil.pth", marker)
+    forged = weights.LocatedWeight(name, evil, hashlib.sha256(evil.read_bytes()).hexdigest(), False, "sha256-prefix")
+    with pytest.raises(weights.WeightsError, match="needs code execution"):
+        weights.load_torch_file(forged)
+    assert not marker.exists()
+
+
+def test_only_a_full_pinned_digest_is_reported_verified(tmp_path, monkeypatch, run_cli, capsys):
+    folder = tmp_path / "weights"
+    file = standins.alexnet(folder)
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    monkeypatch.setitem(weights.KNOWN, file.name, weights.WeightFile(file.name, "https://example.invalid", "lpips",
+                                                                      sha256=digest))
+    located = weights.Weights(folder).locate(file.name)
+    assert (located.verified, located.check, located.sha256) == (True, "sha256", digest)
+    assert run_cli("weights", "status", file.name, "--weights-dir", folder) == 0
+    assert capsys.readouterr().out.startswith("verified    alexnet-owt-7be5be79.pth")
+
+
+def test_the_shipped_pins_are_full_digests_agreeing_with_the_names():
+    pinned = {name: file for name, file in weights.KNOWN.items() if file.sha256}
+    assert len(pinned) >= 5
+    for name, file in pinned.items():
+        assert len(file.sha256) == 64 and int(file.sha256, 16) >= 0 and file.source
+        prefix = name.rsplit("-", 1)[-1].split(".")[0]
+        assert name == "niqe_modelparameters.mat" or file.sha256.startswith(prefix), name
+
+
+def test_a_file_swapped_after_verification_is_not_loaded(tmp_path):
+    folder, marker = tmp_path / "weights", tmp_path / "PWNED"
+    good = standins.alexnet(folder)
+    located = weights.LocatedWeight(good.name, good, hashlib.sha256(good.read_bytes()).hexdigest(), True, "sha256")
+    _malicious_torch_file(good, marker)
+    with pytest.raises(weights.WeightsError, match="changed since it was verified"):
+        weights.load_torch_file(located)
+    assert not marker.exists()
+
+
+def test_weights_fetch_refuses_a_download_that_matches_only_the_prefix(tmp_path, monkeypatch, serve, run_cli):
+    served = tmp_path / "mirror"
+    served.mkdir()
+    forged = served / "alexnet-owt-7be5be79.pth"
+    torch.save({"w": torch.zeros(1)}, forged)
+    digest = hashlib.sha256(forged.read_bytes()).hexdigest()
+    monkeypatch.setitem(weights.KNOWN, forged.name, weights.WeightFile(
+        forged.name, weights.KNOWN[forged.name].url, "lpips", sha256=digest[:8] + "f" * 56))
+    monkeypatch.setenv("RDPBENCH_WEIGHTS_MIRROR", serve(served))
+    target = tmp_path / "weights"
+    assert run_cli("weights", "fetch", forged.name, "--weights-dir", target) == 2
+    assert not any(target.iterdir())
+
+
+# -- 2. nothing written outside its folder --------------------------------------------------------------
+@pytest.mark.parametrize("text", ["../escape", "a/../../escape", "/tmp/abs", "..", "", ".", "x\x00y", "..\\win"])
+def test_the_path_rule_refuses_text_that_leaves_the_root(tmp_path, text):
+    with pytest.raises(UnsafePathError):
+        inside(tmp_path / "root", text, "test")
+
+
+def test_the_path_rule_refuses_a_link_leading_out_and_accepts_sub_folders(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(tmp_path)
+    with pytest.raises(UnsafePathError, match="through a link"):
+        inside(root, "link/file.png", "test")
+    assert inside(root, "a/b.png") == root / "a" / "b.png"
+
+
+@pytest.mark.parametrize("label", ["../escaped", "/tmp/rdpbench-escaped-label", "a/../../escaped"])
+def test_a_codec_label_cannot_make_save_recon_write_outside_out(tmp_path, photos, run_cli, capsys, label):
+    before = _files_under(tmp_path) | _files_under(Path("/tmp/rdpbench-escaped-label"))
+    config = tmp_path / "bench.toml"
+    config.write_text(f'metrics = ["psnr"]\n[[codec]]\nname = "png"\nlabel = "{label}"\n')
+    out = tmp_path / "out"
+    assert run_cli("run", config, "--images", photos, "--out", out, "--save-recon") == 2
+    assert "must stay inside" in capsys.readouterr().err
+    assert _files_under(tmp_path) == before | {config} and not Path("/tmp/rdpbench-escaped-label").exists()
+
+
+def test_a_setting_text_cannot_make_save_recon_write_outside_out(tmp_path, photos, plugin_dir, run_cli, capsys):
+    (plugin_dir / "knobby.py").write_text(textwrap.dedent('''
+        from rdpbench.codec_api import Codec, Param
+
+        class Knobby(Codec):
+            name = "knobby"
+            params = (Param("mode", "str", "x", ""),)
+
+            def encode(self, image, setting):
+                return image.tobytes()
+    '''))
+    out = tmp_path / "out"
+    assert run_cli("run", "--images", photos, "--codec", "knobby", "--sweep", "mode=../../../escaped",
+                   "--out", out, "--save-recon") == 2
+    assert "has a '..' component" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "escaped").exists()
+
+
+@pytest.fixture
+def manifests(tmp_path, monkeypatch):
+    folder = tmp_path / "sandbox" / "datasets"
+    folder.mkdir(parents=True)
+    monkeypatch.setenv("RDPBENCH_DATASETS_DIR", str(folder))
+    return folder
+
+
+def _png(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((8, 8, 3), 7, np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("manifest", [
+    'name = "../escaped"\n[[file]]\nname = "a.png"\nurl = "{url}"\n',
+    'name = "/tmp/rdpbench-escaped-manifest"\n[[file]]\nname = "a.png"\nurl = "{url}"\n',
+    'name = "ok"\n[[file]]\nname = "../../escaped.png"\nurl = "{url}"\n',
+    'name = "ok"\n[[file]]\nname = "/tmp/rdpbench-escaped.png"\nurl = "{url}"\n',
+    'name = "ok"\n[[archive]]\nurl = "{url}"\ndest = "../../escaped"\n',
+    'name = "."\n[[file]]\nname = "a.png"\nurl = "{url}"\n',
+])
+def test_a_manifest_cannot_write_outside_the_datasets_folder(tmp_path, manifests, run_cli, capsys, manifest):
+    source = _png(tmp_path / "source" / "a.png")
+    (manifests / "evil.toml").write_text(manifest.format(url=source.as_uri()))
+    sandbox = tmp_path / "sandbox"
+    before = _files_under(sandbox)
+    assert run_cli("datasets", "fetch", "evil") == 2
+    assert "must stay inside" in capsys.readouterr().err
+    assert _files_under(sandbox) == before
+    assert not any(Path("/tmp").glob("rdpbench-escaped*"))
+
+
+@pytest.mark.parametrize("manifest, message", [
+    ('name = "ok"\nfile = "x"\n', "arrays of tables"),
+    ('name = "ok"\n[[archive]]\ndest = "x"\n', "needs text fields url"),
+    ('name = "ok"\n[[file]]\nname = 3\nurl = "x"\n', "needs text fields name, url"),
+    ('name = "ok"\nexpected_images = "24"\n', "expected_images must be a whole number"),
+    ('name = "ok\n', "cannot read manifest"),
+])
+def test_malformed_manifests_are_one_clear_message(manifests, run_cli, capsys, manifest, message):
+    (manifests / "bad.toml").write_text(manifest)
+    assert run_cli("datasets", "fetch", "bad") == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert run_cli("datasets") == 0  # the listing names it as broken
+    assert capsys.readouterr().out.startswith("bad                          BROKEN")
+
+
+def test_a_damaged_lock_file_is_one_clear_message(tmp_path, manifests, run_cli, capsys):
+    source = _png(tmp_path / "source" / "a.png")
+    (manifests / "toy.toml").write_text(f'name = "toy"\n[[file]]\nname = "a.png"\nurl = "{source.as_uri()}"\n')
+    assert run_cli("datasets", "fetch", "toy") == 0
+    (manifests / "toy" / datasets.LOCK_NAME).write_text("{not json")
+    assert run_cli("run", "--dataset", "toy", "--codec", "png", "--out", tmp_path / "out") == 2
+    assert "is damaged; delete the folder" in capsys.readouterr().err
+
+
+def _tar(members: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for info, data in members:
+            info.size = len(data) if info.isfile() else 0
+            archive.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    return buffer.getvalue()
+
+
+def _info(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    return info
+
+
+@pytest.mark.parametrize("members, reason", [
+    ([(_info("../escaped.png"), b"x")], "'..' component"),
+    ([(_info("/tmp/rdpbench-escaped.png"), b"x")], "absolute path"),
+    ([(_info("link.png", tarfile.SYMTYPE, "/etc/passwd"), b"")], "is a link"),
+    ([(_info("hard.png", tarfile.LNKTYPE, "/etc/passwd"), b"")], "is a link"),
+    ([(_info("fifo", tarfile.FIFOTYPE), b"")], "special file"),
+    ([(_info("null", tarfile.CHRTYPE), b"")], "special file"),
+    ([(_info("ok.png"), b"fine"), (_info("dev", tarfile.BLKTYPE), b"")], "special file"),
+])
+def test_unsafe_tar_members_are_refused_before_anything_is_written(tmp_path, members, reason):
+    archive = tmp_path / "set.tar.gz"
+    archive.write_bytes(_tar(members))
+    destination = tmp_path / "dest"
+    destination.mkdir()
+    with pytest.raises(DatasetError, match=reason):
+        extract_archive(archive, destination)
+    assert not any(destination.iterdir()) and not (tmp_path / "escaped.png").exists()
+
+
+@pytest.mark.parametrize("name, mode, reason", [
+    ("../escaped.png", 0o100644, "'..' component"),
+    ("/abs.png", 0o100644, "absolute path"),
+    ("link.png", 0o120777, "is a link"),
+    ("fifo", 0o010644, "special file"),
+])
+def test_unsafe_zip_members_are_refused_before_anything_is_written(tmp_path, name, mode, reason):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("fine.png", b"fine")
+        info = zipfile.ZipInfo(name)
+        info.external_attr = mode << 16
+        archive.writestr(info, b"/etc/passwd")
+    (tmp_path / "set.zip").write_bytes(buffer.getvalue())
+    destination = tmp_path / "dest"
+    destination.mkdir()
+    with pytest.raises(DatasetError, match=reason):
+        extract_archive(tmp_path / "set.zip", destination)
+    assert not any(destination.iterdir()) and not (tmp_path / "escaped.png").exists()
+
+
+def _zip_bomb(size: int) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("big.png", bytes(size))
+    return buffer.getvalue()
+
+
+def _tar_bomb(size: int) -> bytes:
+    return _tar([(_info("big.png"), bytes(size))])
+
+
+@pytest.mark.parametrize("make", [_zip_bomb, _tar_bomb])
+def test_archive_bombs_are_refused_by_the_default_ratio_bound(tmp_path, make):
+    archive = tmp_path / "bomb.bin"
+    archive.write_bytes(make(8 << 20))  # 8 MiB of zeros in a few KiB
+    assert archive.stat().st_size < 100_000
+    destination = tmp_path / "dest"
+    destination.mkdir()
+    with pytest.raises(DatasetError, match="decompression bomb"):
+        extract_archive(archive, destination)
+    assert not any(destination.iterdir())
+
+
+def test_archive_bounds_on_total_size_and_member_count(tmp_path):
+    members = [(_info(f"{i}.png"), os.urandom(1000)) for i in range(5)]
+    archive = tmp_path / "set.tar.gz"
+    archive.write_bytes(_tar(members))
+    with pytest.raises(DatasetError, match="more than 4 members"):
+        extract_archive(archive, tmp_path / "a", ArchiveLimits(max_members=4))
+    with pytest.raises(DatasetError, match="decompression bomb"):
+        extract_archive(archive, tmp_path / "b", ArchiveLimits(max_total_bytes=4000))
+    extract_archive(archive, tmp_path / "c", ArchiveLimits(max_members=5, max_total_bytes=5000))
+    assert len(list((tmp_path / "c").iterdir())) == 5
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_fetched_bomb_is_an_error_not_a_verified_copy(tmp_path, manifests, run_cli, capsys):
+    bomb = tmp_path / "www" / "bomb.zip"
+    bomb.parent.mkdir()
+    bomb.write_bytes(_zip_bomb(8 << 20))
+    (manifests / "bomb.toml").write_text(f'name = "bomb"\n[[archive]]\nurl = "{bomb.as_uri()}"\n')
+    assert run_cli("datasets", "fetch", "bomb") == 2
+    err = capsys.readouterr().err
+    assert "decompression bomb" in err and "verified" not in err
+    assert not (manifests / "bomb" / datasets.LOCK_NAME).exists()
+    assert sum(p.stat().st_size for p in (manifests / "bomb").rglob("*") if p.is_file()) == 0
+
+
+# -- 3. bounded resources ---------------------------------------------------------------------------------
+def test_jobs_are_capped_at_the_cpu_count_with_a_warning(tmp_path, photos, run_cli, capsys):
+    assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "psnr", "--jobs", "1000",
+                   "--out", tmp_path / "out") == 0
+    cpus = len(os.sched_getaffinity(0))
+    assert f"--jobs 1000 is more than the {cpus} CPUs available here; using {cpus}" in capsys.readouterr().err
+    assert len(_rows(tmp_path / "out")) == 2
+
+
+@pytest.mark.parametrize("jobs", ["0", "-3"])
+def test_jobs_below_one_are_refused(tmp_path, photos, run_cli, capsys, jobs):
+    assert run_cli("run", "--images", photos, "--codec", "png", "--jobs", jobs, "--out", tmp_path / "out") == 2
+    assert "jobs must be a whole number >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sweep, message", [
+    (["quality=1:100:0.0000001"], "would make 990000001 values, more than 10000"),
+    (["quality=1:1e999999:1"], "values, more than 10000"),
+    (["quality=1:nan:1"], "is not a finite number"),
+    (["quality=1:100:1", "subsampling=" + ",".join(["4:2:0"] * 200)], "makes 20000 settings, more than 10000"),
+])
+def test_absurd_sweeps_are_refused_with_their_size_before_any_work(tmp_path, photos, run_cli, capsys, sweep, message):
+    started = time.perf_counter()
+    args = [arg for s in sweep for arg in ("--sweep", s)]
+    assert run_cli("run", "--images", photos, "--codec", "jpeg", *args, "--out", tmp_path / "out") == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert time.perf_counter() - started < 30  # refused from the count, nothing allocated per value
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A valid PNG signature and IHDR claiming ``width`` x ``height`` RGB, with a tiny IDAT."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_an_image_over_the_memory_budget_is_an_error_row_stating_both(tmp_path, photos, run_cli):
+    Image.fromarray(np.zeros((1000, 1200, 3), np.uint8)).save(photos / "big.png")
+    out = tmp_path / "out"
+    assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "psnr", "--out", out,
+                   "--memory-budget", "16M") == 1
+    rows = _rows(out)
+    error = rows.loc["big.png", "error"]
+    # 3 * 1200 * 1000 bytes x (6 base + 20 for PSNR) = 93,600,000 bytes = 89.3 MiB
+    assert error.startswith("memory: a 1200x1000 image needs about 89 MiB") and "memory budget of 16 MiB" in error
+    assert rows.loc["a.png", "error"] == "" and rows.loc["b.png", "psnr"] == np.inf
+
+
+def test_a_decompression_bomb_header_is_an_error_row_not_a_dead_run(tmp_path, photos, run_cli):
+    _png_header_only(photos / "bomb.png", 100_000, 100_000)
+    out = tmp_path / "out"
+    assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "psnr,ms_ssim", "--out", out) == 1
+    rows = _rows(out)
+    assert "decompression bomb" in rows.loc["bomb.png", "error"]
+    assert rows.loc["a.png", "error"] == ""
+    assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "psnr", "--out", out,
+                   "--memory-budget", "1T") == 1  # a budget cannot lift Pillow's bomb limit
+    assert "decompression bomb" in _rows(out).loc["bomb.png", "error"]
+
+
+def test_a_crash_at_jobs_1_is_one_error_row_and_the_run_goes_on(tmp_path, photos, plugin_dir, run_cli):
+    (plugin_dir / "segv.py").write_text(textwrap.dedent('''
+        import os, signal
+        from rdpbench.codec_api import Codec, Param
+
+        class Segv(Codec):
+            name = "segv"
+            params = (Param("quality", "int", 1, "", low=0, high=9, rate=True),)
+
+            def encode(self, image, setting):
+                if image.shape[1] == 64:
+                    os.kill(os.getpid(), signal.SIGSEGV)
+                return image.tobytes()
+
+            def decode(self, data, setting):
+                import numpy as np
+                return np.frombuffer(data, dtype=np.uint8).reshape(40, 40, 3)
+    '''))
+    out = tmp_path / "out"
+    assert run_cli("run", "--images", photos, "--codec", "segv", "--metrics", "psnr", "--out", out, "--jobs", "1") == 1
+    rows = _rows(out)
+    assert "killed by signal 11" in rows.loc["a.png", "error"]
+    assert rows.loc["b.png", "error"] == "" and rows.loc["b.png", "psnr"] == np.inf
+
+
+def test_a_timed_out_tool_is_killed_with_its_whole_process_group(tmp_path):
+    from rdpbench.codec_api import CodecError
+    from rdpbench.command_line import CommandLineCodec
+
+    pid_file = tmp_path / "child.pid"
+    script = tmp_path / "hang.sh"
+    script.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {pid_file}\nwait\n")
+    script.chmod(0o755)
+    card = {"name": "hang", "timeout_s": 1, "encode": {"argv": [str(script), "{input}", "{output}"]},
+            "decode": {"argv": [str(script)]}}
+    with pytest.raises(CodecError, match="timed out after 1 s .its process group was killed"):
+        CommandLineCodec(card, "test").encode(np.zeros((4, 4, 3), np.uint8), {})
+    child = int(pid_file.read_text())
+    time.sleep(0.2)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+# -- 4. every failure an error row or one clear message -----------------------------------------------------
+def test_dangling_and_looping_links_are_error_rows(tmp_path, photos, run_cli):
+    (photos / "dangling.png").symlink_to(tmp_path / "nowhere.png")
+    (photos / "loop.png").symlink_to(photos / "loop.png")
+    (photos / "loopdir").symlink_to(photos)  # a linked folder is not followed: no endless listing
+    out = tmp_path / "out"
+    assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "psnr", "--out", out) == 1
+    rows = _rows(out)
+    assert rows.loc["dangling.png", "error"] == "input: dangling.png: dangling symlink (its target does not exist)"
+    assert rows.loc["loop.png", "error"] == "input: loop.png: symlink loop"
+    assert rows.loc["a.png", "error"] == ""
+
+
+@pytest.mark.skipif(IS_ROOT, reason="root reads files whatever their permissions")
+def test_an_unreadable_file_is_an_error_row(tmp_path, photos, run_cli):
+    (photos / "secret.png").write_bytes(b"x")
+    (photos / "secret.png").chmod(0)
+    out = tmp_path / "out"
+    assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "psnr", "--out", out) == 1
+    assert "permission denied" in _rows(out).loc["secret.png", "error"].lower()
+
+
+def test_out_pointing_at_a_file_is_one_clear_message(tmp_path, photos, run_cli, capsys):
+    target = tmp_path / "a-file"
+    target.write_text("keep me")
+    assert run_cli("run", "--images", photos, "--codec", "png", "--out", target) == 2
+    assert "give --out a folder you can write to" in capsys.readouterr().err
+    assert target.read_text() == "keep me"
+
+
+def test_weights_fetch_into_a_file_is_one_clear_message(tmp_path, run_cli, capsys, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    target = tmp_path / "a-file"
+    target.write_text("keep me")
+    assert run_cli("weights", "fetch", "niqe_modelparameters.mat", "--weights-dir", target) == 2
+    assert "give --weights-dir a folder you can write to" in capsys.readouterr().err
+    assert target.read_text() == "keep me"
+
+
+def test_an_invalid_metric_option_is_refused_at_the_start(tmp_path, photos, run_cli, capsys):
+    assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "lpips", "--option", "lpips.net=bogus",
+                   "--out", tmp_path / "out") == 2
+    assert "lpips: net must be one of alex, vgg" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(IS_ROOT, reason="root writes into read-only folders")
+def test_a_read_only_out_is_one_clear_message(tmp_path, photos, run_cli, capsys):
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    assert run_cli("run", "--images", photos, "--codec", "png", "--out", out) == 2
+    assert "not writable" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign"])
+def test_a_damaged_store_is_refused_with_how_to_recover_and_left_untouched(tmp_path, photos, run_cli, capsys, damage):
+    out = tmp_path / "out"
+    assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "psnr", "--out", out) == 0
+    store = out / "results.sqlite"
+    if damage == "garbage":
+        store.write_bytes(b"this is not a database" * 100)
+    elif damage == "truncated":
+        data = store.read_bytes()
+        store.write_bytes(data[:4096] + b"\xff" * (len(data) - 4096))  # header kept, pages overwritten
+    else:
+        store.unlink()
+        with sqlite3.connect(store) as db:
+            db.execute("CREATE TABLE important (x)")
+            db.execute("INSERT INTO important VALUES (42)")
+        (out / "results.sqlite-wal").unlink(missing_ok=True)
+    before = store.read_bytes()
+    csv = (out / "per_image.csv").read_bytes()
+    assert run_cli("run", "--images", photos, "--codec", "webp", "--metrics", "psnr", "--out", out) == 2
+    err = capsys.readouterr().err
+    assert "is damaged or not a results store" in err and "fresh --out" in err and "per_image.csv" in err
+    assert "Traceback" not in err
+    assert store.read_bytes() == before and (out / "per_image.csv").read_bytes() == csv
+
+
+@pytest.mark.parametrize("config, message", [
+    ('metricz = ["psnr"]', "unknown key 'metricz'; did you mean 'metrics'?"),
+    ('metrics = "psnr"', 'metrics must be a list'),
+    ("jobs = \"2\"", "jobs must be an integer"),
+    ("jobs = true", "jobs must be an integer"),
+    ('device = "gpu"', "device must be one of cpu, cuda"),
+    ('memory_budget = "lots"', "give a size such as 4G"),
+    ('[[codec]]\nname = "png"\nlabl = "x"', "unknown key 'labl'; did you mean 'label'?"),
+    ('[[codec]]\nname = "png"\noptional = "yes"', "optional must be true/false"),
+    ('[[codec]]\nname = "jpeg"\nsweep = { quality = "1:100:0.0000001" }', "more than 10000"),
+])
+def test_config_mistakes_are_errors_with_what_to_change(tmp_path, photos, run_cli, capsys, config, message):
+    path = tmp_path / "bench.toml"
+    path.write_text(config + "\n")
+    assert run_cli("run", path, "--images", photos, "--codec", "png", "--out", tmp_path / "out") == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_device_cuda_without_cuda_is_refused_at_the_start(tmp_path, photos, run_cli, capsys):
+    assert run_cli("run", "--images", photos, "--codec", "png", "--device", "cuda", "--out", tmp_path / "out") == 2
+    assert "--device cuda: torch" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failing_original_does_not_stop_the_reference_stage(tmp_path, monkeypatch):
+    from rdpbench.reference import per_image_cached
+
+    monkeypatch.setenv("RDPBENCH_CACHE", str(tmp_path / "cache"))
+    tiny = _png(tmp_path / "tiny.png")
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tiny)
+    good = _png(tmp_path / "good.png")
+
+    def compute(image):
+        if image.shape[0] < 2:
+            raise ValueError("too small for this metric")
+        return np.float64(image.mean())
+
+    assert per_image_cached("key", {"tiny": tiny, "good": good}, compute, "test") == {"good": 7.0}
+
+
+# -- 5. interrupts -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
+def test_an_interrupted_run_is_recorded_quietly_and_resumes_without_loss(tmp_path, plugin_dir, how):
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(8):
+        Image.fromarray(np.full((16, 16, 3), i, np.uint8)).save(images / f"{i}.png")
+    (plugin_dir / "slow.py").write_text(textwrap.dedent('''
+        import time
+        from rdpbench.codec_api import Codec
+
+        class Slow(Codec):
+            name = "slow"
+
+            def encode(self, image, setting):
+                time.sleep(0.4)
+                return image.tobytes()
+
+            def decode(self, data, setting):
+                import numpy as np
+                return np.frombuffer(data, dtype=np.uint8).reshape(16, 16, 3)
+    '''))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "rdpbench", "run", "--images", str(images), "--codec", "slow",
+               "--metrics", "psnr", "--out", str(out), "--jobs", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        time.sleep(0.2)
+        try:
+            with sqlite3.connect(out / "results.sqlite") as db:
+                if db.execute("SELECT COUNT(*) FROM rows").fetchone()[0] >= 2:
+                    break
+        except sqlite3.OperationalError:
+            pass
+    os.killpg(process.pid, how)  # the whole group, as a terminal's Ctrl-C or a scheduler's SIGTERM does
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr
+    with sqlite3.connect(out / "results.sqlite") as db:
+        assert db.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+        kept = db.execute("SELECT image, bytes FROM rows").fetchall()
+        assert db.execute("SELECT COUNT(*) FROM rows WHERE error IS NOT NULL").fetchone() == (0,)
+    assert 2 <= len(kept) < 8
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    with sqlite3.connect(out / "results.sqlite") as db:
+        rows = db.execute("SELECT image, bytes FROM rows").fetchall()
+        assert [s for (s,) in db.execute("SELECT status FROM runs ORDER BY run_id")] == ["interrupted", "finished"]
+    assert len(rows) == 8 and set(kept) <= set(rows)
