@@ -28,11 +28,12 @@ def _run(args: argparse.Namespace) -> int:
             spec.metric_options.setdefault(normalize(metric), {})[option] = value
         else:
             codec_options[key] = value
-    if args.codec:
+    if args.codec:  # --sweep and --option apply to every --codec given
         sweep = {key: parse_values(value) for key, value in (parse_assignment(s, "--sweep") for s in args.sweep)}
-        spec.codecs = [CodecSpec(args.codec, options=codec_options, sweep=sweep)]
+        spec.codecs = [CodecSpec(name, options=dict(codec_options), sweep=dict(sweep))
+                       for name in dict.fromkeys(args.codec)]
     elif args.sweep or codec_options:
-        raise SpecError("--sweep and --option apply to one codec: add --codec NAME (a config describes several)")
+        raise SpecError("--sweep and --option apply to the --codec NAME given: add --codec (a config describes more)")
     if args.images or args.dataset:
         spec.images = resolve_path(args.images) if args.images else None
         spec.dataset = args.dataset
@@ -72,6 +73,8 @@ def _codecs(args: argparse.Namespace) -> int:
         print(f"{codec.name:{width}s} {state:10s} {codec.description} — {version}")
         if reason and codec.install_hint:
             print(f"{'':{width + 11}s}install: {codec.install_hint}")
+        if codec.defaults_note:
+            print(f"{'':{width + 11}s}defaults: {codec.defaults_note}")
         for param in codec.params:
             print(f"{'':{width + 11}s}{param.describe()}")
     return 0
@@ -136,6 +139,20 @@ def _weights(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+def _bpp_range(text: str):
+    """--bpp-range: "shared", "full" or LOW:HIGH."""
+    if text in ("shared", "full"):
+        return text
+    low, sep, high = text.partition(":")
+    try:
+        bounds = (float(low), float(high))
+    except ValueError:
+        bounds = None
+    if not sep or bounds is None or not 0 <= bounds[0] < bounds[1]:
+        raise argparse.ArgumentTypeError(f"{text!r}: use shared, full or LOW:HIGH (e.g. 0:2)")
+    return bounds
+
+
 def _report(args: argparse.Namespace) -> int:
     from rdpbench.report.build import build
 
@@ -144,8 +161,9 @@ def _report(args: argparse.Namespace) -> int:
                     metrics=[m.strip().replace("-", "_") for m in args.metrics.split(",")] if args.metrics else None,
                     preset=args.preset, imports=[Path(p) for p in args.imports],
                     images=args.images.split(",") if args.images else None, target_bpp=args.target_bpp,
-                    bd_method=args.bd_method)
-    print(f"report: {out}/index.html ({len(written)} files)")
+                    bd_method=args.bd_method, bpp_range=args.bpp_range)
+    print(f"report: {out}/index.html ({len(written)} files); open it in a browser "
+          f"(xdg-open {shlex.quote(str(out / 'index.html'))})")
     return 0
 
 
@@ -159,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     source = run.add_mutually_exclusive_group()
     source.add_argument("--images", metavar="DIR", help="evaluate every image in this folder (recursive)")
     source.add_argument("--dataset", metavar="NAME", help="a fetched dataset (`rdpbench datasets`)")
-    run.add_argument("--codec", metavar="NAME", help="one codec (`rdpbench codecs`); replaces the config's codecs")
+    run.add_argument("--codec", metavar="NAME", action="append", default=[],
+                     help="a codec (`rdpbench codecs`); repeat to add more; replaces the config's codecs")
     run.add_argument("--sweep", metavar="KNOB=V1,V2,...", action="append", default=[],
                      help="values of a knob to sweep (also START:STOP:STEP); repeat for a grid")
     run.add_argument("--option", metavar="KEY=VALUE", action="append", default=[],
@@ -200,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--target-bpp", type=float, help="bpp the visual comparison matches (default: anchor median)")
     report.add_argument("--bd-method", choices=["akima", "pchip", "cubic"], default="akima",
                         help="BD interpolation (bjontegaard package; default akima)")
+    report.add_argument("--bpp-range", type=_bpp_range, default="shared", metavar="shared|full|LOW:HIGH",
+                        help="figure x-axis: the rate range all codecs reach (default), every point, or given bounds")
     report.set_defaults(handler=_report)
 
     weights = commands.add_parser("weights", help="pretrained files: which are needed, found, verified; fetch them")
