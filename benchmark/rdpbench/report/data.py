@@ -133,7 +133,7 @@ def caveats(data: ReportData) -> list[tuple[str, bool]]:
     if context.n_patches and {"fid", "kid"} & set(data.metrics):
         low, high = context.n_patches
         count = f"{low}" if low == high else f"{low}-{high}"
-        small = (f" — SMALL SAMPLE (< {SMALL_SAMPLE}): compare FID/KID only at equal patch count"
+        small = (f" — SMALL SAMPLE (fewer than {SMALL_SAMPLE}): compare FID/KID only at equal patch count"
                  if low < SMALL_SAMPLE else "")
         lines.append((f"FID/KID on {count} patches{small}", low < SMALL_SAMPLE))
     if context.unverified_weights:

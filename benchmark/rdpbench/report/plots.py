@@ -89,7 +89,7 @@ def x_range(data: ReportData, bpp_range: BppRange = "shared") -> tuple[float, fl
         return 0.0, full_high, ""
     high = float(min(tops)) * 1.04
     hidden = int((rates["bpp"] > high).sum())
-    return 0.0, high, (f"bpp axis 0–{high:.3g}: the rate range all codecs reach; {hidden} points above it not "
+    return 0.0, high, (f"bpp axis 0–{high:.3g}: the rate range all codecs reach; {hidden} point{'s' if hidden != 1 else ''} above it not "
                        f"shown (--bpp-range full)")
 
 
@@ -129,13 +129,13 @@ def draw_panel(axis, data: ReportData, metric: str, styles: dict[str, dict], lim
 def caption(data: ReportData, note: str) -> tuple[str, bool]:
     """Text under every figure (caveats; the axis note) and whether any caveat is prominent (red)."""
     lines = caveats(data)
-    text = " · ".join(line for line, _ in lines) + (f"\n{note}" if note else "")
+    text = "\n".join([line for line, _ in lines] + ([note] if note else []))
     return text, any(prominent for _, prominent in lines)
 
 
 def add_caption(figure, data: ReportData, note: str) -> None:
     text, prominent = caption(data, note)
-    figure.text(0.5, -0.01, text, ha="center", va="top", fontsize=6, wrap=True,
+    figure.text(0.5, -0.01, text, ha="center", va="top", fontsize=5,
                 color="#b00000" if prominent else "#333333", fontweight="bold" if prominent else "normal")
 
 
