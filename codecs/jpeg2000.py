@@ -32,5 +32,5 @@ class JPEG2000(PillowCodec):
     )
 
     def save_options(self, image, setting):
-        return {"quality_mode": "rates", "quality_layers": [setting["ratio"]], "irreversible": setting["wavelet"] == "9-7",
-                "mct": setting["mct"], "no_jp2": True}
+        return {"quality_mode": "rates", "quality_layers": [setting["ratio"]], "mct": setting["mct"],
+                "irreversible": setting["wavelet"] == "9-7", "no_jp2": True}

@@ -33,7 +33,8 @@ def _run(args: argparse.Namespace) -> int:
         spec.codecs = [CodecSpec(name, options=dict(codec_options), sweep=dict(sweep))
                        for name in dict.fromkeys(args.codec)]
     elif args.sweep or codec_options:
-        raise SpecError("--sweep and --option apply to the --codec NAME given: add --codec (a config describes more)")
+        raise SpecError("--sweep and --option apply to one codec or more: add --codec NAME (repeat it for several; "
+                        "a config describes codecs with different sweeps)")
     if args.images or args.dataset:
         spec.images = resolve_path(args.images) if args.images else None
         spec.dataset = args.dataset
@@ -245,9 +246,17 @@ def main(argv: list[str] | None = None) -> int:
     from rdpbench.store import DatasetMismatchError
     from rdpbench.weights import WeightsError
 
+    from rdpbench import logs
+
     args = build_parser().parse_args(argv)
+    log = logs.default_path()
+    logs.setup(log)
+    size = log.stat().st_size if log.is_file() else 0
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        if args.command == "run" and log.is_file() and log.stat().st_size > size:
+            print(f"rdpbench: library warnings and messages of this run are in {log}", file=sys.stderr)
+        return code
     except (SpecError, DatasetError, DatasetMismatchError, UnknownCodecError, UnknownMetricError, CardError,
             WeightsError, ReportError, FileNotFoundError) as error:
         print(f"rdpbench: error: {error}", file=sys.stderr)

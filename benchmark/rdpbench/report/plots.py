@@ -89,8 +89,9 @@ def x_range(data: ReportData, bpp_range: BppRange = "shared") -> tuple[float, fl
         return 0.0, full_high, ""
     high = float(min(tops)) * 1.04
     hidden = int((rates["bpp"] > high).sum())
-    return 0.0, high, (f"bpp axis 0–{high:.3g}: the rate range all codecs reach; {hidden} point{'s' if hidden != 1 else ''} above it not "
-                       f"shown (--bpp-range full)")
+    points = f"{hidden} point{'s' if hidden != 1 else ''}"
+    return 0.0, high, (f"bpp axis 0–{high:.3g}: the rate range all codecs reach; {points} above it not shown "
+                       "(--bpp-range full)")
 
 
 def draw_panel(axis, data: ReportData, metric: str, styles: dict[str, dict], limits: tuple[float, float]) -> None:

@@ -77,9 +77,11 @@ def _header(column: str) -> str:
     return column
 
 
-def _markdown_table(frame: pd.DataFrame, bold: dict[int, set[str]] | None = None, metric: str | None = None) -> list[str]:
+def _markdown_table(frame: pd.DataFrame, bold: dict[int, set[str]] | None = None,
+                    metric: str | None = None) -> list[str]:
     """``metric``: format every column but bpp as this metric (the equal-rate tables)."""
-    lines = ["| " + " | ".join(_header(c) for c in frame.columns) + " |", "|" + "|".join("---" for _ in frame.columns) + "|"]
+    lines = ["| " + " | ".join(_header(c) for c in frame.columns) + " |",
+             "|" + "|".join("---" for _ in frame.columns) + "|"]
     for index, row in enumerate(frame.itertuples(index=False)):
         cells = [format_value(metric if metric and c != "bpp" else c, v) for c, v in zip(frame.columns, row)]
         marked = (bold or {}).get(index, set())
@@ -117,7 +119,8 @@ def at_rates(data: ReportData, metric: str, rates: list[float]) -> tuple[pd.Data
     """Rows: the rates; columns: bpp and one per codec with the metric there; and the best codec per
     row ({row index: {codec column}}, among codecs with a value, by the metric's direction)."""
     codecs = [c for c in data.codecs() if len(data.curve(c, metric)) >= 2]
-    frame = pd.DataFrame({"bpp": rates, **{c: [value_at(data.curve(c, metric), metric, r) for r in rates] for c in codecs}})
+    frame = pd.DataFrame({"bpp": rates,
+                          **{c: [value_at(data.curve(c, metric), metric, r) for r in rates] for c in codecs}})
     bold = {}
     for index, row in frame[codecs].iterrows():
         finite = row[np.isfinite(row.to_numpy(float))]
