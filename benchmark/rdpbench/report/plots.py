@@ -104,10 +104,10 @@ def draw_panel(axis, data: ReportData, metric: str, styles: dict[str, dict], lim
         if curve.empty:
             continue
         imported = codec in data.imported
-        axis.plot(curve["bpp"], curve[metric], label=legend_label(data, codec, metric),
-                  linestyle="--" if imported else "-", markerfacecolor="none" if imported else styles[codec]["color"],
-                  **styles[codec])
         visible = curve[(curve["bpp"] >= low) & (curve["bpp"] <= high)]
+        label = legend_label(data, codec, metric) if len(visible) else "_off-axis"  # "_": not in the legend
+        axis.plot(curve["bpp"], curve[metric], label=label, linestyle="--" if imported else "-",
+                  markerfacecolor="none" if imported else styles[codec]["color"], **styles[codec])
         shown += list(visible[metric].astype(float))
         band = None if imported else bootstrap_band(data, codec, metric)
         if band is not None:
@@ -160,17 +160,18 @@ def render(data: ReportData, folder: Path, layout: list[str] | None = None, colu
         for metric in data.metrics:
             figure, axis = plt.subplots(figsize=(3.4, 2.6))
             draw_panel(axis, data, metric, styles, (low, high))
-            axis.legend(frameon=False)
+            axis.legend(frameon=False, loc="center left", bbox_to_anchor=(1.02, 0.5))
             figure.tight_layout()
             add_caption(figure, data, note)
             written += save(figure, folder, f"rd_{metric}")
         panels = [m for m in (layout or data.metrics) if m in data.metrics]
         rows = -(-len(panels) // columns)
-        figure, axes = plt.subplots(rows, min(columns, len(panels)), figsize=(2.4 * min(columns, len(panels)), 2.2 * rows),
-                                    squeeze=False)
+        width = min(columns, len(panels))
+        figure, axes = plt.subplots(rows, width, figsize=(2.4 * width, 3.0 * rows), squeeze=False)
         for axis, metric in zip(axes.flat, panels):
             draw_panel(axis, data, metric, styles, (low, high))
-            axis.legend(frameon=False, fontsize=5)  # per panel: the settings plotted differ between metrics
+            # per panel, below it: the settings plotted differ between metrics
+            axis.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
         for axis in list(axes.flat)[len(panels):]:
             axis.set_visible(False)
         figure.tight_layout()
