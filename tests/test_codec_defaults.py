@@ -108,3 +108,16 @@ def test_library_warnings_go_to_the_log_not_the_terminal(plugin_dir, photo_dir, 
     assert "deprecation warning" not in done.stderr and "loading message" not in done.stderr
     assert f"library warnings and messages of this run are in {tmp_path / 'cache' / 'rdpbench.log'}" in done.stderr
     assert np.isinf(pd.read_csv(tmp_path / "o" / "summary.csv")["psnr"]).all()
+
+
+def test_library_prints_during_metrics_go_to_the_log(tmp_path, capsys, monkeypatch):
+    from rdpbench import logs
+
+    monkeypatch.delenv(logs.ENVIRONMENT, raising=False)
+    logs.setup(tmp_path / "rdpbench.log")
+    with logs.library_prints():
+        print("Loading pretrained model DISTS from x.pth")
+        print("no newline at the end", end="")
+    assert capsys.readouterr().out == ""
+    log = (tmp_path / "rdpbench.log").read_text()
+    assert "stdout INFO: Loading pretrained model DISTS from x.pth" in log and "no newline at the end" in log
