@@ -150,8 +150,8 @@ def test_caveats_reach_every_figure_table_and_page(tmp_path, run_cli):
     report = tmp_path / "report"
     assert run_cli("report", make_store(tmp_path, curves, unverified=True, n_patches=16, recon=False),
                    "--anchor", "anchor", "--out", report) == 0
-    for name in ("summary.md", "summary.tex", "summary.csv", "bd_rate.csv", "index.html", "rd_fid.svg",
-                 "rd_psnr.svg", "overview.svg"):
+    for name in ("summary.md", "summary.tex", "summary.csv", "bd_rate.csv", "matched_bitrates.csv", "index.html",
+                 "rd_fid.svg", "rd_psnr.svg", "overview.svg"):
         text = (report / name).read_text()
         for phrase in ("synthetic, 2 images", "UNVERIFIED WEIGHTS (alexnet-owt-7be5be79.pth)",
                        "not comparable with published values", "FID/KID on 16 patches", "SMALL SAMPLE"):

@@ -62,7 +62,7 @@ def _write(data: ReportData, out: Path, anchor: str | None, layout: list[str] | 
     if bd_frame is not None:
         bd_frame.assign(caveats=tables.caveat_text(data)).to_csv(out / "bd_rate.csv", index=False)
         written.append("bd_rate.csv")
-    bd.matched_bitrates(data).to_csv(out / "matched_bitrates.csv", index=False)
+    bd.matched_bitrates(data).assign(caveats=tables.caveat_text(data)).to_csv(out / "matched_bitrates.csv", index=False)
     written.append("matched_bitrates.csv")
     json_folder = out / "compressai"
     json_folder.mkdir(exist_ok=True)
