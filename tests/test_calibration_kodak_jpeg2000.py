@@ -1,10 +1,10 @@
 """JPEG 2000 against CompressAI's published Kodak table (tests/data/compressai_kodak_jpeg2000.json).
 
 The table was made with ffmpeg's libopenjpeg wrapper (`-pix_fmt yuv444p -compression_level N`):
-8-bit limited-range YCbCr coded with OpenJPEG's default reversible 5/3 wavelet, no colour transform
-inside the codec. ffmpeg 5.1 with OpenJPEG 2.5 reproduces that table to 1e-7 dB on Kodak (at N = 10, 20,
-40, 80), so the
-differences below are the coding choices, not library drift. Compared at equal bpp (the published
+8-bit limited-range YCbCr coded with OpenJPEG's reversible 5/3 wavelet and no colour transform
+inside the codec (the COD marker of ffmpeg's codestream says so). ffmpeg 5.1 with OpenJPEG 2.5
+reproduces that table to 1e-7 dB on Kodak (at N = 10, 20, 40, 80), so the differences below are the
+coding choices, not library drift. Compared at equal bpp (the published
 curve interpolated linearly in log-rate at our bpp), measured with Pillow 13 / OpenJPEG 2.5:
 
 - defaults (9/7 wavelet, colour transform on): PSNR +0.76 dB at 0.3 bpp, +0.99 at 0.6, +1.46 at 1.2;
