@@ -250,7 +250,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     log = logs.default_path()
-    logs.setup(log)
+    try:
+        logs.setup(log)
+    except OSError as error:  # an unwritable cache folder costs the log, not the command
+        print(f"rdpbench: warning: no log file ({error}); library warnings stay on the terminal", file=sys.stderr)
     size = log.stat().st_size if log.is_file() else 0
     try:
         code = args.handler(args)
