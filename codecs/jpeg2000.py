@@ -16,7 +16,7 @@ from rdpbench.pillow_codec import PillowCodec
 
 class JPEG2000(PillowCodec):
     name = "jpeg2000"
-    description = "JPEG 2000 codestream (lossy, 9/7 wavelet) via Pillow/OpenJPEG"
+    description = "JPEG 2000 codestream via Pillow/OpenJPEG"
     defaults_note = ("9/7 wavelet, colour transform on (mct=1), one layer: the lossy path of JPEG 2000 Part 1; "
                      "0.8-1.5 dB above CompressAI's Kodak table (ffmpeg libopenjpeg, yuv444p, reversible 5/3), "
                      "which wavelet=5-3 approaches within 0.7 dB")
