@@ -7,6 +7,8 @@ from rdpbench.pillow_codec import PillowCodec
 class AVIF(PillowCodec):
     name = "avif"
     description = "AVIF (AV1 intra) via Pillow/libavif"
+    defaults_note = ("speed 6, 4:2:0: Pillow's defaults; no published table uses them (CompressAI's av1.json is "
+                     "libaom's reference encoder): use subsampling=4:4:4 to compare with 4:4:4 BPG/HEIC")
     pillow_format = "AVIF"
     pillow_feature = "avif"
     install_hint = "pip install 'pillow>=11.3' (wheels include libavif)"

@@ -44,6 +44,8 @@ def zoo_file(architecture: str, metric: str, quality: int) -> str:
 class CompressAIZoo(Codec):
     architecture = ""
     install_hint = "pip install compressai==1.2.8 --no-deps (see requirements-nodeps.txt)"
+    defaults_note = ("quality 3, metric mse, centred zero padding to 64, update(force=True): CompressAI's own "
+                     "evaluation (compressai.utils.eval_model) behind its published zoo tables")
 
     def unavailable_reason(self):
         try:

@@ -15,6 +15,8 @@ from rdpbench.learned.hific_codec import HiFiCAdapter
 class HiFiC(HiFiCAdapter):
     name = "hific"
     description = "HiFiC architecture (mean-scale hyperprior, GAN generator), NeuralCompression checkpoints"
+    defaults_note = ("msillm_quality_3 (about 0.14 bpp, HiFiC Lo's rate); NeuralCompression's MS-ILLM weights, "
+                     "not the original TF HiFiC models (those run through the tfci codec)")
     params = (
         Param("checkpoint", "str", "msillm_quality_3", "registered name (msillm_quality_1..6, "
               "noganms_quality_1..6) or path to a state-dict file", rate=True),

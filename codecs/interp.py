@@ -16,6 +16,8 @@ from rdpbench.learned.hific_codec import HiFiCAdapter
 class Interpolation(HiFiCAdapter):
     name = "interp"
     description = "HiFiC decoders interpolated in parameter space (Iwai et al. 2020)"
+    defaults_note = ("alpha 0.5 between noganms_quality_3 (MSE-trained) and msillm_quality_3 (GAN-trained), decoder "
+                     "only: Iwai et al.'s fixed-rate distortion-perception knob on NeuralCompression's weights")
     params = (
         Param("alpha", "float", 0.5, "mixing weight: 0 gives checkpoint_a, 1 gives checkpoint_b", low=0.0, high=1.0,
               rate=True),

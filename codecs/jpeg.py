@@ -7,6 +7,8 @@ from rdpbench.pillow_codec import PillowCodec
 class JPEG(PillowCodec):
     name = "jpeg"
     description = "JPEG (baseline, Huffman tables not optimised) via Pillow/libjpeg-turbo"
+    defaults_note = ("quality 75, 4:2:0, baseline Huffman: Pillow's defaults, as in CompressAI's Kodak JPEG table "
+                     "(`compressai.utils.bench jpeg`, Pillow 7.1.2)")
     pillow_format = "JPEG"
     pillow_feature = "jpg"
     version_feature = "libjpeg_turbo"  # "jpg" reports the libjpeg API version (6.2), not the library's

@@ -21,6 +21,7 @@ from rdpbench.imageio import IMAGE_SUFFIXES, ImageReadError, read_rgb8
 class Precomputed(Codec):
     name = "precomputed"
     description = "reconstructions and sizes published by another method (no bitstream)"
+    defaults_note = "no defaults of its own: the rate and pixels are the publisher's (folder and sizes.csv)"
     params = (
         Param("folder", "str", "", "folder of reconstructions, one per rate point", rate=True),
         Param("manifest", "str", "sizes.csv", "CSV with columns image and bytes or bpp (relative to folder)"),

@@ -25,6 +25,7 @@ class TFCI(CommandLineCodec):
             "name": "tfci",
             "description": "official TensorFlow compression models via tfci.py in a separate interpreter",
             "install_hint": "set RDPBENCH_TFCI_PYTHON and RDPBENCH_TFCI_SCRIPT (see codecs/tfci.py)",
+            "defaults_note": "model hific-lo: the original HiFiC Lo of Mentzer et al. 2020, run by tfci.py unchanged",
             "timeout_s": 900,
             "encode": {"input": "png", "suffix": ".tfci",
                        "argv": ["{python}", "{script}", "compress", "{model}", "{input}", "{output}"]},

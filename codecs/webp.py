@@ -7,6 +7,8 @@ from rdpbench.pillow_codec import PillowCodec
 class WebP(PillowCodec):
     name = "webp"
     description = "WebP lossy via Pillow/libwebp"
+    defaults_note = ("lossy, method 4, libwebp's 4:2:0: Pillow's defaults, as in CompressAI's Kodak WebP table "
+                     "(`compressai.utils.bench webp`)")
     pillow_format = "WEBP"
     pillow_feature = "webp"
     params = (

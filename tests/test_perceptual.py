@@ -84,7 +84,9 @@ def test_fid_and_kid_equal_torch_fidelity_on_the_same_patches(tmp_path, images, 
             input1=str(folders["original"]), input2=str(folders["recon"]), fid=True, kid=True, kid_subset_size=n,
             feature_extractor_weights_path=str(weights_dir / "weights-inception-2015-12-05-6726825d.pth"),
             cuda=False, verbose=False)
-        assert summary.loc[setting, "fid"] == pytest.approx(reference["frechet_inception_distance"], rel=1e-4)
+        # 12 patches: torch-fidelity's eigenvalues of the rank-12 2048x2048 product carry ~1e-8 of rounding noise
+        # in each of the 2036 null eigenvalues' square roots (~4e-5 in FID); rdpbench's exact n x n route does not
+        assert summary.loc[setting, "fid"] == pytest.approx(reference["frechet_inception_distance"], rel=1e-4, abs=1e-4)
         assert summary.loc[setting, "kid"] == pytest.approx(reference["kernel_inception_distance_mean"], rel=1e-4, abs=1e-7)
         assert summary.loc[setting, "patch_protocol"] == "inception-v3-compat-2048/patch256-shift128"
         assert "small sample" in summary.loc[setting, "distribution_note"]

@@ -33,11 +33,13 @@ def _run(args: argparse.Namespace) -> int:
             spec.metric_options.setdefault(normalize(metric), {})[option] = value
         else:
             codec_options[key] = value
-    if args.codec:
+    if args.codec:  # --sweep and --option apply to every --codec given
         sweep = {key: parse_values(value) for key, value in (parse_assignment(s, "--sweep") for s in args.sweep)}
-        spec.codecs = [CodecSpec(args.codec, options=codec_options, sweep=sweep)]
+        spec.codecs = [CodecSpec(name, options=dict(codec_options), sweep=dict(sweep))
+                       for name in dict.fromkeys(args.codec)]
     elif args.sweep or codec_options:
-        raise SpecError("--sweep and --option apply to one codec: add --codec NAME (a config describes several)")
+        raise SpecError("--sweep and --option apply to one codec or more: add --codec NAME (repeat it for several; "
+                        "a config describes codecs with different sweeps)")
     if args.images or args.dataset:
         spec.images = resolve_path(args.images) if args.images else None
         spec.dataset = args.dataset
@@ -84,6 +86,8 @@ def _codecs(args: argparse.Namespace) -> int:
         print(f"{codec.name:{width}s} {state:10s} {codec.description} — {version}")
         if reason and codec.install_hint:
             print(f"{'':{width + 11}s}install: {codec.install_hint}")
+        if codec.defaults_note:
+            print(f"{'':{width + 11}s}defaults: {codec.defaults_note}")
         for param in codec.params:
             print(f"{'':{width + 11}s}{param.describe()}")
     return 0
@@ -152,6 +156,20 @@ def _weights(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+def _bpp_range(text: str):
+    """--bpp-range: "shared", "full" or LOW:HIGH."""
+    if text in ("shared", "full"):
+        return text
+    low, sep, high = text.partition(":")
+    try:
+        bounds = (float(low), float(high))
+    except ValueError:
+        bounds = None
+    if not sep or bounds is None or not 0 <= bounds[0] < bounds[1]:
+        raise argparse.ArgumentTypeError(f"{text!r}: use shared, full or LOW:HIGH (e.g. 0:2)")
+    return bounds
+
+
 def _report(args: argparse.Namespace) -> int:
     from rdpbench.report.build import build
 
@@ -160,8 +178,9 @@ def _report(args: argparse.Namespace) -> int:
                     metrics=[m.strip().replace("-", "_") for m in args.metrics.split(",")] if args.metrics else None,
                     preset=args.preset, imports=[Path(p) for p in args.imports],
                     images=args.images.split(",") if args.images else None, target_bpp=args.target_bpp,
-                    bd_method=args.bd_method)
-    print(f"report: {out}/index.html ({len(written)} files)")
+                    bd_method=args.bd_method, bpp_range=args.bpp_range)
+    print(f"report: {out}/index.html ({len(written)} files); open it in a browser "
+          f"(xdg-open {shlex.quote(str(out / 'index.html'))})")
     return 0
 
 
@@ -175,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     source = run.add_mutually_exclusive_group()
     source.add_argument("--images", metavar="DIR", help="evaluate every image in this folder (recursive)")
     source.add_argument("--dataset", metavar="NAME", help="a fetched dataset (`rdpbench datasets`)")
-    run.add_argument("--codec", metavar="NAME", help="one codec (`rdpbench codecs`); replaces the config's codecs")
+    run.add_argument("--codec", metavar="NAME", action="append", default=[],
+                     help="a codec (`rdpbench codecs`); repeat to add more; replaces the config's codecs")
     run.add_argument("--sweep", metavar="KNOB=V1,V2,...", action="append", default=[],
                      help="values of a knob to sweep (also START:STOP:STEP); repeat for a grid")
     run.add_argument("--option", metavar="KEY=VALUE", action="append", default=[],
@@ -218,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--target-bpp", type=float, help="bpp the visual comparison matches (default: anchor median)")
     report.add_argument("--bd-method", choices=["akima", "pchip", "cubic"], default="akima",
                         help="BD interpolation (bjontegaard package; default akima)")
+    report.add_argument("--bpp-range", type=_bpp_range, default="shared", metavar="shared|full|LOW:HIGH",
+                        help="figure x-axis: the rate range all codecs reach (default), every point, or given bounds")
     report.set_defaults(handler=_report)
 
     weights = commands.add_parser("weights", help="pretrained files: which are needed, found, verified; fetch them")
@@ -243,13 +265,24 @@ def main(argv: list[str] | None = None) -> int:
     from rdpbench.store import DatasetMismatchError, StoreError
     from rdpbench.weights import WeightsError
 
+    from rdpbench import logs
+
     args = build_parser().parse_args(argv)
     try:  # SIGTERM ends the run like Ctrl-C: recorded as interrupted, resumable
         previous = signal.signal(signal.SIGTERM, _terminate)
     except ValueError:  # not the main thread (embedded use): leave signals alone
         previous = None
+    log = logs.default_path()
     try:
-        return args.handler(args)
+        logs.setup(log)
+    except OSError as error:  # an unwritable cache folder costs the log, not the command
+        print(f"rdpbench: warning: no log file ({error}); library warnings stay on the terminal", file=sys.stderr)
+    size = log.stat().st_size if log.is_file() else 0
+    try:
+        code = args.handler(args)
+        if args.command == "run" and log.is_file() and log.stat().st_size > size:
+            print(f"rdpbench: library warnings and messages of this run are in {log}", file=sys.stderr)
+        return code
     except (SpecError, DatasetError, DatasetMismatchError, UnknownCodecError, UnknownMetricError, CardError,
             WeightsError, ReportError, StoreError, UnsafePathError, OSError, sqlite3.Error) as error:
         print(f"rdpbench: error: {error}", file=sys.stderr)  # one line; stored results stay as they are

@@ -94,6 +94,8 @@ class Codec:
     description: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
     install_hint: ClassVar[str] = ""
+    # What the defaults are and which published setting they reproduce (shown by `rdpbench codecs`).
+    defaults_note: ClassVar[str] = ""
     # Set by the runner on each instance: the torch device ("cpu"/"cuda") and where weight files are.
     device: str = "cpu"
     weights: Weights = Weights()

@@ -2,7 +2,7 @@
 
 A card (see codecs/bpg.toml, codecs/jxl.toml) holds:
 
-- ``name``, ``description``, ``install_hint``, ``timeout_s`` (per tool call, default 300);
+- ``name``, ``description``, ``install_hint``, ``defaults_note`` (what the defaults reproduce), ``timeout_s`` (per tool call, default 300);
 - ``[encode]``: ``argv`` template, ``input`` ("png" or "ppm": the lossless file the tool reads);
 - ``[decode]``: ``argv`` template, ``output`` ("png" or "ppm": the file the tool writes);
 - ``[version]``: ``argv`` and a regular expression ``pattern`` whose first group is the version;
@@ -50,6 +50,7 @@ class CommandLineCodec(Codec):
             self.name = card["name"]
             self.description = card.get("description", "")
             self.install_hint = card.get("install_hint", "")
+            self.defaults_note = card.get("defaults_note", "")
             self.timeout_s = float(card.get("timeout_s", 300))
             self.encode_argv = list(card["encode"]["argv"])
             self.decode_argv = list(card["decode"]["argv"])

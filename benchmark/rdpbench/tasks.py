@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from rdpbench import logs
 from rdpbench.codec_api import Codec
 from rdpbench.codec_registry import create_codec
 from rdpbench.imageio import read_rgb8, write_png
@@ -143,6 +144,14 @@ def execute_task(task: Task, state: WorkerState) -> TaskResult:
     if task.recon_path:
         write_png(task.recon_path, reconstruction)
     failures = []
+    with logs.library_prints():  # model-loading messages of metric libraries go to the log
+        _compute_metrics(task, state, original, reconstruction, result, failures)
+    result.error = "; ".join(f"metric {failure}" for failure in failures)
+    return result
+
+
+def _compute_metrics(task: Task, state: WorkerState, original: np.ndarray, reconstruction: np.ndarray,
+                     result: TaskResult, failures: list[str]) -> None:
     for name in task.metrics:
         try:
             metric = state.metric(name)
@@ -158,5 +167,3 @@ def execute_task(task: Task, state: WorkerState) -> TaskResult:
             result.features[spec.key] = state.extractor(spec).features(reconstruction)
         except Exception as error:  # e.g. out of GPU memory: the row records it, FID/KID skip it
             failures.append(f"features {spec.key}: {_describe(error)}")
-    result.error = "; ".join(f"metric {failure}" for failure in failures)
-    return result

@@ -2,13 +2,18 @@
 
 BD-rate uses the ``bjontegaard`` package on the summary points (mean bpp and mean metric per
 setting): log10-rate interpolated as a function of the metric, integrated over the overlap of the
-two curves; ``bd_rate_percent`` < 0 means fewer bits than the anchor for the same quality. It is
-defined only when both curves have at least 3 points whose metric is strictly monotonic in rate
-(a rate-quality curve); otherwise the row says "n/a" and why. The package expects quality rising
-with rate, so lower-is-better metrics are passed negated (stated in ``interpolation``); the
-BD-rate is unchanged by this. ``bd_metric`` is the mean metric
-difference at equal rate (BD-PSNR generalised): positive is better for PSNR/MS-SSIM, negative for
-lower-is-better metrics (LPIPS, FID, ...).
+two curves; ``bd_rate_percent`` < 0 means fewer bits than the anchor for the same quality, whatever
+the metric. It is defined only when both curves have at least 3 points whose metric is strictly
+monotonic in rate (a rate-quality curve); otherwise the row says "n/a" and why. The package expects
+quality rising with rate, so lower-is-better metrics are passed negated (stated in
+``interpolation``); neither number is reported in that negated space.
+
+``bd_metric`` is the mean metric difference codec - anchor at equal rate (BD-PSNR generalised), in
+the metric's own unit (``unit``) and direction (``direction``): +0.5 for PSNR is 0.5 dB better,
+-0.5 for FID is 0.5 FID better. ``better`` reads both numbers: the codec's name (or the anchor's)
+when BD-rate and BD-metric agree, "same" when both are zero, and "mixed (curves cross)" when they
+disagree, which happens when the curves cross (BD-rate averages over the metric overlap, BD-metric
+over the rate overlap).
 
 Matched bitrates: for each setting of each codec and each other codec, the bpp the other codec needs
 to reach the same metric value, interpolated piecewise-linearly in log-rate on its curve, and the
@@ -46,8 +51,7 @@ def _undefined(curve: pd.DataFrame, metric: str) -> str:
 def bd_rates(data: ReportData, anchor: str, method: str = DEFAULT_METHOD) -> pd.DataFrame:
     import bjontegaard
 
-    if anchor not in data.codecs():
-        raise ValueError(f"anchor {anchor!r} is not in the results (codecs: {', '.join(data.codecs())})")
+    data.check_codec(anchor)
     rows = []
     for codec in data.codecs():
         if codec == anchor:
@@ -70,10 +74,28 @@ def bd_rates(data: ReportData, anchor: str, method: str = DEFAULT_METHOD) -> pd.
             interpolation = f"bjontegaard {method}, log10 rate" + ("" if sign > 0 else f", on -{metric}")
             rows.append({"codec": codec, "metric": metric, "anchor": anchor,
                          "bd_rate_percent": rate if not reason else math.nan,
-                         "bd_metric": delta if not reason else math.nan,
+                         "bd_metric": delta if not reason else math.nan, "unit": METRICS[metric].unit,
+                         "direction": METRICS[metric].direction,
+                         "better": "" if reason else better(codec, anchor, rate, sign * delta),
                          "interpolation": interpolation, "note": f"n/a: {reason}" if reason else ""})
-    return pd.DataFrame(rows, columns=["codec", "metric", "anchor", "bd_rate_percent", "bd_metric", "interpolation",
-                                       "note"])
+    return pd.DataFrame(rows, columns=BD_COLUMNS)
+
+
+BD_COLUMNS = ["codec", "metric", "anchor", "bd_rate_percent", "bd_metric", "unit", "direction", "better",
+              "interpolation", "note"]
+
+
+def better(codec: str, anchor: str, rate_percent: float, gain: float, tolerance: float = 1e-9) -> str:
+    """Who wins: ``rate_percent`` < 0 (fewer bits) and ``gain`` > 0 (metric difference signed so
+    that positive is better) both favour ``codec``."""
+    votes = {int(math.copysign(1, -rate_percent)) if abs(rate_percent) > tolerance else 0,
+             int(math.copysign(1, gain)) if abs(gain) > tolerance else 0}
+    if votes == {0}:
+        return "same"
+    votes.discard(0)
+    if len(votes) > 1:
+        return "mixed (curves cross)"
+    return codec if votes == {1} else anchor
 
 
 def matched_bitrates(data: ReportData) -> pd.DataFrame:

@@ -1,5 +1,9 @@
 """Assemble a report folder from a results folder: figures, tables, BD-rates, matched bitrates, page.
 
+Everything is checked (results, metrics, anchor, preset) before anything is written, and the report
+is rendered into a temporary folder beside ``out`` and moved into place only when complete, so a
+failed report never leaves half a folder.
+
 Presets fix a figure layout: ``hific2020`` is the six-panel figure of HiFiC (Mentzer et al. 2020,
 Fig. 3/4): FID, KID, NIQE, LPIPS, MS-SSIM, PSNR against bpp, in a 2x3 grid, and its summary table.
 """
@@ -7,38 +11,58 @@ Fig. 3/4): FID, KID, NIQE, LPIPS, MS-SSIM, PSNR against bpp, in a 2x3 grid, and 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 from rdpbench import export
 from rdpbench.report import bd, page, plots, tables
-from rdpbench.report.data import load
+from rdpbench.report.data import ReportData, ReportError, load
 
 PRESETS = {"hific2020": ["fid", "kid", "niqe", "lpips", "ms_ssim", "psnr"]}
 
 
 def build(results: Path, out: Path, anchor: str | None = None, metrics: list[str] | None = None,
           preset: str | None = None, imports: list[Path] = (), images: list[str] | None = None,
-          target_bpp: float | None = None, bd_method: str = bd.DEFAULT_METHOD) -> list[str]:
+          target_bpp: float | None = None, bd_method: str = bd.DEFAULT_METHOD,
+          bpp_range: plots.BppRange = "shared") -> list[str]:
     if preset and preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
-    layout = PRESETS.get(preset)
+        raise ReportError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     data = load(results, imports, metrics or None)
+    layout = PRESETS.get(preset)
     if layout and not metrics:
         data.metrics = [m for m in layout if m in data.metrics]
-    out.mkdir(parents=True, exist_ok=True)
-    written = plots.render(data, out, layout, columns=3)
-    frame = tables.table(data)
-    frame.to_csv(out / "summary.csv", index=False)
-    (out / "summary.md").write_text(tables.markdown(data))
+    if anchor:
+        data.check_codec(anchor)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        written = _write(data, staging, anchor, layout, images, target_bpp, bd_method, bpp_range)
+        out.mkdir(exist_ok=True)
+        for entry in staging.iterdir():
+            target = out / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written
+
+
+def _write(data: ReportData, out: Path, anchor: str | None, layout: list[str] | None, images: list[str] | None,
+           target_bpp: float | None, bd_method: str, bpp_range: plots.BppRange) -> list[str]:
+    written = plots.render(data, out, layout, columns=3, bpp_range=bpp_range)
+    bd_frame = bd.bd_rates(data, anchor, bd_method) if anchor else None
+    tables.summary_csv(data).to_csv(out / "summary.csv", index=False)
+    (out / "summary.md").write_text(tables.markdown(data, bd_frame))
     (out / "summary.tex").write_text(tables.latex(data))
     written += ["summary.csv", "summary.md", "summary.tex"]
-    bd_frame = None
-    if anchor:
-        bd_frame = bd.bd_rates(data, anchor, bd_method)
-        bd_frame.to_csv(out / "bd_rate.csv", index=False)
+    if bd_frame is not None:
+        bd_frame.assign(caveats=tables.caveat_text(data)).to_csv(out / "bd_rate.csv", index=False)
         written.append("bd_rate.csv")
-    bd.matched_bitrates(data).to_csv(out / "matched_bitrates.csv", index=False)
+    bd.matched_bitrates(data).assign(caveats=tables.caveat_text(data)).to_csv(out / "matched_bitrates.csv", index=False)
     written.append("matched_bitrates.csv")
     json_folder = out / "compressai"
     json_folder.mkdir(exist_ok=True)

@@ -1,12 +1,14 @@
-"""What a report is drawn from: the store's summary and per-image rows, plus imported curves.
+"""What a report is drawn from: the store's summary and per-image rows, plus imported curves, and the
+caveats every figure, table and page repeats (:func:`caveats`).
 
-Metric metadata (label, unit, better direction) lives here so every figure and table agrees.
+Metric metadata (label, unit, better direction, group) lives here so every figure and table agrees.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -20,24 +22,41 @@ class MetricInfo:
     label: str
     higher_is_better: bool
     per_image: bool  # bootstrap bands need per-image values
+    group: str       # tables are split by group
+    unit: str = ""   # "" for unitless metrics
+
+    @property
+    def direction(self) -> str:
+        return "higher is better" if self.higher_is_better else "lower is better"
 
 
 METRICS = {
-    "psnr": MetricInfo("PSNR [dB]", True, True),
-    "ms_ssim": MetricInfo("MS-SSIM", True, True),
-    "lpips": MetricInfo("LPIPS", False, True),
-    "dists": MetricInfo("DISTS", False, True),
-    "niqe": MetricInfo("NIQE", False, True),
-    "fid": MetricInfo("FID", False, False),
-    "kid": MetricInfo("KID", False, False),
+    "psnr": MetricInfo("PSNR [dB]", True, True, "distortion", "dB"),
+    "ms_ssim": MetricInfo("MS-SSIM", True, True, "distortion"),
+    "lpips": MetricInfo("LPIPS", False, True, "perceptual (full-reference)"),
+    "dists": MetricInfo("DISTS", False, True, "perceptual (full-reference)"),
+    "niqe": MetricInfo("NIQE", False, True, "no-reference"),
+    "fid": MetricInfo("FID", False, False, "distribution (patches)"),
+    "kid": MetricInfo("KID", False, False, "distribution (patches)"),
 }
+SMALL_SAMPLE = 2048  # FID/KID on fewer patches than Inception's feature dimension: rank-deficient covariance
 # CompressAI's result keys -> our columns (both its old and new spellings)
 IMPORT_KEYS = {"psnr-rgb": "psnr", "psnr": "psnr", "ms-ssim-rgb": "ms_ssim", "ms-ssim": "ms_ssim", "ms_ssim": "ms_ssim",
                "lpips": "lpips", "dists": "dists", "niqe": "niqe", "fid": "fid", "kid": "kid"}
 
 
 class ReportError(ValueError):
-    """The results folder cannot be reported on; the message says why."""
+    """The results folder cannot be reported on; the message says why and what to do."""
+
+
+@dataclass
+class Context:
+    """What limits the meaning of every number in the report (see :func:`caveats`)."""
+    dataset: str = "?"
+    n_images: int = 0
+    unverified_weights: list[str] = field(default_factory=list)  # file names used without a hash match
+    n_patches: tuple[int, int] | None = None   # (min, max) patch count of the FID/KID values
+    patch_protocol: str = ""
 
 
 @dataclass
@@ -48,9 +67,19 @@ class ReportData:
     metrics: list[str]           # metric columns present, in METRICS order
     imported: set[str]           # codec labels that come from --import files
     results: Path
+    context: Context = field(default_factory=Context)
 
     def codecs(self) -> list[str]:
         return list(dict.fromkeys(self.summary["codec"]))
+
+    def check_codec(self, codec: str, flag: str = "--anchor") -> None:
+        """Raise a one-line ReportError, with a did-you-mean, if ``codec`` has no rows here."""
+        codecs = self.codecs()
+        if codec not in codecs:
+            close = difflib.get_close_matches(codec, codecs, n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ReportError(f"{flag} {codec!r} is not a codec of {self.results}: {hint}"
+                              f"choose one of {', '.join(codecs)}")
 
     def curve(self, codec: str, metric: str) -> pd.DataFrame:
         """(bpp, metric, setting) of one codec, NaNs dropped, sorted by bpp."""
@@ -73,23 +102,70 @@ def import_compressai_json(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _unverified_weights(store: ResultsStore) -> list[str]:
+    """Weight files any run into this folder used without a hash match (runs.versions -> weights)."""
+    names = []
+    for (versions,) in store.query("SELECT versions FROM runs"):
+        try:
+            weights = json.loads(versions or "{}").get("weights", {})
+        except json.JSONDecodeError:
+            continue
+        names += [name for name, entry in weights.items() if not entry.get("verified", False)]
+    return sorted(set(names))
+
+
+def _context(store: ResultsStore, summary: pd.DataFrame) -> Context:
+    patches = None
+    if "n_patches" in summary.columns and summary["n_patches"].notna().any():
+        counts = summary["n_patches"].dropna().astype(int)
+        patches = (int(counts.min()), int(counts.max()))
+    protocols = summary["patch_protocol"].dropna().unique() if "patch_protocol" in summary.columns else []
+    return Context(dataset=store.meta("dataset_name") or "?", n_images=store.query("SELECT COUNT(*) FROM images")[0][0],
+                   unverified_weights=_unverified_weights(store), n_patches=patches,
+                   patch_protocol="; ".join(map(str, protocols)))
+
+
+def caveats(data: ReportData) -> list[tuple[str, bool]]:
+    """The lines every figure, table and page carries, as (text, prominent): dataset and image count,
+    FID/KID patch count (with the small-sample warning under 2048 patches), unverified weights."""
+    context, lines = data.context, []
+    lines.append((f"{context.dataset}, {context.n_images} images", False))
+    if context.n_patches and {"fid", "kid"} & set(data.metrics):
+        low, high = context.n_patches
+        count = f"{low}" if low == high else f"{low}-{high}"
+        small = (f" — SMALL SAMPLE (fewer than {SMALL_SAMPLE}): compare FID/KID only at equal patch count"
+                 if low < SMALL_SAMPLE else "")
+        lines.append((f"FID/KID on {count} patches{small}", low < SMALL_SAMPLE))
+    if context.unverified_weights:
+        lines.append((f"UNVERIFIED WEIGHTS ({', '.join(context.unverified_weights)}): "
+                      "not comparable with published values", True))
+    return lines
+
+
 def load(results: Path, imports: list[Path] = (), metrics: list[str] | None = None) -> ReportData:
+    """Read the store; raise ReportError (one line, what to do) when there is nothing to report."""
     if not (Path(results) / STORE_NAME).is_file():
         raise ReportError(f"no {STORE_NAME} in {results}: run `rdpbench run --out {results}` first")
     with ResultsStore(results) as store:
         per_image = export.per_image(store)
+        if not (per_image["error"] == "").any():
+            raise ReportError(f"{results} has no successful rows ({len(per_image)} error rows): see the error column "
+                              f"of {Path(results) / 'per_image.csv'}, fix the cause and rerun with --retry-errors")
         summary = export.summary(per_image)
         distribution = export.distribution(store)
         if len(distribution):
             summary = summary.merge(distribution, on=["codec", "setting"], how="left")
         originals = export.originals(store)
+        context = _context(store, summary)
     imported = [import_compressai_json(path) for path in imports]
     labels = {frame["codec"].iloc[0] for frame in imported}
     summary = pd.concat([summary, *imported], ignore_index=True)
     present = [m for m in METRICS if m in summary.columns and summary[m].notna().any()]
+    if not present:
+        raise ReportError(f"{results} has no metric values: rerun with --metrics psnr,ms_ssim (or others)")
     if metrics:
         unknown = [m for m in metrics if m not in present]
         if unknown:
-            raise ReportError(f"no values for {', '.join(unknown)} in {results} (present: {', '.join(present)})")
+            raise ReportError(f"no values for {', '.join(unknown)} in {results}: choose from {', '.join(present)}")
         present = [m for m in METRICS if m in metrics]
-    return ReportData(summary, per_image, originals, present, labels, Path(results))
+    return ReportData(summary, per_image, originals, present, labels, Path(results), context)

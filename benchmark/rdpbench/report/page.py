@@ -1,5 +1,9 @@
-"""index.html: figures, tables, BD-rates and a side-by-side visual comparison, viewable from the
-folder itself (relative links only, no server, no external resources).
+"""index.html: caveats, figures, tables, BD-rates and a side-by-side visual comparison, viewable from
+the folder itself (relative links only, no server, no external resources).
+
+The caveats (report/data.py: dataset, image and patch counts, unverified weights) open the page, in a
+red box when one limits comparison with published values, and close every section. Numbers are
+formatted by report/tables.py, so the page shows the same digits as summary.md.
 
 Visual comparison: for each chosen image, the same crop of the original and of each codec's
 reconstruction at the setting whose bpp on that image is closest to a target bpp (default: the
@@ -17,8 +21,8 @@ import pandas as pd
 from PIL import Image
 
 from rdpbench.imageio import read_rgb8
-from rdpbench.report.data import METRICS, ReportData
-from rdpbench.report.tables import format_value, table
+from rdpbench.report.data import METRICS, ReportData, caveats
+from rdpbench.report.tables import at_rates, equal_rates, format_value, groups, table
 
 CHECK_SCRIPT = """<script>
 window.rdpErrors = [];
@@ -41,14 +45,50 @@ th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: l
 .grid { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 0; font-size: 0.8em; max-width: 256px; }
 figure img { image-rendering: pixelated; width: 256px; height: 256px; object-fit: none; }
+.caveats { padding: 0.6em 1em; border: 1px solid #bbb; background: #f6f6f6; }
+.caveats.warning { border: 2px solid #b00000; background: #fff0f0; color: #800000; font-weight: bold; }
+.note { font-size: 0.8em; color: #555; }
+td.best { font-weight: bold; }
 </style>"""
 
 
-def _html_table(frame: pd.DataFrame) -> str:
-    header = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(format_value(c, v))}</td>" for c, v in zip(frame.columns, row))
-                   + "</tr>" for row in frame.itertuples(index=False))
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+def _html_table(frame: pd.DataFrame, bold: dict[int, set[str]] | None = None, metric: str | None = None) -> str:
+    """``bold``: {row index: columns to bold}; ``metric``: format every column but bpp as this metric."""
+    def header(column) -> str:
+        info = METRICS.get(column)
+        return f"{info.label} {'↑' if info.higher_is_better else '↓'}" if info else str(column)
+
+    def cell(index: int, column, value) -> str:
+        text = html.escape(format_value(metric if metric and column != "bpp" else column, value))
+        best = column in (bold or {}).get(index, set())
+        return f'<td class="best">{text}</td>' if best else f"<td>{text}</td>"
+
+    head = "".join(f"<th>{html.escape(header(c))}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(cell(i, c, v) for c, v in zip(frame.columns, row)) + "</tr>"
+                   for i, row in enumerate(frame.itertuples(index=False)))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def caveat_box(data: ReportData) -> str:
+    lines = caveats(data)
+    warning = any(prominent for _, prominent in lines)
+    items = "".join(f"<li>{html.escape(text)}</li>" for text, _ in lines)
+    return f'<div class="caveats{" warning" if warning else ""}"><ul>{items}</ul></div>'
+
+
+def summary_tables(data: ReportData) -> str:
+    parts = []
+    for title, metrics in groups(data).items():
+        parts.append(f"<h3>{html.escape(title.capitalize())}</h3>{_html_table(table(data, metrics))}")
+    rates = equal_rates(data)
+    if rates:
+        parts.append("<h3>At equal rate</h3><p class=\"note\">Each codec's value interpolated in log-rate on its own "
+                     "curve at the same bpp (never extrapolated); the best of each row is bold.</p>")
+        for metric in data.metrics:
+            frame, bold = at_rates(data, metric, rates)
+            if len(frame.columns) > 2:
+                parts.append(f"<p>{html.escape(METRICS[metric].label)}</p>{_html_table(frame, bold, metric)}")
+    return "".join(parts)
 
 
 def _crop_box(height: int, width: int, size: int) -> tuple[int, int, int, int]:
@@ -118,15 +158,20 @@ def render(data: ReportData, folder: Path, figures: list[str], files: list[str],
     figure_html = "".join(f'<p><a href="{html.escape(f)}"><img src="{html.escape(f)}" alt="{html.escape(f)}" '
                           f'style="max-width:100%"></a></p>' for f in figures if f.endswith(".png")
                           and f.startswith("overview"))
-    bd_html = _html_table(bd) if bd is not None and len(bd) else "<p>No anchor given (--anchor CODEC).</p>"
+    bd_html = ("<p class=\"note\">bd_rate_percent &lt; 0: fewer bits than the anchor at equal quality. bd_metric: "
+               "codec − anchor at equal rate in the metric's unit (for lower-is-better metrics negative is better). "
+               "better: who wins when both agree.</p>" + _html_table(bd)
+               if bd is not None and len(bd) else "<p>No anchor given (--anchor CODEC).</p>")
+    box = caveat_box(data)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>rdpbench report: {html.escape(data.results.name)}</title>
 {STYLE}</head><body>
 <h1>rdpbench report: {html.escape(data.results.name)}</h1>
+{box}
 <p>Files: {links}</p>
 <h2>Rate–distortion–perception</h2>{figure_html}
-<h2>Summary</h2>{_html_table(table(data))}
-<h2>BD-rate against {html.escape(anchor or "–")}</h2>{bd_html}
+<h2>Summary</h2>{box}{summary_tables(data)}
+<h2>BD-rate against {html.escape(anchor or "–")}</h2>{box}{bd_html}
 <h2>Visual comparison</h2>{comparison(data, folder, images, target_bpp, anchor, crop)}
 {CHECK_SCRIPT}
 </body></html>

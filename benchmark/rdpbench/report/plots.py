@@ -4,12 +4,20 @@ Each codec keeps one colour and marker in every panel; the y label says which di
 per-image metrics get a 95% bootstrap confidence band over images (the mean metric of 2000 image
 resamples, seed 0, at each setting's mean bpp); NIQE panels draw the originals' mean NIQE as a
 dashed reference line ("Original", as in HiFiC's figures); imported curves are dashed and labelled.
-Every figure is written as PNG (300 dpi), PDF and SVG.
+A codec's legend entry names the settings plotted in that panel (a codec whose FID exists only at
+quality 10-50 is "quality 10–50" there). Every figure is written as PNG (300 dpi), PDF and SVG, with
+the report's caveats (dataset, image and patch counts, unverified weights) printed under it.
+
+x-axis (``bpp_range``): "shared" (default) shows 0 up to the highest rate every codec reaches (the
+smallest of the codecs' largest bpp; codecs with a single point, e.g. lossless PNG, do not count),
+so one codec at 6 bpp does not squeeze the others into a corner; points beyond are left out and the
+caption says so. "full" shows every point; (low, high) a given range. The y-axis fits what is shown.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Union
 
 import matplotlib
 
@@ -17,7 +25,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rdpbench.report.data import METRICS, ReportData  # noqa: E402
+from rdpbench.report.data import METRICS, ReportData, caveats  # noqa: E402
+
+BppRange = Union[str, tuple[float, float]]  # "shared", "full" or (low, high)
 
 MARKERS = "osD^vP*Xh<>p"
 BOOTSTRAP_SAMPLES = 2000
@@ -53,34 +63,81 @@ def bootstrap_band(data: ReportData, codec: str, metric: str) -> tuple[np.ndarra
     return tuple(np.array(column) for column in zip(*points))
 
 
-def legend_label(data: ReportData, codec: str) -> str:
-    """The codec and the range of its swept knob, e.g. "jpeg (quality 5–95)"."""
-    settings = list(data.summary.loc[data.summary["codec"] == codec, "setting"])
+def legend_label(data: ReportData, codec: str, metric: str | None = None) -> str:
+    """The codec and the range of its swept knob among the settings plotted for ``metric``, e.g.
+    "jpeg (quality 5–95)"; just the codec when the settings are not one numeric knob."""
+    settings = list(data.curve(codec, metric)["setting"] if metric else
+                    data.summary.loc[data.summary["codec"] == codec, "setting"])
     pairs = [s.split("=", 1) for s in settings if s.count("=") == 1 and "," not in s]
     if len(pairs) != len(settings) or len({k for k, _ in pairs}) != 1 or len(pairs) < 2:
         return codec
-    return f"{codec} ({pairs[0][0]} {pairs[0][1]}–{pairs[-1][1]})"
+    try:
+        values = sorted(float(v) for _, v in pairs)
+    except ValueError:
+        return codec
+    return f"{codec} ({pairs[0][0]} {values[0]:g}–{values[-1]:g})"
 
 
-def draw_panel(axis, data: ReportData, metric: str, styles: dict[str, dict]) -> None:
+def x_range(data: ReportData, bpp_range: BppRange = "shared") -> tuple[float, float, str]:
+    """(low, high, caption note) of the bpp axis; see the module docstring."""
+    rates = data.summary.dropna(subset=["bpp"])
+    full_high = float(rates["bpp"].max()) * 1.04 if len(rates) else 1.0
+    if isinstance(bpp_range, tuple):
+        return bpp_range[0], bpp_range[1], f"bpp axis {bpp_range[0]:g}–{bpp_range[1]:g} (given)"
+    tops = [group["bpp"].max() for _, group in rates.groupby("codec") if group["bpp"].nunique() > 1]
+    if bpp_range == "full" or not tops or min(tops) * 1.04 >= full_high:
+        return 0.0, full_high, ""
+    high = float(min(tops)) * 1.04
+    hidden = int((rates["bpp"] > high).sum())
+    points = f"{hidden} point{'s' if hidden != 1 else ''}"
+    return 0.0, high, (f"bpp axis 0–{high:.3g}: the rate range all codecs reach; {points} above it not shown "
+                       "(--bpp-range full)")
+
+
+def draw_panel(axis, data: ReportData, metric: str, styles: dict[str, dict], limits: tuple[float, float]) -> None:
     info = METRICS[metric]
+    low, high = limits
+    shown = []
     for codec in data.codecs():
         curve = data.curve(codec, metric)
         curve = curve[np.isfinite(curve[metric].astype(float))]
         if curve.empty:
             continue
         imported = codec in data.imported
-        axis.plot(curve["bpp"], curve[metric], label=legend_label(data, codec), linestyle="--" if imported else "-",
+        visible = curve[(curve["bpp"] >= low) & (curve["bpp"] <= high)]
+        label = legend_label(data, codec, metric) if len(visible) else "_off-axis"  # "_": not in the legend
+        axis.plot(curve["bpp"], curve[metric], label=label, linestyle="--" if imported else "-",
                   markerfacecolor="none" if imported else styles[codec]["color"], **styles[codec])
+        shown += list(visible[metric].astype(float))
         band = None if imported else bootstrap_band(data, codec, metric)
         if band is not None:
             axis.fill_between(band[0], band[1], band[2], color=styles[codec]["color"], alpha=0.15, linewidth=0)
+            inside = (band[0] >= low) & (band[0] <= high)
+            shown += list(band[1][inside]) + list(band[2][inside])
     if metric in data.originals.columns:
-        axis.axhline(data.originals[metric].mean(), color="black", linestyle=":", linewidth=1, label="Original")
+        reference = float(data.originals[metric].mean())
+        axis.axhline(reference, color="black", linestyle=":", linewidth=1, label="Original")
+        shown.append(reference)
     axis.set_xlabel("bits per pixel [bpp]")
-    axis.set_ylabel(f"{info.label} ({'higher' if info.higher_is_better else 'lower'} is better "
-                    f"{'↑' if info.higher_is_better else '↓'})")
-    axis.set_xlim(left=0)
+    axis.set_ylabel(f"{info.label} ({info.direction} {'↑' if info.higher_is_better else '↓'})")
+    axis.set_xlim(low, high)
+    if shown:
+        bottom, top = min(shown), max(shown)
+        margin = 0.05 * (top - bottom) or 0.05 * abs(top) or 0.05
+        axis.set_ylim(bottom - margin, top + margin)
+
+
+def caption(data: ReportData, note: str) -> tuple[str, bool]:
+    """Text under every figure (caveats; the axis note) and whether any caveat is prominent (red)."""
+    lines = caveats(data)
+    text = "\n".join([line for line, _ in lines] + ([note] if note else []))
+    return text, any(prominent for _, prominent in lines)
+
+
+def add_caption(figure, data: ReportData, note: str) -> None:
+    text, prominent = caption(data, note)
+    figure.text(0.5, -0.01, text, ha="center", va="top", fontsize=5,
+                color="#b00000" if prominent else "#333333", fontweight="bold" if prominent else "normal")
 
 
 def save(figure, folder: Path, stem: str) -> list[str]:
@@ -92,33 +149,32 @@ def save(figure, folder: Path, stem: str) -> list[str]:
     return names
 
 
-def render(data: ReportData, folder: Path, layout: list[str] | None = None, columns: int = 3) -> list[str]:
+def render(data: ReportData, folder: Path, layout: list[str] | None = None, columns: int = 3,
+           bpp_range: BppRange = "shared") -> list[str]:
     """One figure per metric (rd_<metric>.*) and an overview with all panels (overview.*).
     ``layout`` fixes the panel order (a preset); metrics without values are left out."""
     styles = codec_styles(data.codecs())
+    low, high, note = x_range(data, bpp_range)
     written = []
     with plt.rc_context(STYLE):
         for metric in data.metrics:
             figure, axis = plt.subplots(figsize=(3.4, 2.6))
-            draw_panel(axis, data, metric, styles)
-            axis.legend(frameon=False)
+            draw_panel(axis, data, metric, styles, (low, high))
+            axis.legend(frameon=False, loc="center left", bbox_to_anchor=(1.02, 0.5))
+            figure.tight_layout()
+            add_caption(figure, data, note)
             written += save(figure, folder, f"rd_{metric}")
         panels = [m for m in (layout or data.metrics) if m in data.metrics]
         rows = -(-len(panels) // columns)
-        figure, axes = plt.subplots(rows, min(columns, len(panels)), figsize=(2.4 * min(columns, len(panels)), 2.2 * rows),
-                                    squeeze=False)
+        width = min(columns, len(panels))
+        figure, axes = plt.subplots(rows, width, figsize=(2.4 * width, 3.0 * rows), squeeze=False)
         for axis, metric in zip(axes.flat, panels):
-            draw_panel(axis, data, metric, styles)
+            draw_panel(axis, data, metric, styles, (low, high))
+            # per panel, below it: the settings plotted differ between metrics
+            axis.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
         for axis in list(axes.flat)[len(panels):]:
             axis.set_visible(False)
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        for axis in axes.flat[1:len(panels)]:  # "Original" may only appear in the NIQE panel
-            for handle, label in zip(*axis.get_legend_handles_labels()):
-                if label not in labels:
-                    handles.append(handle)
-                    labels.append(label)
-        figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False,
-                      bbox_to_anchor=(0.5, 1.0))
         figure.tight_layout()
+        add_caption(figure, data, note)
         written += save(figure, folder, "overview")
     return written
