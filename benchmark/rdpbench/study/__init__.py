@@ -14,3 +14,6 @@ Modules, one job each:
 - :mod:`.simulate` synthetic raters (power analysis, tests).
 - :mod:`.cli`      the ``rdpbench study`` argument parser.
 """
+
+# The designs of ``study create`` (described in :mod:`.design`).
+DESIGNS = ("round-robin", "anchor-ladder", "matched-bitrate")

@@ -42,11 +42,11 @@ from rdpbench import export
 from rdpbench.imageio import read_rgb8
 from rdpbench.runner import recon_path
 from rdpbench.store import STORE_NAME, ResultsStore
+from rdpbench.study import DESIGNS
 
 DESIGN_NAME = "study.json"
 IMAGES_DIR = "images"
 FORMAT = "rdpbench-study/1"
-DESIGNS = ("round-robin", "anchor-ladder", "matched-bitrate")
 DEFAULT_CROP = (512, 512)
 PROBE_QUALITY = 5
 ORIGINAL = "original"
