@@ -62,11 +62,11 @@
     $("zoom").textContent = `Zoom ${ZOOMS[zoom]}:1 (Z)`;
   }
 
-  function setFlip(on) {
+  function setFlip(on, images = true) {
     flipped = on;
     body.classList.toggle("flipped", on);
     $("flip").setAttribute("aria-pressed", String(on));
-    if (!current) return;
+    if (!current || !images) return;
     $("left").src = on ? current.original : current.left;
     $("right").src = on ? current.original : current.right;
   }
@@ -74,7 +74,7 @@
   function show(state) {
     $("progress").textContent = state.done ? `Completed ${state.total} of ${state.total}`
                                            : `Picture pair ${state.answered + 1} of ${state.total}`;
-    $("instructions").hidden = true;
+    body.dataset.answered = String(state.answered);
     if (state.done) {
       current = null;
       $("trial").hidden = true;
@@ -90,20 +90,27 @@
     }
     current = state.trial;
     $("trial").hidden = false;
-    setFlip(false);
-    const images = ["left", "right", "original"].map(id => $(id));
-    let pending = images.length;
+    setFlip(false, false);
     shownAt = null;
-    for (const image of images) {
-      image.onload = () => { sizeImages(); if (--pending === 0) { shownAt = performance.now(); busy = false;
-                                                                   body.dataset.state = "trial"; } };
-      image.onerror = () => fail(new Error("a picture could not be loaded; reload the page"));
-    }
     body.dataset.state = "loading";
-    body.dataset.answered = String(state.answered);
-    $("left").src = current.left;
-    $("right").src = current.right;
-    $("original").src = current.original;
+    const token = current;
+    Promise.all(["left", "right", "original"].map(id => load($(id), current[id]))).then(() => {
+      if (token !== current) return;
+      sizeImages();
+      shownAt = performance.now();
+      busy = false;
+      body.dataset.state = "trial";
+    }, () => fail(new Error("a picture could not be loaded; reload the page")));
+  }
+
+  // Resolve once `image` shows `url` (at once when it already does: no load event fires then).
+  function load(image, url) {
+    return new Promise((resolve, reject) => {
+      if (image.src === new URL(url, location.href).href && image.complete && image.naturalWidth) return resolve();
+      image.onload = () => resolve();
+      image.onerror = reject;
+      image.src = url;
+    });
   }
 
   function fail(error) {
