@@ -157,15 +157,41 @@ def test_a_tampered_picture_is_never_served(tmp_path, study, server, run_cli, ca
     assert "was modified (sha256 differs from study.json); refusing to serve" in capsys.readouterr().err
 
 
+def _browser(profile):
+    """Headless Debian chromium under Selenium, one device pixel per CSS pixel."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--force-device-scale-factor=1", f"--user-data-dir={profile}"):
+        options.add_argument(argument)
+    return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+
+
+def body_state(driver) -> tuple[str, int]:
+    """(data-state, data-answered) of the rater page, read at once so they belong together."""
+    state, answered = driver.execute_script("return [document.body.dataset.state, document.body.dataset.answered]")
+    return state, int(answered or -1)
+
+
+def wait_for(driver, state: str, answered: int) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 60).until(lambda d: body_state(d) == (state, answered))
+
+
+NEEDS_BROWSER = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason=(
+    "Debian's chromium and chromium-driver are not installed (make setup installs them)"))
+
+
 def _expected_choice(rater_index: int, position: int) -> str:
     return "left" if (rater_index + position) % 3 else "right"
 
 
-@pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
-                    reason="Debian's chromium and chromium-driver are not installed (make setup installs them)")
+@NEEDS_BROWSER
 def test_three_raters_complete_the_study_in_chromium_across_a_server_kill(tmp_path, study, server):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -178,22 +204,7 @@ def test_three_raters_complete_the_study_in_chromium_across_a_server_kill(tmp_pa
     total = len(session.trials)
     first_part = 3
 
-    def browser(index: int):
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--force-device-scale-factor=1", f"--user-data-dir={tmp_path / f'profile{index}'}"):
-            options.add_argument(argument)
-        return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-
-    def body_state(driver):  # one read, so state and count belong together
-        state, answered = driver.execute_script("return [document.body.dataset.state, document.body.dataset.answered]")
-        return state, int(answered or -1)
-
-    def wait_for(driver, state, answered):
-        WebDriverWait(driver, 60).until(lambda d: body_state(d) == (state, answered))
-
-    drivers = [browser(i) for i in range(3)]
+    drivers = [_browser(tmp_path / f"profile{i}") for i in range(3)]
     raters: list[str | None] = [None] * 3
     errors = []
 
@@ -264,3 +275,39 @@ def test_three_raters_complete_the_study_in_chromium_across_a_server_kill(tmp_pa
         shown = session.order(rater)[position]
         assert (trial, left, right) == (shown.trial["id"], shown.left, shown.right)
         assert choice == _expected_choice(index, position)
+
+
+@NEEDS_BROWSER
+def test_the_static_export_completes_in_chromium_and_its_file_imports(tmp_path, study, run_cli):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    copy, static = tmp_path / "copy", tmp_path / "static"
+    shutil.copytree(study, copy, ignore=shutil.ignore_patterns("responses.sqlite*"))
+    assert run_cli("study", "export-static", copy, static, "--raters", "2") == 0
+    rater = open(static / "links.csv").read().splitlines()[1].split(",")[0]
+    session = Session(copy)
+    total = len(session.trials)
+    driver = _browser(tmp_path / "profile")
+    try:
+        driver.get((static / "index.html").as_uri() + f"?rater={rater}")
+        for position in range(total):
+            wait_for(driver, "trial", position)
+            key = Keys.ARROW_LEFT if _expected_choice(0, position) == "left" else Keys.ARROW_RIGHT
+            ActionChains(driver).send_keys(key).perform()
+        wait_for(driver, "done", total)
+        assert driver.find_element(By.ID, "code").text == session.completion_code(rater)
+        link = driver.find_element(By.ID, "download").get_attribute("href")
+        text = driver.execute_async_script("fetch(arguments[0]).then(r => r.text()).then(arguments[1])", link)
+    finally:
+        driver.quit()
+    answers = tmp_path / "answers.json"
+    answers.write_text(text)
+    assert run_cli("study", "import", copy, answers) == 0
+    stored = session.responses.answers()
+    assert len(stored) == total
+    for row in stored:
+        shown = session.order(rater)[row[2]]
+        assert (row[0], row[1], row[3], row[4]) == (rater, shown.trial["id"], shown.left, shown.right)
+        assert row[5] == _expected_choice(0, row[2])
