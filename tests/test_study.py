@@ -77,7 +77,7 @@ def test_fifty_percent_crossing_matches_a_hand_interpolation():
 
 # -- designs and end-to-end analyses with simulated raters --------------------------------------------------
 
-def test_simulated_bradley_terry_raters_are_recovered_within_the_cis(tmp_path, results, run_cli):
+def test_simulated_bradley_terry_raters_are_recovered_within_the_cis(tmp_path, results, run_cli, capsys):
     study = tmp_path / "study"
     entries = ["jpeg:quality=10", "jpeg:quality=30", "webp:quality=30", "webp:quality=60"]
     truth = dict(zip(entries, [-1.0, -0.3, 0.3, 1.0]))
@@ -89,6 +89,9 @@ def test_simulated_bradley_terry_raters_are_recovered_within_the_cis(tmp_path, r
     model = "bt:" + ",".join(f"{e}={s}" for e, s in truth.items())
     assert run_cli("study", "simulate", study, "--raters", "40", "--model", model, "--inattentive", "3",
                    "--seed", "1") == 0
+    capsys.readouterr()
+    assert run_cli("study", "status", study) == 0
+    assert "raters: 43 registered, 43 answered, 43 complete; answers: 774" in capsys.readouterr().out
     assert run_cli("study", "analyze", study, "--out", tmp_path / "analysis") == 0
     raters = pd.read_csv(tmp_path / "analysis" / "raters.csv")
     careless = raters["source"] == "simulate:random"

@@ -121,6 +121,7 @@ def test_bad_requests_get_4xx_and_change_nothing_and_answers_are_idempotent(stud
         ("GET", "/images/%2e%2e/responses.sqlite", None, 404),
         ("GET", "/r/..%2F..%2Fetc%2Fpasswd", None, 404),
         ("GET", "/images/0000000000000000.png", None, 404),
+        ("POST", f"/api/{rater}/answer", b'{"key": "' + b"x" * 5000 + b'"}', 413),
     ]
     for method, path, body, expected in refusals:
         status, content, _ = running.request(method, path, body)

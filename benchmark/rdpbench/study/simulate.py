@@ -9,7 +9,8 @@ Models
 
 With probability ``noise`` an attentive rater answers at random instead. Attentive raters choose the
 original on probe trials; ``inattentive`` raters answer every trial (probes included) at random, so
-each probe catches them with probability 1/2. Raters are registered with source ``simulate:<model>``.
+each probe catches them with probability 1/2. Raters are registered with source ``simulate:<model>``;
+their response times are synthetic (gamma, shape 4, scale 800 ms) and mean nothing.
 """
 
 from __future__ import annotations

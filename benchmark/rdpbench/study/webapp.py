@@ -10,8 +10,9 @@ Routes
 - ``GET /images/<name>.png``: a study picture, served only while its bytes match the sha256 in
   study.json (checked when the server starts and on every request).
 
-Unknown raters or trials get 404, malformed requests 400, out-of-order or conflicting answers 409,
-and none of them changes the database. The page and its script are the files in ``assets/``; the
+Unknown raters or trials get 404, malformed requests 400, bodies over 4 KiB 413, out-of-order or
+conflicting answers 409, and none of them changes the database. Database work runs in Starlette's
+thread pool, one short SQLite connection per call, so raters do not wait for each other. The page and its script are the files in ``assets/``; the
 same script runs the static export (:mod:`rdpbench.study.static`).
 """
 
@@ -24,6 +25,7 @@ import re
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -66,13 +68,13 @@ def create_app(folder: Path) -> Starlette:
             raise RequestError("unknown rater", 404)
         return rater
 
-    async def welcome(request: Request) -> Response:
+    def welcome(request: Request) -> Response:
         return HTMLResponse(rater_page("welcome", title))
 
-    async def start(request: Request) -> Response:
+    def start(request: Request) -> Response:
         return RedirectResponse(f"/r/{session.register('web')}", status_code=303)
 
-    async def page(request: Request) -> Response:
+    def page(request: Request) -> Response:
         rater_of(request)
         return HTMLResponse(rater_page("server", title))
 
@@ -80,18 +82,21 @@ def create_app(folder: Path) -> Starlette:
         return JSONResponse(state(session, rater_of(request)))
 
     async def answer(request: Request) -> Response:
-        rater = rater_of(request)
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise RequestError("request too large", 413)
+        rater = await run_in_threadpool(rater_of, request)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise RequestError("request too large", 413)
         try:
             document = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise RequestError("the body must be JSON: {\"key\", \"choice\", \"response_ms\"}", 400) from None
         if not isinstance(document, dict) or not isinstance(document.get("key"), str):
             raise RequestError("the body must be a JSON object with a string \"key\"", 400)
-        session.answer(rater, document["key"], document.get("choice"), document.get("response_ms"))
-        return JSONResponse(state(session, rater))
+        await run_in_threadpool(session.answer, rater, document["key"], document.get("choice"),
+                                document.get("response_ms"))
+        return JSONResponse(await run_in_threadpool(state, session, rater))
 
     def image(request: Request) -> Response:
         name = request.path_params["name"]
