@@ -13,7 +13,6 @@ from scipy import stats
 
 import study_fixtures
 from rdpbench.study import analysis
-from rdpbench.study.design import StudyError
 from rdpbench.study.session import RequestError, Session
 from rdpbench.study.static import import_file
 

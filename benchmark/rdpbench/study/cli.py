@@ -5,7 +5,6 @@ Exit codes as for the other commands: 0 success, 2 invalid request (the one-line
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 from pathlib import Path

@@ -87,7 +87,7 @@ Only included raters count below.</p><p>Files: {links}</p>
 <h2>Ranking</h2><p>Bradley–Terry log-strengths (mean 0) with 95% bootstrap CIs over raters
 ({analysis.BOOTSTRAP} resamples); Elo median and 2.5–97.5% over {analysis.ELO_ORDERS} random answer orders
 (start {analysis.ELO_START:.0f}, K {analysis.ELO_K:.0f}).</p>{_html(rank)}
-<p><img src="human_vs_metrics.png" style="max-width:100%" alt="human vs metrics"></p>
+<p><img src="human_vs_metrics.png" style="max-width:700px" alt="human vs metrics"></p>
 <h2>Preferences per pairing</h2><p>pref_a: mean over raters of each rater's fraction of answers preferring
 entry_a; se: SE of those per-rater means; ci: 95% Wilson interval of the pooled answers; sign_p: two-sided
 sign test.</p>{_html(prefs)}
