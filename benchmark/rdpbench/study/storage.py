@@ -13,6 +13,7 @@ acknowledged. ``record`` is idempotent: the same answer again changes nothing.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from contextlib import closing
 from pathlib import Path
 
@@ -31,26 +32,31 @@ ANSWER_COLUMNS = ["rater", "trial", "position", "left_entry", "right_entry", "ch
 
 
 class Responses:
-    """Open (creating if needed) a study's answers database; one short connection per call, so any
-    number of threads and processes may use it at once."""
+    """Open (creating if needed) a study's answers database. Each thread gets its own connection
+    (SQLite connections must not be shared across threads); WAL lets any number of threads and
+    processes read while one writes."""
 
     def __init__(self, folder: str | Path):
         self.path = Path(folder) / RESPONSES_NAME
-        with closing(self._connect()) as db, db:
+        self._local = threading.local()
+        with self._connect() as db:
             db.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            self._local.db = db
         return db
 
     def _query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
-        with closing(self._connect()) as db:
-            return db.execute(sql, parameters).fetchall()
+        with closing(self._connect().execute(sql, parameters)) as cursor:
+            return cursor.fetchall()
 
     def add_rater(self, rater: str, seed: int, created_at: str, source: str) -> None:
-        with closing(self._connect()) as db, db:
+        with self._connect() as db:
             db.execute("INSERT OR IGNORE INTO raters VALUES (?, ?, ?, ?)", (rater, seed, created_at, source))
 
     def rater_seed(self, rater: str) -> int | None:
@@ -67,7 +73,7 @@ class Responses:
     def record(self, rater: str, trial: str, position: int, left: str, right: str, choice: str,
                response_ms: float | None, answered_at: str) -> bool:
         """Store one answer; False when that trial already had an answer (which is kept as it was)."""
-        with closing(self._connect()) as db, db:
+        with self._connect() as db:
             cursor = db.execute("INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                 (rater, trial, position, left, right, choice, response_ms, answered_at))
             return cursor.rowcount == 1
