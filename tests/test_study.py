@@ -74,6 +74,49 @@ def test_fifty_percent_crossing_matches_a_hand_interpolation():
     assert "preferred at every anchor rate" in analysis.crossing(bpp, preference + 0.6)[1]
 
 
+def test_metric_agreement_and_kendall_tau_match_hand_counts():
+    """Humans: C beats A and B, A beats B (3-0 each), so the ranking is C > A > B. PSNR (higher is better)
+    on the one image: A 30, B 33, C 32; FID (lower is better, whole run): A 5, B 20, C 10."""
+    psnr, fid = {"A": 30.0, "B": 33.0, "C": 32.0}, {"A": 5.0, "B": 20.0, "C": 10.0}
+    design = {"entries": ["A", "B", "C"], "values": {e: {"x.png": {"bpp": 0.5, "psnr": v}} for e, v in psnr.items()},
+              "distribution": {e: {"fid": v} for e, v in fid.items()}}
+    rows = [{"rater": f"r{i}", "trial": f"{a}{b}", "image": "x.png", "entry_a": a, "entry_b": b,
+             "a_won": winner == a, "chosen": winner} for a, b, winner in (("A", "B", "A"), ("A", "C", "C"),
+                                                                        ("B", "C", "C")) for i in range(3)]
+    answers = pd.DataFrame(rows)
+    rank = analysis.ranking(answers, design["entries"], orders=50, bootstrap=20)
+    assert list(rank["entry"]) == ["C", "A", "B"]
+    table = analysis.metric_agreement(answers, design, rank).set_index("metric")
+    # PSNR picks B over A (humans: A), C over A (humans: C), B over C (humans: C): 1 of 3
+    assert table.loc["psnr", "pairs"] == 3 and table.loc["psnr", "pair_agreement"] == pytest.approx(1 / 3)
+    # tau-b without ties = (concordant - discordant) / 3 pairs of methods
+    assert table.loc["psnr", "kendall_tau"] == pytest.approx((1 - 2) / 3)  # B>C>A vs C>A>B: only (C, A) agrees
+    assert table.loc["fid", "kendall_tau"] == pytest.approx((2 - 1) / 3)  # A>C>B vs C>A>B: (A, C) disagrees
+    assert table.loc["fid", "pairs"] == 0 and math.isnan(table.loc["fid", "pair_agreement"])
+
+
+def test_screening_counts_probe_failures_and_unfinished_raters():
+    frame = pd.DataFrame([
+        {"rater": "good", "is_probe": True, "chosen": "original", "source": "web"},
+        {"rater": "good", "is_probe": True, "chosen": "original", "source": "web"},
+        {"rater": "good", "is_probe": False, "chosen": "A", "source": "web"},
+        {"rater": "bad", "is_probe": True, "chosen": "original", "source": "web"},
+        {"rater": "bad", "is_probe": True, "chosen": "probe:jpeg:quality=5", "source": "web"},
+        {"rater": "early", "is_probe": True, "chosen": "original", "source": "web"},
+        {"rater": "early", "is_probe": False, "chosen": "A", "source": "web"}])
+    kept, raters = analysis.screen(frame, n_probes=2)
+    assert dict(zip(raters["rater"], raters["status"])) == {
+        "bad": "excluded: failed a probe", "early": "unscreened: probes not all answered", "good": "included"}
+    assert list(kept["rater"]) == ["good"] and not kept["is_probe"].any()
+
+
+def test_the_server_listens_on_loopback_by_default():
+    from rdpbench.cli import build_parser
+
+    arguments = build_parser().parse_args(["study", "serve", "somewhere"])
+    assert (arguments.host, arguments.port) == ("127.0.0.1", 8000)
+
+
 # -- designs and end-to-end analyses with simulated raters --------------------------------------------------
 
 def test_simulated_bradley_terry_raters_are_recovered_within_the_cis(tmp_path, results, run_cli, capsys):
