@@ -156,6 +156,11 @@ def test_a_tampered_picture_is_never_served(tmp_path, study, server, run_cli, ca
         running.process.wait(timeout=30)
     assert run_cli("study", "serve", copy, "--port", str(_free_port())) == 2
     assert "was modified (sha256 differs from study.json); refusing to serve" in capsys.readouterr().err
+    design = copy / "study.json"
+    os.chmod(design, 0o644)
+    design.write_text(design.read_text().replace('"probes": 2', '"probes": 3'))
+    assert run_cli("study", "serve", copy, "--port", str(_free_port())) == 2
+    assert "study.json changed after answers were collected" in capsys.readouterr().err
 
 
 def _browser(profile):

@@ -89,6 +89,10 @@ class Session:
         if not self.trials:
             raise designs.StudyError(f"{self.folder} has no trials (empty study)")
         self.responses = Responses(self.folder)
+        digest = hashlib.sha256((self.folder / designs.DESIGN_NAME).read_bytes()).hexdigest()
+        if self.responses.bind_design(digest) != digest:
+            raise designs.StudyError(f"{self.folder / designs.DESIGN_NAME} changed after answers were collected; "
+                                     "a study is immutable: restore it, or create a new study")
 
     def register(self, source: str = "web", seed: int | None = None) -> str:
         """A new rater: an opaque random id (no personal data) and a fresh order seed."""

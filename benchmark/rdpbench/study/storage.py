@@ -1,6 +1,7 @@
 """The answers of a study: ``STUDY/responses.sqlite`` (SQLite, WAL journal, synchronous=FULL).
 
 Tables
+- ``meta``: ``design_sha256``, the hash of the study.json the answers belong to.
 - ``raters``: an opaque random id, the seed of the rater's trial order and sides, when and how the
   rater joined (``web``, ``static``, ``simulate:...``). No personal data is ever stored.
 - ``answers``: one row per (rater, trial): the position in the rater's order, the entries shown on
@@ -20,6 +21,7 @@ from pathlib import Path
 RESPONSES_NAME = "responses.sqlite"
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS raters (rater TEXT PRIMARY KEY, seed INTEGER NOT NULL, created_at TEXT NOT NULL,
                                    source TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS answers (
@@ -54,6 +56,12 @@ class Responses:
     def _query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
         with closing(self._connect().execute(sql, parameters)) as cursor:
             return cursor.fetchall()
+
+    def bind_design(self, digest: str) -> str:
+        """Record the design's sha256 on first use; return the one recorded."""
+        with self._connect() as db:
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('design_sha256', ?)", (digest,))
+        return self._query("SELECT value FROM meta WHERE key = 'design_sha256'")[0][0]
 
     def add_rater(self, rater: str, seed: int, created_at: str, source: str) -> None:
         with self._connect() as db:
