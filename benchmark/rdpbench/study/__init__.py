@@ -10,7 +10,8 @@ Modules, one job each:
 - :mod:`.static`   ``study export-static`` / ``study import``: the serverless variant.
 - :mod:`.analysis` statistics: GC preferences, Wilson CIs, sign tests, Elo, Bradley–Terry, 50% crossings,
   metric agreement.
-- :mod:`.figures`  figures, tables and ``index.html`` of ``study analyze``.
+- :mod:`.figures`  the figures of ``study analyze`` (GC Fig. 5, HiFiC Fig. 3 style).
+- :mod:`.page`     ``study analyze``: tables (CSV, Markdown, LaTeX), figures and ``index.html``.
 - :mod:`.simulate` synthetic raters (power analysis, tests).
 - :mod:`.cli`      the ``rdpbench study`` argument parser.
 """
