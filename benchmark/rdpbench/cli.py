@@ -1,4 +1,4 @@
-"""The `rdpbench` command: run, report, codecs, datasets, weights.
+"""The `rdpbench` command: run, report, codecs, datasets, weights, study.
 
 Exit codes: 0 success; 1 the run finished but some tasks have error rows (``weights status``: some
 files are missing); 2 the request was invalid or could not start (unknown codec or key, missing
@@ -251,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     weights.add_argument("--option", metavar="KEY=VALUE", action="append", default=[])
     weights.add_argument("--weights-dir", metavar="DIR", help="where to look first and where fetch saves")
     weights.set_defaults(handler=_weights)
+
+    from rdpbench.study.cli import add_study_parser
+
+    add_study_parser(commands)
     return parser
 
 

@@ -1,0 +1,20 @@
+"""Human 2AFC preference studies built from a results folder (``rdpbench study ...``).
+
+Modules, one job each:
+
+- :mod:`.design`   ``study create``: choose trials from a results folder, write the immutable study folder.
+- :mod:`.storage`  the answers database (``responses.sqlite``, SQLite in WAL mode).
+- :mod:`.session`  what a rater sees next and how an answer is checked and recorded; the web app,
+  the static export's import and the simulated raters all go through it.
+- :mod:`.webapp`   ``study serve``: the rater web app (Starlette, served by uvicorn).
+- :mod:`.static`   ``study export-static`` / ``study import``: the serverless variant.
+- :mod:`.analysis` statistics: GC preferences, Wilson CIs, sign tests, Elo, Bradley–Terry, 50% crossings,
+  metric agreement.
+- :mod:`.figures`  the figures of ``study analyze`` (GC Fig. 5, HiFiC Fig. 3 style).
+- :mod:`.page`     ``study analyze``: tables (CSV, Markdown, LaTeX), figures and ``index.html``.
+- :mod:`.simulate` synthetic raters (power analysis, tests).
+- :mod:`.cli`      the ``rdpbench study`` argument parser.
+"""
+
+# The designs of ``study create`` (described in :mod:`.design`).
+DESIGNS = ("round-robin", "anchor-ladder", "matched-bitrate")

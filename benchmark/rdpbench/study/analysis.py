@@ -1,0 +1,261 @@
+"""Statistics of a 2AFC study. Conventions (each written next to its numbers in the outputs):
+
+- **Screening** (GC): a rater is *included* only when they answered every probe trial and chose the
+  original in each; raters failing any probe are excluded and counted; raters who have not yet
+  answered every probe are *unscreened* and left out too.
+- **Preference** of a pairing (entry_a, entry_b; a and b as in the design): per included rater, the
+  fraction of that pairing's trials where a was chosen; ``pref_a`` is the mean of these per-rater means
+  and ``se`` the standard error of the per-rater means, ``std(ddof=1) / sqrt(n_raters)`` (GC, Fig. 5).
+- **Wilson score interval** (95%, z = 1.959964) of a pooled win fraction, and the two-sided **sign
+  test** (exact binomial test against 1/2, ``scipy.stats.binomtest``) on the pooled answers. Pooled
+  answers of one rater are not independent; the per-rater SE above does not assume they are.
+- **Elo** (HiFiC): every answer is a game; ratings start at 1500, K = 32, expected score
+  ``1 / (1 + 10^((R_loser - R_winner) / 400))``; replayed over ``ELO_ORDERS`` random orders of the
+  answers (seed 0); reported as the median and the 2.5/97.5 percentiles over orders.
+- **Bradley–Terry** (``choix.ilsr_pairwise``, regularisation ``BT_ALPHA``): log-strengths ``s`` with
+  ``P(i beats j) = 1 / (1 + exp(s_j - s_i))``, centred to mean 0; 95% CIs are percentiles over
+  ``BOOTSTRAP`` resamples of raters with replacement (seed 0).
+- **50% crossing** (anchor ladder): the anchor bpp where the preference for the test entry falls to
+  0.5, interpolated linearly in bpp between the two anchor settings around it (settings sorted by
+  their mean bpp over the study's images); ``savings_percent = 100 (bpp_50 / bpp_test - 1)``: "the anchor
+  needs +X% bits".
+- **Metric agreement**: on each non-probe trial with a strict human majority (included raters), does
+  the metric rate the majority's choice better (values of the whole image, even when raters saw a
+  crop)? Ties of either kind are left out. Kendall's tau-b (``scipy.stats.kendalltau``) compares the
+  method ranking of each metric (mean over the study's images, or FID/KID of the whole run) with the
+  Bradley–Terry ranking.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from rdpbench.report.data import METRICS
+from rdpbench.study.design import ORIGINAL
+
+Z95 = 1.959963984540054
+ELO_ORDERS = 1000
+ELO_K = 32.0
+ELO_START = 1500.0
+BT_ALPHA = 1e-3
+BOOTSTRAP = 200
+
+
+def responses_frame(session) -> pd.DataFrame:
+    """Every stored answer with its trial: rater, trial, image, left, right, choice, chosen (entry),
+    response_ms, answered_at, is_probe, entry_a, entry_b, a_won, position, source."""
+    from rdpbench.study.storage import ANSWER_COLUMNS
+
+    frame = pd.DataFrame(session.responses.answers(), columns=ANSWER_COLUMNS)
+    trials = {t["id"]: t for t in session.trials}
+    sources = {rater: source for rater, _, _, source in session.responses.raters()}
+    frame = frame.rename(columns={"left_entry": "left", "right_entry": "right"})
+    frame["image"] = [trials[t]["image"] for t in frame["trial"]]
+    frame["is_probe"] = [bool(trials[t]["is_probe"]) for t in frame["trial"]]
+    frame["entry_a"] = [trials[t]["a"] for t in frame["trial"]]
+    frame["entry_b"] = [trials[t]["b"] for t in frame["trial"]]
+    frame["chosen"] = np.where(frame["choice"] == "left", frame["left"], frame["right"])
+    frame["a_won"] = frame["chosen"] == frame["entry_a"]
+    frame["source"] = [sources.get(r, "") for r in frame["rater"]]
+    return frame[["rater", "trial", "image", "left", "right", "choice", "chosen", "response_ms", "answered_at",
+                  "is_probe", "entry_a", "entry_b", "a_won", "position", "source"]]
+
+
+def screen(frame: pd.DataFrame, n_probes: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(answers of included raters, one row per rater: answers, probes_answered, probes_failed, status)."""
+    rows = []
+    for rater, group in frame.groupby("rater", sort=True):
+        probes = group[group["is_probe"]]
+        failed = int((probes["chosen"] != ORIGINAL).sum())
+        status = "excluded: failed a probe" if failed else (
+            "unscreened: probes not all answered" if len(probes) < n_probes else "included")
+        rows.append({"rater": rater, "source": group["source"].iloc[0], "answers": len(group),
+                     "probes_answered": len(probes), "probes_failed": failed, "status": status})
+    raters = pd.DataFrame(rows, columns=["rater", "source", "answers", "probes_answered", "probes_failed", "status"])
+    included = set(raters.loc[raters["status"] == "included", "rater"])
+    return frame[frame["rater"].isin(included) & ~frame["is_probe"]].reset_index(drop=True), raters
+
+
+def wilson(wins: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of wins/n; (nan, nan) for n = 0."""
+    if n == 0:
+        return math.nan, math.nan
+    p = wins / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def sign_test(wins: int, n: int) -> float:
+    return float(stats.binomtest(wins, n, 0.5).pvalue) if n else math.nan
+
+
+def preferences(answers: pd.DataFrame) -> pd.DataFrame:
+    """One row per pairing: entry_a, entry_b, n, n_raters, pref_a, se, ci_low, ci_high, sign_p."""
+    rows = []
+    for (a, b), group in answers.groupby(["entry_a", "entry_b"], sort=False):
+        per_rater = group.groupby("rater")["a_won"].mean().to_numpy(float)
+        wins, n = int(group["a_won"].sum()), len(group)
+        low, high = wilson(wins, n)
+        se = float(per_rater.std(ddof=1) / math.sqrt(len(per_rater))) if len(per_rater) > 1 else math.nan
+        rows.append({"entry_a": a, "entry_b": b, "n": n, "n_raters": len(per_rater), "pref_a": float(per_rater.mean()),
+                     "se": se, "ci_low": low, "ci_high": high, "sign_p": sign_test(wins, n)})
+    return pd.DataFrame(rows, columns=["entry_a", "entry_b", "n", "n_raters", "pref_a", "se", "ci_low", "ci_high",
+                                       "sign_p"])
+
+
+def win_rates(answers: pd.DataFrame, design: dict) -> pd.DataFrame:
+    """Matched-bitrate designs: codec A's pooled win rate against codec B with Wilson CI and sign test,
+    and the mean |Δbpp| of the pairs shown."""
+    first, second = design["request"]["codecs"]
+    values = design["values"]
+    gaps = [abs(values[a][i]["bpp"] - values[b][i]["bpp"]) for a, b, i in
+            zip(answers["entry_a"], answers["entry_b"], answers["image"])]
+    wins, n = int(answers["a_won"].sum()), len(answers)
+    low, high = wilson(wins, n)
+    return pd.DataFrame([{"codec_a": first, "codec_b": second, "n": n, "wins_a": wins,
+                          "win_rate_a": wins / n if n else math.nan, "ci_low": low, "ci_high": high,
+                          "sign_p": sign_test(wins, n), "mean_abs_bpp_diff": float(np.mean(gaps)) if gaps else math.nan,
+                          "max_bpp_diff": design["request"]["max_bpp_diff"]}])
+
+
+def elo(winners: np.ndarray, losers: np.ndarray, n_items: int, k: float = ELO_K,
+        start: float = ELO_START) -> np.ndarray:
+    """Elo ratings after playing the games in order; ``winners``/``losers`` are (orders, games) item
+    indices, one row per order; returns (orders, n_items) ratings."""
+    winners, losers = np.atleast_2d(winners), np.atleast_2d(losers)
+    ratings = np.full((winners.shape[0], n_items), start)
+    rows = np.arange(winners.shape[0])
+    for game in range(winners.shape[1]):
+        w, l = winners[:, game], losers[:, game]
+        expected = 1.0 / (1.0 + 10.0 ** ((ratings[rows, l] - ratings[rows, w]) / 400.0))
+        ratings[rows, w] += k * (1.0 - expected)
+        ratings[rows, l] -= k * (1.0 - expected)
+    return ratings
+
+
+def _games(answers: pd.DataFrame, entries: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    index = {entry: i for i, entry in enumerate(entries)}
+    winners = np.array([index[c] for c in answers["chosen"]], dtype=int)
+    losers = np.array([index[b if c == a else a] for a, b, c in
+                       zip(answers["entry_a"], answers["entry_b"], answers["chosen"])], dtype=int)
+    return winners, losers
+
+
+def bradley_terry(answers: pd.DataFrame, entries: list[str]) -> np.ndarray:
+    import choix
+
+    winners, losers = _games(answers, entries)
+    scores = choix.ilsr_pairwise(len(entries), list(zip(winners, losers)), alpha=BT_ALPHA)
+    return scores - scores.mean()
+
+
+def ranking(answers: pd.DataFrame, entries: list[str], orders: int = ELO_ORDERS,
+            bootstrap: int = BOOTSTRAP) -> pd.DataFrame:
+    """entry, bt_score, bt_ci_low, bt_ci_high, elo_median, elo_low, elo_high, n_answers; best first."""
+    winners, losers = _games(answers, entries)
+    rng = np.random.default_rng(0)
+    permutations = np.array([rng.permutation(len(winners)) for _ in range(orders)]).reshape(orders, len(winners))
+    ratings = elo(winners[permutations], losers[permutations], len(entries))
+    scores = bradley_terry(answers, entries)
+    raters = answers["rater"].unique()
+    groups = {rater: group for rater, group in answers.groupby("rater")}
+    samples = []
+    for _ in range(bootstrap):
+        drawn = rng.choice(raters, size=len(raters), replace=True)
+        samples.append(bradley_terry(pd.concat([groups[r] for r in drawn], ignore_index=True), entries))
+    low, high = np.percentile(np.array(samples), [2.5, 97.5], axis=0) if samples else (scores * np.nan,) * 2
+    counts = pd.concat([answers["entry_a"], answers["entry_b"]]).value_counts()
+    frame = pd.DataFrame({"entry": entries, "bt_score": scores, "bt_ci_low": low, "bt_ci_high": high,
+                          "elo_median": np.median(ratings, axis=0), "elo_low": np.percentile(ratings, 2.5, axis=0),
+                          "elo_high": np.percentile(ratings, 97.5, axis=0),
+                          "n_answers": [int(counts.get(e, 0)) for e in entries]})
+    return frame.sort_values("bt_score", ascending=False).reset_index(drop=True)
+
+
+def crossing(bpp: np.ndarray, preference: np.ndarray) -> tuple[float, str]:
+    """The bpp where ``preference`` (sorted by bpp) first falls from >= 0.5 to < 0.5, linearly
+    interpolated; (nan, reason) when it never does."""
+    order = np.argsort(bpp)
+    bpp, preference = np.asarray(bpp, float)[order], np.asarray(preference, float)[order]
+    for i in range(len(bpp) - 1):
+        if preference[i] >= 0.5 > preference[i + 1]:
+            fraction = (preference[i] - 0.5) / (preference[i] - preference[i + 1])
+            return float(bpp[i] + fraction * (bpp[i + 1] - bpp[i])), ""
+    if len(bpp) and (preference >= 0.5).all():
+        return math.nan, f"the test entry is preferred at every anchor rate up to {bpp[-1]:.4f} bpp"
+    if len(bpp) and (preference < 0.5).all():
+        return math.nan, f"the anchor is preferred at every rate down to {bpp[0]:.4f} bpp"
+    return math.nan, "the preference does not fall through 50% between anchor settings"
+
+
+def mean_bpp(design: dict, entry: str) -> float:
+    return float(np.mean([design["values"][entry][image]["bpp"] for image in design["values"][entry]]))
+
+
+def bitrate_savings(prefs: pd.DataFrame, design: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(ladder: anchor entry, anchor_bpp, pref_test, se, n_raters; one-row savings table)."""
+    test = design["request"]["test"]
+    ladder = prefs[prefs["entry_a"] == test].copy()
+    ladder["anchor_bpp"] = [mean_bpp(design, entry) for entry in ladder["entry_b"]]
+    ladder = ladder.sort_values("anchor_bpp").rename(columns={"entry_b": "anchor_entry", "pref_a": "pref_test"})
+    bpp50, note = crossing(ladder["anchor_bpp"].to_numpy(), ladder["pref_test"].to_numpy())
+    test_bpp = mean_bpp(design, test)
+    savings = pd.DataFrame([{"test": test, "anchor": design["request"]["anchor"], "test_bpp": test_bpp,
+                             "anchor_bpp_at_50": bpp50,
+                             "savings_percent": 100 * (bpp50 / test_bpp - 1) if not note else math.nan,
+                             "interpolation": "linear in bpp between neighbouring anchor settings", "note": note}])
+    return ladder[["anchor_entry", "anchor_bpp", "pref_test", "se", "n_raters", "n"]], savings
+
+
+def entry_scores(design: dict, metric: str) -> dict[str, float]:
+    """Each entry's value of ``metric`` oriented so higher is better (mean over the study's images,
+    or the run's FID/KID); entries without a value are left out."""
+    sign = 1.0 if METRICS[metric].higher_is_better else -1.0
+    scores = {}
+    for entry in design["entries"]:
+        if metric in ("fid", "kid"):
+            value = design["distribution"].get(entry, {}).get(metric)
+        else:
+            values = [v.get(metric) for v in design["values"][entry].values()]
+            value = None if any(v is None for v in values) else float(np.mean(values))
+        if value is not None and math.isfinite(value):
+            scores[entry] = sign * value
+    return scores
+
+
+def metric_agreement(answers: pd.DataFrame, design: dict, rank: pd.DataFrame) -> pd.DataFrame:
+    """metric, pairs, pair_agreement, ci_low, ci_high, kendall_tau, kendall_p, n_entries."""
+    metrics = [m for m in METRICS if m in ("fid", "kid") and any(m in d for d in design["distribution"].values())
+               or any(v.get(m) is not None for e in design["values"].values() for v in e.values())]
+    majority = []
+    for (trial, a, b, image), group in answers.groupby(["trial", "entry_a", "entry_b", "image"]):
+        wins = int(group["a_won"].sum())
+        if 2 * wins != len(group):
+            majority.append((a, b, image, 2 * wins > len(group)))
+    human = dict(zip(rank["entry"], rank["bt_score"]))
+    rows = []
+    for metric in metrics:
+        agree = total = 0
+        if METRICS[metric].per_image:
+            sign = 1.0 if METRICS[metric].higher_is_better else -1.0
+            for a, b, image, a_preferred in majority:
+                va, vb = design["values"][a][image].get(metric), design["values"][b][image].get(metric)
+                if va is None or vb is None or va == vb:
+                    continue
+                total += 1
+                agree += (sign * (va - vb) > 0) == a_preferred
+        low, high = wilson(agree, total)
+        scores = entry_scores(design, metric)
+        shared = [e for e in scores if e in human]
+        tau, p = (stats.kendalltau([scores[e] for e in shared], [human[e] for e in shared])
+                  if len(shared) > 1 else (math.nan, math.nan))
+        rows.append({"metric": metric, "pairs": total, "pair_agreement": agree / total if total else math.nan,
+                     "ci_low": low, "ci_high": high, "kendall_tau": float(tau), "kendall_p": float(p),
+                     "n_entries": len(shared)})
+    return pd.DataFrame(rows, columns=["metric", "pairs", "pair_agreement", "ci_low", "ci_high", "kendall_tau",
+                                       "kendall_p", "n_entries"])

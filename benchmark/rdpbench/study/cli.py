@@ -1,0 +1,178 @@
+"""``rdpbench study``: create, serve, export-static, import, simulate, status, export, analyze.
+
+Exit codes as for the other commands: 0 success, 2 invalid request (the one-line error says why).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+from rdpbench.study import DESIGNS
+
+RESPONSE_COLUMNS = ["rater", "trial", "image", "left", "right", "choice", "chosen", "response_ms", "answered_at",
+                    "is_probe"]
+
+
+def _create(args) -> int:
+    from rdpbench.study.design import Request, create, parse_crop
+
+    split = lambda text: [t.strip() for t in text.split(",") if t.strip()] if text else []  # noqa: E731
+    request = Request(args.design, entries=split(args.entries), test=args.test, anchor=args.anchor,
+                      codecs=split(args.codecs), max_bpp_diff=args.max_bpp_diff, images=args.images,
+                      probes=args.probes, seed=args.seed, crop=parse_crop(args.crop))
+    design = create(Path(args.results), Path(args.out), request)
+    print(f"study {args.out}: {len(design['trials'])} trials per rater "
+          f"({request.probes} probes) on {len(design['images'])} images, {len(design['entries'])} entries; "
+          f"next: rdpbench study serve {args.out}")
+    return 0
+
+
+def _serve(args) -> int:
+    from rdpbench.study.webapp import serve
+
+    serve(Path(args.study), args.host, args.port)
+    return 0
+
+
+def _export_static(args) -> int:
+    from rdpbench.study.static import export_static
+
+    ids = export_static(Path(args.study), Path(args.out), args.raters)
+    print(f"static study {args.out}: {len(ids)} rater links in {args.out}/links.csv; "
+          f"collect the answer files and run `rdpbench study import {args.study} FILE...`")
+    return 0
+
+
+def _import(args) -> int:
+    from rdpbench.study.static import import_file
+
+    for path in args.files:
+        added, known = import_file(Path(args.study), Path(path))
+        print(f"{path}: {added} answers added, {known} already recorded")
+    return 0
+
+
+def _simulate(args) -> int:
+    from rdpbench.study.simulate import simulate
+
+    ids = simulate(Path(args.study), args.raters, args.model, args.noise, args.inattentive, args.seed)
+    print(f"{len(ids)} simulated raters answered every trial ({args.inattentive} inattentive)")
+    return 0
+
+
+def _status(args) -> int:
+    from rdpbench.study.analysis import responses_frame, screen
+    from rdpbench.study.session import Session
+
+    session = Session(Path(args.study))
+    frame = responses_frame(session)
+    n_probes = sum(t["is_probe"] for t in session.trials)
+    _, raters = screen(frame, n_probes)
+    registered = session.responses.raters()
+    complete = int((raters["answers"] == len(session.trials)).sum()) if len(raters) else 0
+    print(f"study {args.study} ({session.design['design']}): {len(session.trials)} trials per rater, "
+          f"{n_probes} probes")
+    print(f"raters: {len(registered)} registered, {len(raters)} answered, {complete} complete; "
+          f"answers: {len(frame)}")
+    for status, count in raters["status"].value_counts().items():
+        print(f"  {count} {status}")
+    if args.codes:
+        for rater in raters.itertuples():
+            print(f"{rater.rater} {session.completion_code(rater.rater)} {rater.answers} {rater.status}")
+    return 0
+
+
+def _export(args) -> int:
+    from rdpbench.study.analysis import responses_frame
+    from rdpbench.study.session import Session
+
+    frame = responses_frame(Session(Path(args.study)))[RESPONSE_COLUMNS]
+    out = Path(args.out) if args.out else Path(args.study) / "responses.csv"
+    frame.to_csv(out, index=False, quoting=csv.QUOTE_MINIMAL)
+    print(f"{out}: {len(frame)} answers")
+    return 0
+
+
+def _analyze(args) -> int:
+    from rdpbench.study.page import analyze
+
+    out = Path(args.out) if args.out else Path(args.study) / "analysis"
+    written = analyze(Path(args.study), out)
+    print(f"analysis: {out}/index.html ({len(written)} files)")
+    return 0
+
+
+def _guarded(handler):
+    def call(args) -> int:
+        from rdpbench.study.design import StudyError
+
+        try:
+            return handler(args)
+        except StudyError as error:
+            print(f"rdpbench: error: {error}", file=sys.stderr)
+            return 2
+    return call
+
+
+def add_study_parser(commands) -> None:
+    """Register ``rdpbench study ...`` on the main parser's subcommands."""
+    study = commands.add_parser("study", help="human 2AFC preference studies: create, serve, analyse")
+    actions = study.add_subparsers(dest="study_command", required=True)
+
+    create = actions.add_parser("create", help="build a study folder from a results folder")
+    create.add_argument("results", help="an `rdpbench run --out ... --save-recon` folder")
+    create.add_argument("--out", required=True, metavar="STUDY", help="new study folder")
+    create.add_argument("--design", choices=DESIGNS, required=True)
+    create.add_argument("--entries", metavar="E1,E2,...", help="round-robin: CODEC_LABEL:SETTING entries")
+    create.add_argument("--test", metavar="ENTRY", help="anchor-ladder: the entry tested against the ladder")
+    create.add_argument("--anchor", metavar="CODEC_LABEL", help="anchor-ladder: the codec whose settings form the ladder")
+    create.add_argument("--codecs", metavar="A,B", help="matched-bitrate: the two codec labels")
+    create.add_argument("--max-bpp-diff", type=float, default=0.005, help="matched-bitrate tolerance (default 0.005)")
+    create.add_argument("--images", type=int, metavar="N", help="use at most N images (sorted by name)")
+    create.add_argument("--probes", type=int, default=3, help="probe trials per rater (default 3, as GC)")
+    create.add_argument("--seed", type=int, help="study seed (default random; recorded)")
+    create.add_argument("--crop", default="512x512", metavar="WxH", help="largest picture shown (default 512x512)")
+    create.set_defaults(handler=_guarded(_create))
+
+    serve = actions.add_parser("serve", help="serve the rater web app")
+    serve.add_argument("study")
+    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(handler=_guarded(_serve))
+
+    static = actions.add_parser("export-static", help="a serverless copy of the study for crowdsourcing or a lab")
+    static.add_argument("study")
+    static.add_argument("out", help="new folder")
+    static.add_argument("--raters", type=int, default=20, help="rater links to issue (default 20)")
+    static.set_defaults(handler=_guarded(_export_static))
+
+    ingest = actions.add_parser("import", help="record answer files saved by the static study page")
+    ingest.add_argument("study")
+    ingest.add_argument("files", nargs="+")
+    ingest.set_defaults(handler=_guarded(_import))
+
+    simulate = actions.add_parser("simulate", help="add synthetic raters (power analysis, tests)")
+    simulate.add_argument("study")
+    simulate.add_argument("--raters", type=int, required=True)
+    simulate.add_argument("--model", required=True, help="bt:ENTRY=S,ENTRY=S,... or metric:NAME")
+    simulate.add_argument("--noise", type=float, default=0.0, help="probability of a random answer")
+    simulate.add_argument("--inattentive", type=int, default=0, help="extra raters answering at random")
+    simulate.add_argument("--seed", type=int)
+    simulate.set_defaults(handler=_guarded(_simulate))
+
+    status = actions.add_parser("status", help="raters, answers, probe failures")
+    status.add_argument("study")
+    status.add_argument("--codes", action="store_true", help="list each rater's completion code")
+    status.set_defaults(handler=_guarded(_status))
+
+    export = actions.add_parser("export", help="write responses.csv")
+    export.add_argument("study")
+    export.add_argument("--out", metavar="FILE.csv", help="default STUDY/responses.csv")
+    export.set_defaults(handler=_guarded(_export))
+
+    analyze = actions.add_parser("analyze", help="preferences, rankings, bitrate savings, metric agreement")
+    analyze.add_argument("study")
+    analyze.add_argument("--out", metavar="DIR", help="default STUDY/analysis")
+    analyze.set_defaults(handler=_guarded(_analyze))

@@ -1,0 +1,118 @@
+"""``rdpbench study analyze``: every table (CSV, Markdown, LaTeX), figure and ``index.html`` of a study.
+
+Files: ``raters.csv`` (screening of every rater), ``preferences.csv``, ``ranking.csv``,
+``metric_agreement.csv``, ``bitrate_savings.csv`` and ``ladder.csv`` (anchor ladders),
+``win_rates.csv`` (matched bitrates), each also as ``.md`` and ``.tex``; the figures of
+:mod:`rdpbench.study.figures`; ``examples/`` (the pictures of a few trials) and ``index.html``, which
+states the conventions of :mod:`rdpbench.study.analysis` next to the numbers.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from rdpbench.report.page import STYLE
+from rdpbench.study import analysis, figures
+from rdpbench.study.design import IMAGES_DIR, StudyError
+from rdpbench.study.session import Session
+
+EXAMPLES = 3
+
+
+def _tables(frame: pd.DataFrame, folder: Path, stem: str) -> list[str]:
+    frame.to_csv(folder / f"{stem}.csv", index=False)
+    (folder / f"{stem}.md").write_text(frame.to_markdown(index=False, floatfmt=".4g") + "\n")
+    (folder / f"{stem}.tex").write_text("% requires \\usepackage{booktabs}\n"
+                                        + frame.to_latex(index=False, float_format="%.4g"))
+    return [f"{stem}.csv", f"{stem}.md", f"{stem}.tex"]
+
+
+def _html(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–", border=0)
+
+
+def analyze(folder: Path, out: Path) -> list[str]:
+    """Write the analysis of the study in ``folder`` into ``out``; return the files written."""
+    session = Session(folder)
+    design = session.design
+    frame = analysis.responses_frame(session)
+    if frame.empty:
+        raise StudyError(f"{folder} has no answers yet: serve it (`rdpbench study serve {folder}`) or import "
+                         "answer files first")
+    n_probes = sum(t["is_probe"] for t in session.trials)
+    answers, raters = analysis.screen(frame, n_probes)
+    raters["completion_code"] = [session.completion_code(r) for r in raters["rater"]]
+    out.mkdir(parents=True, exist_ok=True)
+    written = _tables(raters, out, "raters")
+    counts = raters["status"].str.split(":").str[0].value_counts()
+    screening = (f"{len(raters)} raters: {counts.get('included', 0)} included, {counts.get('excluded', 0)} excluded "
+                 f"for failing a probe, {counts.get('unscreened', 0)} unscreened (not all {n_probes} probes answered).")
+    if answers.empty:
+        raise StudyError(f"no answers of included raters in {folder} ({screening})")
+    prefs = analysis.preferences(answers)
+    rank = analysis.ranking(answers, design["entries"])
+    agreement = analysis.metric_agreement(answers, design, rank)
+    written += _tables(prefs, out, "preferences") + _tables(rank, out, "ranking")
+    written += _tables(agreement, out, "metric_agreement")
+    sections = []
+    if design["design"] == "anchor-ladder":
+        ladder, savings = analysis.bitrate_savings(prefs, design)
+        written += _tables(ladder, out, "ladder") + _tables(savings, out, "bitrate_savings")
+        written += figures.preference_vs_bpp(ladder, savings, out)
+        row = savings.iloc[0]
+        claim = (f"the anchor needs {row['savings_percent']:+.1f}% bits to be preferred as often as "
+                 f"{html.escape(row['test'])}" if not row["note"] else html.escape(row["note"]))
+        sections.append(f"<h2>Anchor ladder (GC Fig. 5)</h2><p>50% crossing: {claim}. Interpolation linear in "
+                        f"bpp; bpp are means over the study's images.</p><p><img src=\"preference_vs_bpp.png\" "
+                        f"style=\"max-width:600px\" alt=\"preference vs bpp\"></p>{_html(savings)}{_html(ladder)}")
+    if design["design"] == "matched-bitrate":
+        rates = analysis.win_rates(answers, design)
+        written += _tables(rates, out, "win_rates")
+        sections.append(f"<h2>Matched bitrates</h2><p>Pooled win rate, 95% Wilson interval, two-sided sign test; "
+                        f"pairs with |Δbpp| ≤ {design['request']['max_bpp_diff']}.</p>{_html(rates)}")
+    scores = {m: analysis.entry_scores(design, m) for m in agreement["metric"]}
+    written += figures.human_vs_metrics(rank, scores, out)
+    examples = _examples(session, answers, out)
+    links = " · ".join(f'<a href="{html.escape(f)}">{html.escape(f)}</a>' for f in written if f.endswith(".csv"))
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>study {html.escape(design['study_id'])}</title>{STYLE}</head><body>
+<h1>2AFC study {html.escape(design['study_id'])} ({html.escape(design['design'])})</h1>
+<p>{len(session.trials)} trials per rater ({n_probes} probes: {html.escape(design['probe'])}). {screening}
+Only included raters count below.</p><p>Files: {links}</p>
+{''.join(sections)}
+<h2>Ranking</h2><p>Bradley–Terry log-strengths (mean 0) with 95% bootstrap CIs over raters
+({analysis.BOOTSTRAP} resamples); Elo median and 2.5–97.5% over {analysis.ELO_ORDERS} random answer orders
+(start {analysis.ELO_START:.0f}, K {analysis.ELO_K:.0f}).</p>{_html(rank)}
+<p><img src="human_vs_metrics.png" style="max-width:700px" alt="human vs metrics"></p>
+<h2>Preferences per pairing</h2><p>pref_a: mean over raters of each rater's fraction of answers preferring
+entry_a; se: SE of those per-rater means; ci: 95% Wilson interval of the pooled answers; sign_p: two-sided
+sign test.</p>{_html(prefs)}
+<h2>Metric–human agreement</h2><p>pair_agreement: fraction of trials with a strict human majority where the
+metric rates the majority's choice better (whole-image values; 95% Wilson CI); kendall_tau: tau-b between the
+metric's and the Bradley–Terry ranking of methods.</p>{_html(agreement)}
+<h2>Example trials</h2>{examples}
+<h2>Raters</h2>{_html(raters)}
+</body></html>
+"""
+    (out / "index.html").write_text(page)
+    return written + ["index.html"]
+
+
+def _examples(session: Session, answers: pd.DataFrame, out: Path) -> str:
+    trials = {t["id"]: t for t in session.trials}
+    (out / "examples").mkdir(exist_ok=True)
+    parts = []
+    for trial_id, group in list(answers.groupby("trial"))[:EXAMPLES]:
+        trial = trials[trial_id]
+        cells = []
+        for label, name in (("original", trial["original"]), (trial["a"], trial["a_file"]), (trial["b"], trial["b_file"])):
+            shutil.copyfile(session.folder / IMAGES_DIR / name, out / "examples" / name)
+            share = "" if label == "original" else f" — chosen by {int((group['chosen'] == label).sum())}/{len(group)}"
+            cells.append(f'<figure><img src="examples/{name}" alt="{html.escape(label)}" style="image-rendering:'
+                         f'pixelated"><figcaption>{html.escape(label)}{share}</figcaption></figure>')
+        parts.append(f"<h3>{html.escape(trial['image'])}</h3><div class=\"grid\">{''.join(cells)}</div>")
+    return "".join(parts)

@@ -1,0 +1,97 @@
+"""A study without a server: ``study export-static`` writes a self-contained folder (``index.html``,
+``study-data.js``, ``images/``, ``links.csv``) that works from disk or any static host; the rater's
+browser keeps the answers (localStorage) and finally offers a results file, which ``study import``
+checks and records through the same :class:`~rdpbench.study.session.Session` as the web app.
+
+Raters are registered at export time (``--raters N``, source ``static``) so their trial orders are
+fixed and recorded; each gets a link ``index.html?rater=<id>`` (``links.csv``, with the completion
+code the page will show). The results file is JSON: ``{"format": "rdpbench-study-answers/1",
+"study_id", "rater", "answers": [{"key", "choice", "response_ms", "answered_at"}]}``. Import refuses a
+file of another study, an unknown rater or trial, a bad choice, or answers that are not a prefix of the
+rater's order, and then records nothing from that file; importing a file again adds nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+from rdpbench.study import design as designs
+from rdpbench.study.session import RequestError, Session, checked_fields
+from rdpbench.study.webapp import rater_page
+
+ANSWERS_FORMAT = "rdpbench-study-answers/1"
+MAX_FILE_BYTES = 10 << 20
+
+
+def export_static(folder: Path, out: Path, raters: int) -> list[str]:
+    """Write the static study into ``out`` (must not exist or be empty); return the rater ids."""
+    session = Session(folder)
+    designs.verify_images(session.folder, session.design)
+    out = Path(out)
+    if raters < 1:
+        raise designs.StudyError("--raters must be at least 1")
+    if out.exists() and any(out.iterdir()):
+        raise designs.StudyError(f"{out} is not empty; choose a new folder for the static study")
+    (out / designs.IMAGES_DIR).mkdir(parents=True)
+    for name in session.design["files"]:
+        shutil.copyfile(session.folder / designs.IMAGES_DIR / name, out / designs.IMAGES_DIR / name)
+    data = {"study_id": session.design["study_id"], "raters": {}}
+    ids = []
+    for _ in range(raters):
+        rater = session.register("static")
+        ids.append(rater)
+        data["raters"][rater] = {"code": session.completion_code(rater), "trials": [
+            {"key": s.key, "left": f"images/{s.left_file}", "right": f"images/{s.right_file}",
+             "original": f"images/{s.trial['original']}"} for s in session.order(rater)]}
+    (out / "study-data.js").write_text(f"window.STUDY_DATA = {json.dumps(data)};\n")
+    title = f"Image comparison study {session.design['study_id']}"
+    (out / "index.html").write_text(rater_page("static", title, '<script src="study-data.js"></script>'))
+    with open(out / "links.csv", "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["rater", "link", "completion_code"])
+        for rater in ids:
+            writer.writerow([rater, f"index.html?rater={rater}", session.completion_code(rater)])
+    return ids
+
+
+def import_file(folder: Path, path: Path) -> tuple[int, int]:
+    """Record one results file; return (answers added, answers already recorded)."""
+    session = Session(folder)
+    path = Path(path)
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise designs.StudyError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB; not a study results file")
+    try:
+        document = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise designs.StudyError(f"{path}: not JSON ({error}); expected a file saved by the static study page") from None
+    if not isinstance(document, dict) or document.get("format") != ANSWERS_FORMAT:
+        raise designs.StudyError(f"{path}: not a study results file ({ANSWERS_FORMAT})")
+    if document.get("study_id") != session.design["study_id"]:
+        raise designs.StudyError(f"{path}: answers of study {document.get('study_id')!r}, "
+                                 f"not of this study ({session.design['study_id']})")
+    rater, answers = document.get("rater"), document.get("answers")
+    if not isinstance(rater, str) or session.responses.rater_seed(rater) is None:
+        raise designs.StudyError(f"{path}: rater {rater!r} was not issued by `study export-static` for this study")
+    if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
+        raise designs.StudyError(f"{path}: 'answers' must be a list of objects")
+    positions = {shown.key: shown.position for shown in session.order(rater)}
+    keys = [a.get("key") for a in answers]
+    if any(k not in positions for k in keys) or len(set(keys)) != len(keys):
+        raise designs.StudyError(f"{path}: unknown or repeated trial keys for rater {rater}")
+    if sorted(positions[k] for k in keys) != list(range(len(keys))):
+        raise designs.StudyError(f"{path}: the answers are not the first {len(keys)} trials of rater {rater}")
+    known = session.responses.answered(rater)
+    order = {shown.key: shown.trial["id"] for shown in session.order(rater)}
+    try:
+        for answer in answers:
+            checked_fields(answer.get("choice"), answer.get("response_ms"), answer.get("answered_at"))
+            if known.get(order[answer["key"]], answer["choice"]) != answer["choice"]:
+                raise RequestError("a trial already has the other answer in the study", 409)
+        added = sum(session.answer(rater, a["key"], a["choice"], a.get("response_ms"), a.get("answered_at"))
+                    for a in sorted(answers, key=lambda a: positions[a["key"]]))
+    except RequestError as error:
+        raise designs.StudyError(f"{path}: {error}") from None
+    return added, len(answers) - added

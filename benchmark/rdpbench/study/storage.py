@@ -1,0 +1,91 @@
+"""The answers of a study: ``STUDY/responses.sqlite`` (SQLite, WAL journal, synchronous=FULL).
+
+Tables
+- ``meta``: ``design_sha256``, the hash of the study.json the answers belong to.
+- ``raters``: an opaque random id, the seed of the rater's trial order and sides, when and how the
+  rater joined (``web``, ``static``, ``simulate:...``). No personal data is ever stored.
+- ``answers``: one row per (rater, trial): the position in the rater's order, the entries shown on
+  the left and right, the chosen side (``left``/``right``), the response time in ms and the UTC time.
+
+Each answer is its own committed transaction, so a killed server loses nothing that was
+acknowledged. ``record`` is idempotent: the same answer again changes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import closing
+from pathlib import Path
+
+RESPONSES_NAME = "responses.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS raters (rater TEXT PRIMARY KEY, seed INTEGER NOT NULL, created_at TEXT NOT NULL,
+                                   source TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS answers (
+    rater TEXT NOT NULL REFERENCES raters(rater), trial TEXT NOT NULL, position INTEGER NOT NULL,
+    left_entry TEXT NOT NULL, right_entry TEXT NOT NULL, choice TEXT NOT NULL CHECK (choice IN ('left', 'right')),
+    response_ms REAL, answered_at TEXT NOT NULL, PRIMARY KEY (rater, trial));
+"""
+
+ANSWER_COLUMNS = ["rater", "trial", "position", "left_entry", "right_entry", "choice", "response_ms", "answered_at"]
+
+
+class Responses:
+    """Open (creating if needed) a study's answers database. Each thread gets its own connection
+    (SQLite connections must not be shared across threads); WAL lets any number of threads and
+    processes read while one writes."""
+
+    def __init__(self, folder: str | Path):
+        self.path = Path(folder) / RESPONSES_NAME
+        self._local = threading.local()
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            self._local.db = db
+        return db
+
+    def _query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
+        with closing(self._connect().execute(sql, parameters)) as cursor:
+            return cursor.fetchall()
+
+    def bind_design(self, digest: str) -> str:
+        """Record the design's sha256 on first use; return the one recorded."""
+        with self._connect() as db:
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('design_sha256', ?)", (digest,))
+        return self._query("SELECT value FROM meta WHERE key = 'design_sha256'")[0][0]
+
+    def add_rater(self, rater: str, seed: int, created_at: str, source: str) -> None:
+        with self._connect() as db:
+            db.execute("INSERT OR IGNORE INTO raters VALUES (?, ?, ?, ?)", (rater, seed, created_at, source))
+
+    def rater_seed(self, rater: str) -> int | None:
+        row = self._query("SELECT seed FROM raters WHERE rater = ?", (rater,))
+        return row[0][0] if row else None
+
+    def raters(self) -> list[tuple[str, int, str, str]]:
+        return self._query("SELECT rater, seed, created_at, source FROM raters ORDER BY created_at, rater")
+
+    def answered(self, rater: str) -> dict[str, str]:
+        """trial id -> chosen side, for one rater."""
+        return dict(self._query("SELECT trial, choice FROM answers WHERE rater = ?", (rater,)))
+
+    def record(self, rater: str, trial: str, position: int, left: str, right: str, choice: str,
+               response_ms: float | None, answered_at: str) -> bool:
+        """Store one answer; False when that trial already had an answer (which is kept as it was)."""
+        with self._connect() as db:
+            cursor = db.execute("INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                (rater, trial, position, left, right, choice, response_ms, answered_at))
+            return cursor.rowcount == 1
+
+    def answers(self) -> list[tuple]:
+        """Every answer, as rows of ``ANSWER_COLUMNS``, ordered by rater and position."""
+        return self._query(f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers ORDER BY rater, position")

@@ -1,0 +1,126 @@
+"""``rdpbench study serve``: the rater web app (Starlette, run by uvicorn).
+
+Routes
+- ``GET /``: instructions and a start button; ``POST /start`` registers a new rater (opaque id) and
+  redirects to ``/r/<rater>``, the rater's page (bookmarkable: reloading it resumes).
+- ``GET /api/<rater>/next``: ``{"done", "answered", "total", "trial": {"key", "left", "right",
+  "original"}}`` (image URLs) or, when done, ``{"done": true, "code": completion code}``.
+- ``POST /api/<rater>/answer`` with JSON ``{"key", "choice": "left"|"right", "response_ms"}``: records
+  the answer (:class:`rdpbench.study.session.Session`) and returns the next state.
+- ``GET /images/<name>.png``: a study picture, served only while its bytes match the sha256 in
+  study.json (checked when the server starts and on every request).
+
+Unknown raters or trials get 404, malformed requests 400, bodies over 4 KiB 413, out-of-order or
+conflicting answers 409, and none of them changes the database. Database work runs in Starlette's
+thread pool, one short SQLite connection per call, so raters do not wait for each other. The page and its script are the files in ``assets/``; the
+same script runs the static export (:mod:`rdpbench.study.static`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from rdpbench.study import design as designs
+from rdpbench.study.session import RequestError, Session
+
+ASSETS = Path(__file__).with_name("assets")
+_NAME = re.compile(r"[0-9a-f]{16}\.png")
+_RATER = re.compile(r"[0-9a-f]{16}")
+MAX_BODY = 4096
+
+
+def rater_page(mode: str, title: str, extra_head: str = "") -> str:
+    """The rater page: ``mode`` is ``server`` or ``static`` (which backend the script uses)."""
+    page = (ASSETS / "rater.html").read_text()
+    return (page.replace("{{title}}", html.escape(title)).replace("{{mode}}", mode)
+            .replace("{{style}}", (ASSETS / "rater.css").read_text())
+            .replace("{{script}}", (ASSETS / "rater.js").read_text()).replace("{{head}}", extra_head))
+
+
+def state(session: Session, rater: str) -> dict:
+    shown, answered, total = session.progress(rater)
+    if shown is None:
+        return {"done": True, "answered": answered, "total": total, "code": session.completion_code(rater)}
+    return {"done": False, "answered": answered, "total": total,
+            "trial": {"key": shown.key, "left": f"/images/{shown.left_file}", "right": f"/images/{shown.right_file}",
+                      "original": f"/images/{shown.trial['original']}"}}
+
+
+def create_app(folder: Path) -> Starlette:
+    """The app for one study folder; raises StudyError when a picture was tampered with."""
+    session = Session(folder)
+    designs.verify_images(session.folder, session.design)
+    title = f"Image comparison study {session.design['study_id']}"
+
+    def rater_of(request: Request) -> str:
+        rater = request.path_params["rater"]
+        if not _RATER.fullmatch(rater) or session.responses.rater_seed(rater) is None:
+            raise RequestError("unknown rater", 404)
+        return rater
+
+    def welcome(request: Request) -> Response:
+        return HTMLResponse(rater_page("welcome", title))
+
+    def start(request: Request) -> Response:
+        return RedirectResponse(f"/r/{session.register('web')}", status_code=303)
+
+    def page(request: Request) -> Response:
+        rater_of(request)
+        return HTMLResponse(rater_page("server", title))
+
+    def next_trial(request: Request) -> Response:
+        return JSONResponse(state(session, rater_of(request)))
+
+    async def answer(request: Request) -> Response:
+        rater = await run_in_threadpool(rater_of, request)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise RequestError("request too large", 413)
+        try:
+            document = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise RequestError("the body must be JSON: {\"key\", \"choice\", \"response_ms\"}", 400) from None
+        if not isinstance(document, dict) or not isinstance(document.get("key"), str):
+            raise RequestError("the body must be a JSON object with a string \"key\"", 400)
+        await run_in_threadpool(session.answer, rater, document["key"], document.get("choice"),
+                                document.get("response_ms"))
+        return JSONResponse(await run_in_threadpool(state, session, rater))
+
+    def image(request: Request) -> Response:
+        name = request.path_params["name"]
+        if not _NAME.fullmatch(name) or name not in session.design["files"]:
+            raise RequestError("no such image", 404)
+        data = (session.folder / designs.IMAGES_DIR / name).read_bytes()
+        if hashlib.sha256(data).hexdigest() != session.design["files"][name]:
+            return PlainTextResponse(f"study image {name} was modified since the study was created; "
+                                     "refusing to serve it", status_code=503)
+        return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+    async def request_error(request: Request, error: RequestError) -> Response:
+        return JSONResponse({"error": str(error)}, status_code=error.status)
+
+    routes = [Route("/", welcome), Route("/start", start, methods=["POST"]), Route("/r/{rater}", page),
+              Route("/api/{rater}/next", next_trial), Route("/api/{rater}/answer", answer, methods=["POST"]),
+              Route("/images/{name}", image)]
+    return Starlette(routes=routes, exception_handlers={RequestError: request_error})
+
+
+def serve(folder: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+    import uvicorn
+
+    app = create_app(folder)
+    print(f"study {folder}: raters open http://{host}:{port}/  (Ctrl-C stops; answers are saved as they come)",
+          flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

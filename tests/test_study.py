@@ -1,0 +1,312 @@
+"""`rdpbench study`: designs, statistics against hand computations and scipy, simulated raters with a
+known truth, static export/import, bad inputs."""
+
+import json
+import math
+import os
+import stat
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import study_fixtures
+from rdpbench.study import analysis
+from rdpbench.study.session import RequestError, Session
+from rdpbench.study.static import import_file
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    return study_fixtures.make_results(tmp_path_factory.mktemp("study"))
+
+
+def _create(run_cli, results, study, *args):
+    return run_cli("study", "create", results, "--out", study, *args)
+
+
+# -- statistics against hand computations ---------------------------------------------------------------
+
+def _table() -> pd.DataFrame:
+    """Three raters, one pairing (A, B), three answers each: A won 2/3, 1/3 and 3/3 of them."""
+    wins = {"r1": [1, 1, 0], "r2": [1, 0, 0], "r3": [1, 1, 1]}
+    rows = [{"rater": r, "trial": f"t{i}", "image": "x.png", "entry_a": "A", "entry_b": "B", "a_won": bool(w),
+             "chosen": "A" if w else "B"} for r, ws in wins.items() for i, w in enumerate(ws)]
+    return pd.DataFrame(rows)
+
+
+def test_gc_preference_se_wilson_and_sign_test_match_hand_computations():
+    row = analysis.preferences(_table()).iloc[0]
+    assert row["pref_a"] == pytest.approx(2 / 3)
+    # per-rater means 2/3, 1/3, 1: deviations 0, -1/3, 1/3 -> sd = sqrt((2/9)/2) = 1/3; SE = (1/3)/sqrt(3)
+    assert row["se"] == pytest.approx(1 / 3 / math.sqrt(3))
+    assert row["n"] == 9 and row["n_raters"] == 3
+    # Wilson 95% for 6/9, by hand: centre (p + z²/2n)/(1 + z²/n), half z/(1+z²/n) sqrt(p(1-p)/n + z²/4n²)
+    z = 1.959963984540054
+    centre = (2 / 3 + z * z / 18) / (1 + z * z / 9)
+    half = z / (1 + z * z / 9) * math.sqrt((2 / 9) / 9 + z * z / 324)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((centre - half, centre + half))
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((0.3542, 0.8794), abs=1e-4)
+    interval = stats.binomtest(6, 9).proportion_ci(confidence_level=0.95, method="wilson")
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((interval.low, interval.high), abs=1e-6)
+    # two-sided sign test: 2 P(X >= 6), X ~ Bin(9, 1/2) = 2 (84 + 36 + 9 + 1) / 512
+    assert row["sign_p"] == pytest.approx(2 * 130 / 512)
+
+
+def test_elo_matches_a_hand_replay():
+    # A beats B, A beats B, B beats A; start 1500, K = 32
+    ratings = analysis.elo(np.array([[0, 0, 1]]), np.array([[1, 1, 0]]), 2)[0]
+    a, b = 1500.0, 1500.0
+    for winner_is_a in (True, True, False):
+        expected_a = 1 / (1 + 10 ** ((b - a) / 400))
+        change = 32 * ((1 - expected_a) if winner_is_a else expected_a)
+        a, b = (a + change, b - change) if winner_is_a else (a - change, b + change)
+    assert ratings == pytest.approx([a, b])
+    assert a == pytest.approx(1511.7476, abs=1e-3)  # 1516, 1530.53, then 1511.75 by hand
+
+
+def test_fifty_percent_crossing_matches_a_hand_interpolation():
+    bpp, preference = np.array([0.8, 0.2, 0.6, 0.4]), np.array([0.2, 0.9, 0.4, 0.7])
+    crossing, note = analysis.crossing(bpp, preference)
+    assert note == "" and crossing == pytest.approx(0.4 + (0.7 - 0.5) / (0.7 - 0.4) * 0.2)  # 0.5333
+    assert math.isnan(analysis.crossing(bpp, preference + 0.6)[0])
+    assert "preferred at every anchor rate" in analysis.crossing(bpp, preference + 0.6)[1]
+
+
+def test_metric_agreement_and_kendall_tau_match_hand_counts():
+    """Humans: C beats A and B, A beats B (3-0 each), so the ranking is C > A > B. PSNR (higher is better)
+    on the one image: A 30, B 33, C 32; FID (lower is better, whole run): A 5, B 20, C 10."""
+    psnr, fid = {"A": 30.0, "B": 33.0, "C": 32.0}, {"A": 5.0, "B": 20.0, "C": 10.0}
+    design = {"entries": ["A", "B", "C"], "values": {e: {"x.png": {"bpp": 0.5, "psnr": v}} for e, v in psnr.items()},
+              "distribution": {e: {"fid": v} for e, v in fid.items()}}
+    rows = [{"rater": f"r{i}", "trial": f"{a}{b}", "image": "x.png", "entry_a": a, "entry_b": b,
+             "a_won": winner == a, "chosen": winner} for a, b, winner in (("A", "B", "A"), ("A", "C", "C"),
+                                                                        ("B", "C", "C")) for i in range(3)]
+    answers = pd.DataFrame(rows)
+    rank = analysis.ranking(answers, design["entries"], orders=50, bootstrap=20)
+    assert list(rank["entry"]) == ["C", "A", "B"]
+    table = analysis.metric_agreement(answers, design, rank).set_index("metric")
+    # PSNR picks B over A (humans: A), C over A (humans: C), B over C (humans: C): 1 of 3
+    assert table.loc["psnr", "pairs"] == 3 and table.loc["psnr", "pair_agreement"] == pytest.approx(1 / 3)
+    # tau-b without ties = (concordant - discordant) / 3 pairs of methods
+    assert table.loc["psnr", "kendall_tau"] == pytest.approx((1 - 2) / 3)  # B>C>A vs C>A>B: only (C, A) agrees
+    assert table.loc["fid", "kendall_tau"] == pytest.approx((2 - 1) / 3)  # A>C>B vs C>A>B: (A, C) disagrees
+    assert table.loc["fid", "pairs"] == 0 and math.isnan(table.loc["fid", "pair_agreement"])
+
+
+def test_screening_counts_probe_failures_and_unfinished_raters():
+    frame = pd.DataFrame([
+        {"rater": "good", "is_probe": True, "chosen": "original", "source": "web"},
+        {"rater": "good", "is_probe": True, "chosen": "original", "source": "web"},
+        {"rater": "good", "is_probe": False, "chosen": "A", "source": "web"},
+        {"rater": "bad", "is_probe": True, "chosen": "original", "source": "web"},
+        {"rater": "bad", "is_probe": True, "chosen": "probe:jpeg:quality=5", "source": "web"},
+        {"rater": "early", "is_probe": True, "chosen": "original", "source": "web"},
+        {"rater": "early", "is_probe": False, "chosen": "A", "source": "web"}])
+    kept, raters = analysis.screen(frame, n_probes=2)
+    assert dict(zip(raters["rater"], raters["status"])) == {
+        "bad": "excluded: failed a probe", "early": "unscreened: probes not all answered", "good": "included"}
+    assert list(kept["rater"]) == ["good"] and not kept["is_probe"].any()
+
+
+def test_the_server_listens_on_loopback_by_default():
+    from rdpbench.cli import build_parser
+
+    arguments = build_parser().parse_args(["study", "serve", "somewhere"])
+    assert (arguments.host, arguments.port) == ("127.0.0.1", 8000)
+
+
+# -- designs and end-to-end analyses with simulated raters --------------------------------------------------
+
+def test_simulated_bradley_terry_raters_are_recovered_within_the_cis(tmp_path, results, run_cli, capsys):
+    study = tmp_path / "study"
+    entries = ["jpeg:quality=10", "jpeg:quality=30", "webp:quality=30", "webp:quality=60"]
+    truth = dict(zip(entries, [-1.0, -0.3, 0.3, 1.0]))
+    assert _create(run_cli, results, study, "--design", "round-robin", "--entries", ",".join(entries),
+                   "--probes", "6", "--seed", "7") == 0
+    design = json.loads((study / "study.json").read_text())
+    assert len(design["trials"]) == 6 * 2 + 6 and sum(t["is_probe"] for t in design["trials"]) == 6
+    assert stat.S_IMODE(os.stat(study / "study.json").st_mode) == 0o444  # immutable
+    model = "bt:" + ",".join(f"{e}={s}" for e, s in truth.items())
+    assert run_cli("study", "simulate", study, "--raters", "40", "--model", model, "--inattentive", "3",
+                   "--seed", "1") == 0
+    capsys.readouterr()
+    assert run_cli("study", "status", study) == 0
+    assert "raters: 43 registered, 43 answered, 43 complete; answers: 774" in capsys.readouterr().out
+    assert run_cli("study", "analyze", study, "--out", tmp_path / "analysis") == 0
+    raters = pd.read_csv(tmp_path / "analysis" / "raters.csv")
+    careless = raters["source"] == "simulate:random"
+    assert careless.sum() == 3 and (raters.loc[careless, "status"] == "excluded: failed a probe").all()
+    assert (raters.loc[~careless, "status"] == "included").all()  # attentive raters always pass
+    ranking = pd.read_csv(tmp_path / "analysis" / "ranking.csv")
+    assert list(ranking["entry"]) == sorted(entries, key=truth.get, reverse=True)
+    for row in ranking.itertuples():
+        assert row.bt_ci_low <= truth[row.entry] <= row.bt_ci_high
+        assert row.n_answers == 40 * 3 * 2  # included raters x 3 pairings per entry x 2 images
+    # the GC statistic from responses.csv, recomputed with pandas
+    assert run_cli("study", "export", study, "--out", tmp_path / "responses.csv") == 0
+    responses = pd.read_csv(tmp_path / "responses.csv")
+    assert list(responses.columns) == ["rater", "trial", "image", "left", "right", "choice", "chosen", "response_ms",
+                                       "answered_at", "is_probe"]
+    assert len(responses) == 43 * 18
+    kept = responses[responses["rater"].isin(raters.loc[~careless, "rater"]) & ~responses["is_probe"]]
+    trials = {t["id"]: t for t in design["trials"]}
+    kept = kept.assign(a=[trials[t]["a"] for t in kept["trial"]], b=[trials[t]["b"] for t in kept["trial"]])
+    kept = kept.assign(a_won=kept["chosen"] == kept["a"])
+    preferences = pd.read_csv(tmp_path / "analysis" / "preferences.csv").set_index(["entry_a", "entry_b"])
+    for (a, b), group in kept.groupby(["a", "b"]):
+        per_rater = group.groupby("rater")["a_won"].mean()
+        assert preferences.loc[(a, b), "pref_a"] == pytest.approx(per_rater.mean())
+        assert preferences.loc[(a, b), "se"] == pytest.approx(per_rater.std(ddof=1) / math.sqrt(len(per_rater)))
+
+
+def test_metric_raters_agree_with_their_metric_and_the_anchor_ladder_crossing(tmp_path, results, run_cli):
+    study = tmp_path / "study"
+    assert _create(run_cli, results, study, "--design", "anchor-ladder", "--test", "webp:quality=30",
+                   "--anchor", "jpeg", "--seed", "3") == 0
+    assert run_cli("study", "simulate", study, "--raters", "6", "--model", "metric:psnr", "--noise", "0.2",
+                   "--seed", "2") == 0
+    out = tmp_path / "analysis"
+    assert run_cli("study", "analyze", study, "--out", out) == 0
+    agreement = pd.read_csv(out / "metric_agreement.csv").set_index("metric")
+    assert agreement.loc["psnr", "pair_agreement"] >= 0.75  # raters follow PSNR except for 20% coin flips
+    per_image = pd.read_csv(results / "per_image.csv")
+    ladder = pd.read_csv(out / "ladder.csv")
+    for row in ladder.itertuples():  # the anchor bpp: the mean over the study's two images
+        codec, setting = row.anchor_entry.split(":")
+        expected = per_image[(per_image["codec"] == codec) & (per_image["setting"] == setting)]["bpp"].mean()
+        assert row.anchor_bpp == pytest.approx(expected)
+    savings = pd.read_csv(out / "bitrate_savings.csv").iloc[0]
+    p, x = ladder["pref_test"].to_numpy(), ladder["anchor_bpp"].to_numpy()
+    falls = [i for i in range(len(p) - 1) if p[i] >= 0.5 > p[i + 1]]
+    if falls:  # hand interpolation between the two ladder points around 50%
+        i = falls[0]
+        expected = x[i] + (p[i] - 0.5) / (p[i] - p[i + 1]) * (x[i + 1] - x[i])
+        assert savings["anchor_bpp_at_50"] == pytest.approx(expected)
+        assert savings["savings_percent"] == pytest.approx(100 * (expected / savings["test_bpp"] - 1))
+    else:
+        assert math.isnan(savings["anchor_bpp_at_50"]) and isinstance(savings["note"], str)
+    for name in ("index.html", "preference_vs_bpp.png", "human_vs_metrics.png", "ranking.tex", "preferences.md"):
+        assert (out / name).is_file()
+
+
+def test_matched_bitrate_pairs_respect_the_tolerance(tmp_path, results, run_cli):
+    study = tmp_path / "study"
+    tolerance = 0.3
+    assert _create(run_cli, results, study, "--design", "matched-bitrate", "--codecs", "jpeg,webp",
+                   "--max-bpp-diff", str(tolerance), "--probes", "3", "--seed", "1") == 0
+    design = json.loads((study / "study.json").read_text())
+    per_image = pd.read_csv(results / "per_image.csv").set_index(["codec", "setting", "image"])["bpp"]
+    pairs = [t for t in design["trials"] if not t["is_probe"]]
+    assert pairs
+    for trial in pairs:
+        a, b = (tuple(e.split(":")) + (trial["image"],) for e in (trial["a"], trial["b"]))
+        assert a[0] == "jpeg" and b[0] == "webp" and abs(per_image[a] - per_image[b]) <= tolerance
+    assert run_cli("study", "simulate", study, "--raters", "5", "--model", "metric:psnr", "--seed", "0") == 0
+    assert run_cli("study", "analyze", study, "--out", tmp_path / "analysis") == 0
+    rates = pd.read_csv(tmp_path / "analysis" / "win_rates.csv").iloc[0]
+    interval = stats.binomtest(int(rates["wins_a"]), int(rates["n"])).proportion_ci(method="wilson")
+    assert (rates["ci_low"], rates["ci_high"]) == pytest.approx((interval.low, interval.high), abs=1e-6)
+    assert rates["sign_p"] == pytest.approx(stats.binomtest(int(rates["wins_a"]), int(rates["n"])).pvalue)
+
+
+# -- the rater session: order, idempotency, refusals ------------------------------------------------------
+
+def test_session_orders_are_per_rater_and_answers_idempotent(tmp_path, results, run_cli):
+    study = tmp_path / "study"
+    assert _create(run_cli, results, study, "--design", "round-robin", "--entries",
+                   "jpeg:quality=10,webp:quality=60", "--seed", "5") == 0
+    session = Session(study)
+    first, second = session.register(), session.register()
+    order = session.order(first)
+    assert sorted(s.trial["id"] for s in order) == sorted(t["id"] for t in session.trials)
+    assert order == session.order(first)  # recomputable from the stored seed
+    assert not {s.key for s in order} & {s.key for s in session.order(second)}
+    with pytest.raises(RequestError) as refused:
+        session.answer(first, order[1].key, "left")  # not the next trial
+    assert refused.value.status == 409
+    with pytest.raises(RequestError) as refused:
+        session.answer(first, session.order(second)[0].key, "left")  # another rater's trial
+    assert refused.value.status == 404
+    assert session.answer(first, order[0].key, "left", 1200) is True
+    assert session.answer(first, order[0].key, "left", 999) is False  # repeated: unchanged
+    with pytest.raises(RequestError):
+        session.answer(first, order[0].key, "right")
+    assert session.responses.answers()[0][5:7] == ("left", 1200.0)
+    assert session.progress(first)[0] == order[1] and session.progress(first)[1] == 1
+
+
+# -- static export and import --------------------------------------------------------------------------------
+
+def test_static_export_answers_import_once_and_bad_files_change_nothing(tmp_path, results, run_cli):
+    study, static = tmp_path / "study", tmp_path / "static"
+    assert _create(run_cli, results, study, "--design", "round-robin", "--entries",
+                   "jpeg:quality=30,webp:quality=30", "--seed", "4") == 0
+    assert run_cli("study", "export-static", study, static, "--raters", "2") == 0
+    data = json.loads((static / "study-data.js").read_text().removeprefix("window.STUDY_DATA = ").rstrip(";\n"))
+    links = pd.read_csv(static / "links.csv")
+    assert set(links["rater"]) == set(data["raters"]) and (static / "index.html").is_file()
+    for assignment in data["raters"].values():
+        for trial in assignment["trials"]:
+            assert all((static / trial[side]).is_file() for side in ("left", "right", "original"))
+    rater, assignment = next(iter(data["raters"].items()))
+    answers = [{"key": t["key"], "choice": "left", "response_ms": 900, "answered_at": "2026-01-01T10:00:00+00:00"}
+               for t in assignment["trials"]]
+    document = {"format": "rdpbench-study-answers/1", "study_id": data["study_id"], "rater": rater}
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({**document, "answers": answers[:3]}))
+    bad_files = {"other_study": {**document, "study_id": "0" * 16, "answers": answers[:3]},
+                 "gap": {**document, "answers": answers[:2] + answers[3:4]},
+                 "choice": {**document, "answers": answers[:2] + [{**answers[2], "choice": "up"}]},
+                 "unknown_rater": {**document, "rater": "f" * 16, "answers": answers[:1]}}
+    for name, content in bad_files.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(content))
+        assert run_cli("study", "import", study, path) == 2, name
+    (tmp_path / "junk.json").write_text("{not json")
+    assert run_cli("study", "import", study, tmp_path / "junk.json") == 2
+    session = Session(study)
+    assert session.responses.answers() == []
+    assert import_file(study, good) == (3, 0)
+    assert import_file(study, good) == (0, 3)  # idempotent
+    stored = session.responses.answers()
+    assert [row[1] for row in stored] == [session.order(rater)[i].trial["id"] for i in range(3)]
+    assert stored[0][7] == "2026-01-01T10:00:00.000+00:00"
+    assert session.progress(rater)[1] == 3
+
+
+# -- bad inputs -------------------------------------------------------------------------------------------------
+
+def test_bad_inputs_are_clear_errors(tmp_path, results, run_cli, capsys, monkeypatch):
+    bare = tmp_path / "bare"
+    photos = results.parent / "photos"
+    command = ["run", "--images", str(photos), "--codec", "jpeg", "--sweep", "quality=20,50", "--metrics", "psnr",
+               "--out", str(bare)]
+    monkeypatch.setattr("sys.argv", ["rdpbench", *command])  # the run records its command line from sys.argv
+    assert run_cli(*command) == 0
+    capsys.readouterr()
+    assert _create(run_cli, bare, tmp_path / "s1", "--design", "round-robin", "--entries",
+                   "jpeg:quality=20,jpeg:quality=50") == 2
+    error = capsys.readouterr().err
+    assert (f"run `rdpbench run --images {photos} --codec jpeg --sweep quality=20,50 --metrics psnr --out {bare} "
+            "--save-recon` to add them") in error
+    assert _create(run_cli, results, tmp_path / "s2", "--design", "round-robin", "--entries",
+                   "jpeg:quality=10,heif:quality=5") == 2
+    assert "unknown codec 'heif' in the design; codecs in the results: jpeg, webp" in capsys.readouterr().err
+    assert _create(run_cli, results, tmp_path / "s3", "--design", "round-robin", "--entries",
+                   "jpeg:quality=10,jpeg:quality=11") == 2
+    assert "has no setting 'quality=11'" in capsys.readouterr().err
+    assert _create(run_cli, results, tmp_path / "s4", "--design", "matched-bitrate", "--codecs", "jpeg,webp",
+                   "--max-bpp-diff", "0") == 2
+    assert "empty study" in capsys.readouterr().err
+    study = tmp_path / "s5"
+    assert _create(run_cli, results, study, "--design", "round-robin", "--entries",
+                   "jpeg:quality=10,webp:quality=60") == 0
+    assert _create(run_cli, results, study, "--design", "round-robin", "--entries",
+                   "jpeg:quality=10,webp:quality=60") == 2
+    assert "immutable" in capsys.readouterr().err
+    assert run_cli("study", "analyze", study) == 2
+    assert "no answers yet" in capsys.readouterr().err
+    assert run_cli("study", "simulate", study, "--raters", "1", "--model", "bt:jpeg:quality=10=1") == 2
+    assert "no strength for webp:quality=60" in capsys.readouterr().err

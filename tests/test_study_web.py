@@ -1,0 +1,319 @@
+"""`rdpbench study serve` as raters meet it: the HTTP API's refusals and idempotency against a real
+uvicorn server, tampered pictures, and headless chromium (Selenium) completing a study with the keyboard
+for three raters at once across a SIGKILL of the server."""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import study_fixtures
+from rdpbench.study.session import Session
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("web")
+    results = study_fixtures.make_results(folder)
+    study = folder / "study"
+    from rdpbench.cli import main
+
+    assert main(["study", "create", str(results), "--out", str(study), "--design", "round-robin", "--entries",
+                 "jpeg:quality=10,jpeg:quality=60,webp:quality=60", "--probes", "2", "--seed", "11"]) == 0
+    return study
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """`rdpbench study serve` in a child process on a free loopback port."""
+
+    def __init__(self, study, port: int | None = None):
+        self.port = port or _free_port()
+        self.process = subprocess.Popen([sys.executable, "-m", "rdpbench", "study", "serve", str(study), "--port",
+                                         str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                if self.request("GET", "/")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"server did not start: {self.process.communicate(timeout=10)}")
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes, dict]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            connection.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+            response = connection.getresponse()
+            return response.status, response.read(), dict(response.getheaders())
+        finally:
+            connection.close()
+
+    def json(self, method: str, path: str, document=None) -> tuple[int, dict]:
+        status, body, _ = self.request(method, path, None if document is None else json.dumps(document).encode())
+        return status, json.loads(body)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def server(study):
+    servers = []
+
+    def start(port=None):
+        servers.append(Server(study, port))
+        return servers[-1]
+
+    yield start
+    for running in servers:
+        if running.process.poll() is None:
+            running.process.terminate()
+            running.process.wait(timeout=30)
+
+
+def _new_rater(server) -> str:
+    status, _, headers = server.request("POST", "/start")
+    assert status == 303
+    return headers["location"].rsplit("/", 1)[-1]
+
+
+def test_bad_requests_get_4xx_and_change_nothing_and_answers_are_idempotent(study, server):
+    running = server()
+    session = Session(study)
+    before = session.responses.answers()
+    rater, other = _new_rater(running), _new_rater(running)
+    assert running.request("GET", f"/r/{rater}")[0] == 200
+    status, state = running.json("GET", f"/api/{rater}/next")
+    assert status == 200 and not state["done"] and state["answered"] == 0 and state["total"] == 3 * 2 + 2
+    key = state["trial"]["key"]
+    other_key = running.json("GET", f"/api/{other}/next")[1]["trial"]["key"]
+    later_key = session.order(rater)[1].key
+    refusals = [
+        ("POST", f"/api/{rater}/answer", b"{not json", 400),
+        ("POST", f"/api/{rater}/answer", b'["a list"]', 400),
+        ("POST", f"/api/{rater}/answer", json.dumps({"key": key, "choice": "up"}).encode(), 400),
+        ("POST", f"/api/{rater}/answer", json.dumps({"key": key, "choice": "left", "response_ms": "x"}).encode(), 400),
+        ("POST", f"/api/{rater}/answer", json.dumps({"key": "0" * 16, "choice": "left"}).encode(), 404),
+        ("POST", f"/api/{rater}/answer", json.dumps({"key": other_key, "choice": "left"}).encode(), 404),
+        ("POST", f"/api/{rater}/answer", json.dumps({"key": later_key, "choice": "left"}).encode(), 409),
+        ("POST", f"/api/{'0' * 16}/answer", json.dumps({"key": key, "choice": "left"}).encode(), 404),
+        ("GET", "/api/../study.json", None, 404),
+        ("GET", "/images/..%2Fstudy.json", None, 404),
+        ("GET", "/images/../study.json", None, 404),
+        ("GET", "/images/%2e%2e/responses.sqlite", None, 404),
+        ("GET", "/r/..%2F..%2Fetc%2Fpasswd", None, 404),
+        ("GET", "/images/0000000000000000.png", None, 404),
+        ("POST", f"/api/{rater}/answer", b'{"key": "' + b"x" * 5000 + b'"}', 413),
+    ]
+    for method, path, body, expected in refusals:
+        status, content, _ = running.request(method, path, body)
+        assert status == expected, (path, body, content)
+        assert b"study.json" not in content and b"secret" not in content
+    assert session.responses.answers() == before
+    status, after = running.json("POST", f"/api/{rater}/answer", {"key": key, "choice": "right", "response_ms": 812})
+    assert status == 200 and after["answered"] == 1 and after["trial"]["key"] == later_key
+    assert running.json("POST", f"/api/{rater}/answer", {"key": key, "choice": "right", "response_ms": 5})[0] == 200
+    assert running.json("POST", f"/api/{rater}/answer", {"key": key, "choice": "left"})[0] == 409
+    stored = [row for row in session.responses.answers() if row[0] == rater]
+    assert len(stored) == 1 and stored[0][5:7] == ("right", 812.0)
+    image = after["trial"]["left"]
+    status, data, headers = running.request("GET", image)
+    assert status == 200 and headers["content-type"] == "image/png" and data.startswith(b"\x89PNG")
+
+
+def test_a_tampered_picture_is_never_served(tmp_path, study, server, run_cli, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(study, copy, ignore=shutil.ignore_patterns("responses.sqlite*"))
+    running = Server(copy)
+    try:
+        rater = _new_rater(running)
+        picture = running.json("GET", f"/api/{rater}/next")[1]["trial"]["original"]
+        target = copy / picture.lstrip("/")
+        os.chmod(target, 0o644)
+        target.write_bytes(target.read_bytes() + b"\0")
+        status, body, _ = running.request("GET", picture)
+        assert status == 503 and b"modified" in body
+    finally:
+        running.process.terminate()
+        running.process.wait(timeout=30)
+    assert run_cli("study", "serve", copy, "--port", str(_free_port())) == 2
+    assert "was modified (sha256 differs from study.json); refusing to serve" in capsys.readouterr().err
+    design = copy / "study.json"
+    os.chmod(design, 0o644)
+    design.write_text(design.read_text().replace('"probes": 2', '"probes": 3'))
+    assert run_cli("study", "serve", copy, "--port", str(_free_port())) == 2
+    assert "study.json changed after answers were collected" in capsys.readouterr().err
+
+
+def _browser(profile):
+    """Headless Debian chromium under Selenium, one device pixel per CSS pixel."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--force-device-scale-factor=1", f"--user-data-dir={profile}"):
+        options.add_argument(argument)
+    return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+
+
+def body_state(driver) -> tuple[str, int]:
+    """(data-state, data-answered) of the rater page, read at once so they belong together."""
+    state, answered = driver.execute_script("return [document.body.dataset.state, document.body.dataset.answered]")
+    return state, int(answered or -1)
+
+
+def wait_for(driver, state: str, answered: int) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 60).until(lambda d: body_state(d) == (state, answered))
+
+
+NEEDS_BROWSER = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason=(
+    "Debian's chromium and chromium-driver are not installed (make setup installs them)"))
+
+
+def _expected_choice(rater_index: int, position: int) -> str:
+    return "left" if (rater_index + position) % 3 else "right"
+
+
+@NEEDS_BROWSER
+def test_three_raters_complete_the_study_in_chromium_across_a_server_kill(tmp_path, study, server):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    running = server()
+    session = Session(study)
+    before = {row[0] for row in session.responses.answers()}
+    total = len(session.trials)
+    first_part = 3
+
+    drivers = [_browser(tmp_path / f"profile{i}") for i in range(3)]
+    raters: list[str | None] = [None] * 3
+    errors = []
+
+    def answer(index: int, start: int, stop: int):
+        try:
+            driver = drivers[index]
+            for position in range(start, stop):
+                wait_for(driver, "trial", position)
+                key = Keys.ARROW_LEFT if _expected_choice(index, position) == "left" else Keys.ARROW_RIGHT
+                ActionChains(driver).send_keys(key).perform()
+            wait_for(driver, "done" if stop == total else "trial", stop)
+        except Exception as error:  # reported by the main thread
+            errors.append((index, repr(error), body_state(drivers[index]),
+                           drivers[index].find_element(By.ID, "error").text))
+
+    try:
+        for index, driver in enumerate(drivers):
+            driver.get(f"http://127.0.0.1:{running.port}/")
+            assert body_state(driver)[0] == "welcome"
+            driver.switch_to.active_element.send_keys(Keys.ENTER)  # the Start button has the focus
+            WebDriverWait(driver, 60).until(lambda d: "/r/" in d.current_url)
+            raters[index] = driver.current_url.rsplit("/", 1)[-1]
+        # flip and zoom on the first rater's first trial
+        driver = drivers[0]
+        wait_for(driver, "trial", 0)
+        left = driver.find_element(By.ID, "left")
+        natural = driver.execute_script("return arguments[0].naturalWidth", left)
+        assert left.get_attribute("style").replace(" ", "").startswith(f"width:{natural}px")  # 1:1 pixels
+        assert left.value_of_css_property("image-rendering") == "pixelated"
+        ActionChains(driver).send_keys("z").perform()
+        assert f"width: {2 * natural}px" in left.get_attribute("style")
+        shown = left.get_attribute("src")
+        ActionChains(driver).send_keys("f").perform()
+        assert left.get_attribute("src") == driver.find_element(By.ID, "original").get_attribute("src")
+        ActionChains(driver).send_keys("f").perform()
+        assert left.get_attribute("src") == shown
+
+        threads = [threading.Thread(target=answer, args=(i, 0, first_part)) for i in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        running.kill()
+        running = server(running.port)
+        for index, driver in enumerate(drivers):
+            old_body = driver.find_element(By.TAG_NAME, "body")
+            driver.refresh()
+            WebDriverWait(driver, 60).until(staleness_of(old_body))
+            wait_for(driver, "trial", first_part)  # resumed at the first unanswered trial
+            assert session.progress(raters[index])[0].key == session.order(raters[index])[first_part].key
+        threads = [threading.Thread(target=answer, args=(i, first_part, total)) for i in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        for index, driver in enumerate(drivers):
+            assert driver.find_element(By.ID, "code").text == session.completion_code(raters[index])
+    finally:
+        for driver in drivers:
+            driver.quit()
+    stored = [row for row in session.responses.answers() if row[0] not in before]
+    assert len(stored) == 3 * total and {row[0] for row in stored} == set(raters)
+    for row in stored:
+        rater, trial, position, left, right, choice = row[:6]
+        index = raters.index(rater)
+        shown = session.order(rater)[position]
+        assert (trial, left, right) == (shown.trial["id"], shown.left, shown.right)
+        assert choice == _expected_choice(index, position)
+
+
+@NEEDS_BROWSER
+def test_the_static_export_completes_in_chromium_and_its_file_imports(tmp_path, study, run_cli):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    copy, static = tmp_path / "copy", tmp_path / "static"
+    shutil.copytree(study, copy, ignore=shutil.ignore_patterns("responses.sqlite*"))
+    assert run_cli("study", "export-static", copy, static, "--raters", "2") == 0
+    rater = open(static / "links.csv").read().splitlines()[1].split(",")[0]
+    session = Session(copy)
+    total = len(session.trials)
+    driver = _browser(tmp_path / "profile")
+    try:
+        driver.get((static / "index.html").as_uri() + f"?rater={rater}")
+        for position in range(total):
+            wait_for(driver, "trial", position)
+            key = Keys.ARROW_LEFT if _expected_choice(0, position) == "left" else Keys.ARROW_RIGHT
+            ActionChains(driver).send_keys(key).perform()
+        wait_for(driver, "done", total)
+        assert driver.find_element(By.ID, "code").text == session.completion_code(rater)
+        link = driver.find_element(By.ID, "download").get_attribute("href")
+        text = driver.execute_async_script("fetch(arguments[0]).then(r => r.text()).then(arguments[1])", link)
+    finally:
+        driver.quit()
+    answers = tmp_path / "answers.json"
+    answers.write_text(text)
+    assert run_cli("study", "import", copy, answers) == 0
+    stored = session.responses.answers()
+    assert len(stored) == total
+    for row in stored:
+        shown = session.order(rater)[row[2]]
+        assert (row[0], row[1], row[3], row[4]) == (rater, shown.trial["id"], shown.left, shown.right)
+        assert row[5] == _expected_choice(0, row[2])
