@@ -1,0 +1,479 @@
+"""Run the tasks of `rdpbench run` on a Dask cluster (``distributed``; ``dask-jobqueue`` for batch systems).
+
+Chosen by ``--scheduler ADDRESS|FILE`` (an existing ``dask scheduler``), ``--cluster local --jobs N``
+(a LocalCluster of N single-threaded worker processes) or ``--cluster slurm|pbs|sge|lsf`` (worker jobs
+submitted by dask-jobqueue), or the same keys in a config's ``[executor]`` table (see README, "Running
+on a cluster", and :data:`KEYS`). Without them the runner keeps its own executors (rdpbench.executor).
+
+What stays as on one machine: the client (the ``rdpbench run`` process) is the only writer of
+``results.sqlite``; results are stored one by one as tasks finish; resuming is the runner's.
+
+- Data: no shared filesystem is needed. Every image travels as its file's bytes in a small Dask task
+  of its own (so the scheduler can recompute it if the worker holding it dies), once per image and
+  not per task; the worker checks the bytes against their sha256 and decodes them with the same code
+  as a local run. Reconstructions asked for with ``--save-recon`` come back as PNG bytes and are
+  written by the client.
+- Weights: every worker locates the weight files by their canonical names (rdpbench.weights) in its
+  own ``RDPBENCH_WEIGHTS`` folder if set, else in the client's ``--weights-dir`` path (the same path
+  on a shared filesystem), then its torch hub cache, and verifies them there before any task runs; a
+  missing file stops the run naming the file and the worker.
+- Networks load once per worker: a worker plugin holds one WorkerState (codecs, metrics, feature
+  extractors) for the whole run. A worker runs one task at a time.
+- GPUs: with ``--device cuda``, tasks that run a network (a codec or metric with weight files, patch
+  features) ask for one unit of the worker resource ``GPU``; other tasks run on any worker. Workers
+  offer it with ``dask worker --resources GPU=1``.
+- Failures: a task whose worker dies (kill -9, out of memory) is run again on another worker, at most
+  ``allowed_failures`` times (the scheduler's ``distributed.scheduler.allowed-failures``), then
+  stored as an error row naming the last worker. Losing the scheduler stops the run with an error
+  after ``timeout_s``, and so does having no worker for ``worker_wait_s``; finished rows are kept and
+  the same command resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from rdpbench import provenance
+from rdpbench.codec_registry import create_codec
+from rdpbench.metrics.base import MetricContext
+from rdpbench.metrics.features import PatchFeatureSpec
+from rdpbench.metrics.registry import create_metric
+from rdpbench.spec import SpecError
+from rdpbench.tasks import Task, TaskResult
+from rdpbench.weights import LocatedWeight, WeightsError
+
+JOB_QUEUES = ("slurm", "pbs", "sge", "lsf")
+CLUSTERS = ("local",) + JOB_QUEUES
+# [executor] keys: what they mean is in the README ("Running on a cluster").
+KEYS = {
+    "scheduler": str, "cluster": str, "allowed_failures": int, "timeout_s": float, "worker_wait_s": float,
+    # job queues (dask-jobqueue): one job = `processes` single-threaded workers on `cores` cores
+    "queue": str, "account": str, "cores": int, "memory": str, "gpus": int, "walltime": str, "processes": int,
+    "jobs": int, "minimum_jobs": int, "maximum_jobs": int, "job_extra_directives": list,
+    "job_script_prologue": list, "interface": str, "local_directory": str, "python": str,
+}
+_GPU_DIRECTIVES = {"slurm": "--gres=gpu:{n}", "lsf": '-gpu "num={n}"'}  # pbs, sge: site-specific, see README
+
+
+class ExecutorError(RuntimeError):
+    """The cluster cannot be reached or used; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """The validated ``[executor]`` table plus ``--scheduler``/``--cluster``/``--jobs``.
+
+    ``mode``: "scheduler" (connect to ``address``), "local" (``workers`` processes) or a job queue.
+    ``job``: the job-queue keys as given.
+    """
+
+    mode: str
+    address: str | None = None
+    workers: int = 1
+    allowed_failures: int = 2
+    timeout_s: float = 30.0
+    worker_wait_s: float = 120.0
+    job: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_config(table: dict[str, Any], jobs: int) -> ClusterConfig | None:
+    """The cluster to run on, or None for the runner's own executors. Raises SpecError on bad keys."""
+    unknown = sorted(set(table) - set(KEYS))
+    if unknown:
+        raise SpecError(f"[executor]: unknown key {', '.join(unknown)} (known: {', '.join(KEYS)})")
+    for key, value in table.items():
+        wanted = (int, float) if KEYS[key] is float else KEYS[key]
+        if isinstance(value, bool) or not isinstance(value, wanted):
+            raise SpecError(f"[executor] {key} = {value!r}: expected a {KEYS[key].__name__}")
+    scheduler, cluster = table.get("scheduler"), table.get("cluster")
+    if scheduler and cluster:
+        raise SpecError("give either --scheduler (an existing Dask cluster) or --cluster, not both")
+    if not scheduler and not cluster:
+        extra = sorted(set(table) - {"allowed_failures", "timeout_s", "worker_wait_s"})
+        if extra:
+            raise SpecError(f"[executor] {', '.join(extra)} need cluster = \"slurm\" (or pbs, sge, lsf)")
+        return None
+    if cluster and cluster not in CLUSTERS:
+        raise SpecError(f"--cluster {cluster!r}: choose one of {', '.join(CLUSTERS)}")
+    job = {key: value for key, value in table.items() if key not in
+           ("scheduler", "cluster", "allowed_failures", "timeout_s", "worker_wait_s")}
+    if job and cluster not in JOB_QUEUES:
+        raise SpecError(f"[executor] {', '.join(sorted(job))} apply to job queues ({', '.join(JOB_QUEUES)}) only")
+    if cluster in JOB_QUEUES:
+        for key in ("cores", "memory"):
+            if key not in job:
+                raise SpecError(f"--cluster {cluster} needs [executor] {key} (per job), e.g. cores = 8, memory = \"32GB\"")
+        if job.get("gpus", 0) not in (0, 1):
+            raise SpecError("[executor] gpus: 0 or 1 GPU per job (one worker per GPU); scale with jobs/maximum_jobs")
+        if "jobs" in job and ("minimum_jobs" in job or "maximum_jobs" in job):
+            raise SpecError("[executor]: give jobs (a fixed number) or minimum_jobs/maximum_jobs (adaptive), not both")
+    if cluster == "local" and jobs < 1:
+        raise SpecError("--cluster local needs --jobs N >= 1 (the number of worker processes)")
+    allowed = table.get("allowed_failures", 2)
+    if allowed < 0:
+        raise SpecError("[executor] allowed_failures must be >= 0")
+    return ClusterConfig(mode="scheduler" if scheduler else cluster, address=scheduler, workers=jobs,
+                         allowed_failures=allowed, timeout_s=float(table.get("timeout_s", 30)),
+                         worker_wait_s=float(table.get("worker_wait_s", 3600 if cluster in JOB_QUEUES else 120)),
+                         job=job)
+
+
+# -- clusters ------------------------------------------------------------------------------------------------
+def job_queue_cluster(config: ClusterConfig):
+    """A dask-jobqueue cluster (jobs not yet submitted): ``job_script()`` shows what each job asks for.
+
+    One job runs ``processes`` worker processes (default: ``cores``, or 1 with a GPU), each with one
+    thread, and with ``gpus = 1`` offers the worker resource ``GPU=1``."""
+    import dask_jobqueue
+
+    classes = {"slurm": dask_jobqueue.SLURMCluster, "pbs": dask_jobqueue.PBSCluster,
+               "sge": dask_jobqueue.SGECluster, "lsf": dask_jobqueue.LSFCluster}
+    job = config.job
+    gpus = job.get("gpus", 0)
+    processes = job.get("processes", 1 if gpus else job["cores"])
+    directives = list(job.get("job_extra_directives", []))
+    worker_args = ["--nthreads", "1"]
+    if gpus:
+        if config.mode in _GPU_DIRECTIVES:
+            directives.append(_GPU_DIRECTIVES[config.mode].format(n=gpus))
+        worker_args += ["--resources", f"GPU={gpus}"]
+    options = {"cores": job["cores"], "memory": job["memory"], "processes": processes,
+               "job_extra_directives": directives, "worker_extra_args": worker_args,
+               "job_script_prologue": list(job.get("job_script_prologue", []))}
+    for key in ("queue", "account", "walltime", "interface", "local_directory", "python"):
+        if key in job:
+            options[key] = job[key]
+    if config.mode == "sge" and "account" in options:
+        options["project"] = options.pop("account")
+    with _allowed_failures(config):
+        return classes[config.mode](**options)
+
+
+def _local_cluster(config: ClusterConfig, device: str):
+    from distributed import LocalCluster
+
+    with _allowed_failures(config):
+        return LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                            dashboard_address="127.0.0.1:0" if _has_dashboard() else None,
+                            resources={"GPU": 1} if device == "cuda" else None, silence_logs=40)
+
+
+@contextmanager
+def _allowed_failures(config: ClusterConfig):
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": config.allowed_failures}):
+        yield
+
+
+def _has_dashboard() -> bool:
+    try:
+        import bokeh  # noqa: F401  (the dashboard needs it; distributed does not)
+    except ImportError:
+        return False
+    return True
+
+
+# -- the client side ---------------------------------------------------------------------------------------
+class DaskExecutor:
+    """Connected to a scheduler with at least one worker and the worker plugin registered.
+
+    Same shape as the runner's other executors: :meth:`run` takes tasks and yields TaskResults as
+    they finish. :meth:`locate_weights` and :meth:`map_originals` do the weight checks and the
+    reference-side work on the workers."""
+
+    def __init__(self, client, config: ClusterConfig, context: MetricContext, cluster=None):
+        from rdpbench import dask_worker  # imports distributed: only when a cluster is used
+
+        self.remote = dask_worker  # the functions the workers run
+        self.client, self.config, self.context, self.cluster = client, config, context, cluster
+        token = hashlib.sha256(repr(context).encode()).hexdigest()[:12]
+        self.plugin = f"rdpbench-{token}-{uuid.uuid4().hex[:8]}"
+        self.facts: dict[str, dict] = {}
+        self._wait_for_workers(1)
+        client.register_plugin(self.remote.RdpbenchWorker(context, self.plugin), name=self.plugin)
+        self._gpu_seen = False
+
+    # -- provenance --------------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """For the run's provenance: executor, scheduler address, workers when the run started, and the
+        library versions of workers that differ from the client's."""
+        mine = provenance.library_versions()
+        differing = {address: {k: v for k, v in facts["versions"].items() if mine.get(k) != v}
+                     for address, facts in self.facts.items()}
+        return {"executor": "dask", "cluster": self.config.mode, "scheduler": self.client.scheduler.address,
+                "dashboard": self.client.dashboard_link if _has_dashboard() else None,
+                "workers": len(self._workers()), "allowed_failures": self._allowed_failures(),
+                "worker_versions_differing": {a: d for a, d in differing.items() if d}}
+
+    def _allowed_failures(self) -> int | None:
+        if self.cluster is not None:
+            return self.config.allowed_failures
+        try:
+            return int(self.client.run_on_scheduler(
+                lambda: __import__("dask").config.get("distributed.scheduler.allowed-failures")))
+        except Exception:  # a scheduler that refuses to run client code: its setting is unknown here
+            return None
+
+    # -- workers -----------------------------------------------------------------------------------------
+    def _workers(self) -> dict[str, dict]:
+        self._check_connection()
+        try:
+            return self.client.scheduler_info(n_workers=-1)["workers"]
+        except (OSError, TimeoutError) as error:
+            raise self._lost() from error
+
+    def _lost(self) -> ExecutorError:
+        return ExecutorError(f"lost the connection to the Dask scheduler at {self.config.address or 'its address'} "
+                             "(it stopped or is unreachable); finished rows are saved: run the same command again "
+                             "when the scheduler is back to resume")
+
+    def _wait_for_workers(self, n: int, resource: str | None = None) -> None:
+        deadline = time.monotonic() + self.config.worker_wait_s
+        while True:
+            workers = self._workers()
+            if sum(1 for w in workers.values() if resource is None or w.get("resources", {}).get(resource)) >= n:
+                return
+            if time.monotonic() > deadline:
+                what = f"offering the {resource} resource (`dask worker ... --resources {resource}=1`)" if resource else ""
+                raise ExecutorError(f"no worker {what} joined the Dask scheduler at {self.client.scheduler.address} "
+                                    f"within {self.config.worker_wait_s:g} s; start workers, or raise "
+                                    "[executor] worker_wait_s")
+            time.sleep(0.5)
+
+    def _check_connection(self) -> None:
+        if self.client.status not in ("running", "connecting"):
+            raise self._lost()
+
+    def locate_weights(self, names: list[str]) -> dict[str, LocatedWeight]:
+        """Locate and verify ``names`` on every worker; the same hashes everywhere, else WeightsError."""
+        self.facts = self.client.run(self.remote.worker_facts, self.plugin, names)
+        problems, located = [], {}
+        for address, facts in sorted(self.facts.items()):
+            for name, found in facts["weights"].items():
+                if isinstance(found, str):
+                    problems.append(f"worker {address}: {found}")
+                elif name in located and located[name].sha256 != found.sha256:
+                    problems.append(f"worker {address}: {name} has sha256 {found.sha256}, another worker's has "
+                                    f"{located[name].sha256}; give every worker the same file")
+                else:
+                    located.setdefault(name, found)
+        if problems:
+            raise WeightsError("\n".join(problems))
+        return located
+
+    # -- work --------------------------------------------------------------------------------------------
+    def _needs_gpu(self, codec_name: str, params: dict, metrics: Iterable[str], features: bool) -> bool:
+        """A task asks for a GPU when --device cuda and it runs a network: a codec or metric with weight
+        files, or patch features (Inception)."""
+        if self.context.device != "cuda":
+            return False
+        if features or (codec_name and create_codec(codec_name).weight_names(params)):
+            return True
+        return any(create_metric(name, self.context).weight_names() for name in metrics)
+
+    def _submit_image(self, path: str) -> tuple[Any, str]:
+        data = Path(path).read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        return self.client.submit(self.remote.image_bytes, data, key=f"rdpbench-image-{digest[:16]}-{uuid.uuid4().hex[:8]}",
+                                  pure=False), digest
+
+    def _resources(self, gpu: bool) -> dict[str, int] | None:
+        if not gpu:
+            return None
+        if not self._gpu_seen:
+            self._wait_for_workers(1, "GPU")  # else GPU tasks would wait forever
+            self._gpu_seen = True
+        return {"GPU": 1}
+
+    def map_originals(self, work: Callable, argument: Any, images: dict[str, Path], label: str) -> dict[str, np.ndarray]:
+        """``work(state, argument, pixels)`` on every original, on the workers; unreadable ones left out."""
+        features = isinstance(argument, PatchFeatureSpec)
+        gpu = self._needs_gpu("", {}, [] if features else [argument], features)
+        resources = self._resources(gpu)
+        futures = {}
+        for image, path in images.items():
+            data, digest = self._submit_image(str(path))
+            futures[self.client.submit(self.remote.run_original, self.plugin, work, argument, data, digest, image,
+                                       resources=resources, pure=False, key=f"rdpbench-original-{uuid.uuid4().hex}")] = image
+        values = {}
+        with tqdm(total=len(futures), desc=label, unit="image", file=sys.stderr, leave=False) as progress:
+            for future in self._as_completed(futures):
+                value = self._value(future)
+                if isinstance(value, TaskResult):  # the worker died every time
+                    raise ExecutorError(f"{label} of {futures[future]}: {value.error}")
+                if value is not None:
+                    values[futures[future]] = value
+                progress.update(1)
+        return dict(sorted(values.items()))
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[TaskResult]:
+        """Submit the tasks (a bounded number at a time, grouped by image so each image travels once)
+        and yield their results as they finish."""
+        queue = sorted(tasks, key=lambda t: t.image)
+        gpu_by_kind: dict[tuple, bool] = {}
+        images: dict[str, list] = {}  # image -> [bytes future, digest, tasks not yet finished]
+        for task in queue:
+            images.setdefault(task.image, [None, None, 0])[2] += 1
+        pending: dict[Any, Task] = {}
+        position, window, window_at = 0, 16, 0.0
+        while position < len(queue) or pending:
+            if time.monotonic() - window_at > 2:  # a few tasks queued per worker, as workers come and go
+                window, window_at = max(16, 4 * len(self._workers())), time.monotonic()
+            while position < len(queue) and len(pending) < window:
+                task = queue[position]
+                position += 1
+                entry = images[task.image]
+                if entry[0] is None:
+                    try:
+                        entry[0], entry[1] = self._submit_image(task.image_path)
+                    except OSError as error:  # as a local run words it
+                        entry[2] -= 1
+                        yield TaskResult(task, error=f"input: {error}")
+                        continue
+                kind = (task.codec_name, task.params, task.metrics, bool(task.features))
+                if kind not in gpu_by_kind:
+                    gpu_by_kind[kind] = self._needs_gpu(task.codec_name, dict(task.params), task.metrics, bool(task.features))
+                future = self.client.submit(self.remote.run_task, self.plugin, task, entry[0], entry[1], pure=False,
+                                            resources=self._resources(gpu_by_kind[kind]),
+                                            key=f"rdpbench-task-{uuid.uuid4().hex}")
+                pending[future] = task
+            for future in self._as_completed(pending, first_only=True):
+                task = pending.pop(future)
+                yield self._result(future, task)
+                entry = images[task.image]
+                entry[2] -= 1
+                if entry[2] == 0:
+                    entry[0] = None  # the last reference: the cluster forgets the image's bytes
+
+    def _as_completed(self, futures: dict, first_only: bool = False) -> Iterator[Any]:
+        """Futures as they finish; raises ExecutorError when the scheduler is lost or no worker is left
+        for ``worker_wait_s`` (never waits forever)."""
+        from distributed import wait
+
+        left = set(futures)
+        no_worker_since = None
+        while left:
+            try:
+                with self.client.as_current():
+                    done = wait(list(left), timeout=2, return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                done = set()
+            if not done:
+                self._check_connection()
+                if self._workers():
+                    no_worker_since = None
+                elif no_worker_since is None:
+                    no_worker_since = time.monotonic()
+                elif time.monotonic() - no_worker_since > self.config.worker_wait_s:
+                    raise ExecutorError(f"no worker left on the Dask scheduler at {self.client.scheduler.address} "
+                                        f"for {self.config.worker_wait_s:g} s; finished rows are saved: start "
+                                        "workers and run the same command again to resume")
+                continue
+            for future in done:
+                if future.status == "cancelled":
+                    self._check_connection()
+                    raise ExecutorError(f"the Dask scheduler at {self.client.scheduler.address} dropped the "
+                                        "run's tasks (scheduler restarted or connection lost); finished rows are "
+                                        "saved: run the same command again to resume")
+                left.discard(future)
+                yield future
+            if first_only:
+                return
+
+    def _value(self, future):
+        if future.status == "finished":
+            return future.result()
+        error = future.exception()
+        last = getattr(getattr(error, "last_worker", None), "address", None)
+        if last is not None:  # distributed.scheduler.KilledWorker
+            return TaskResult(None, error=f"worker: the worker died while running this task, "
+                                          f"{error.allowed_failures + 1} times (the last was {last}); see that "
+                                          "worker's log (out of memory? a crashing library?)", worker=last)
+        return TaskResult(None, error=f"worker: {type(error).__name__}: {error}")
+
+    def _result(self, future, task: Task) -> TaskResult:
+        value = self._value(future)
+        if isinstance(value, TaskResult):
+            value.task = task
+            return value
+        result, recon = value
+        if recon is not None:
+            target = Path(task.recon_path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(recon)
+        return result
+
+    def close(self) -> None:
+        try:
+            if self.cluster is None and self.client.status == "running":
+                self.client.unregister_worker_plugin(self.plugin)  # free the workers' networks
+        finally:
+            self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+@contextmanager
+def open_executor(spec, context: MetricContext) -> Iterator[DaskExecutor | None]:
+    """The Dask executor that ``spec.executor`` (and --jobs) asks for, closed afterwards; None when the
+    run stays on this machine's own executors."""
+    config = parse_config(dict(spec.executor), spec.jobs)
+    if config is None:
+        yield None
+        return
+    from distributed import Client
+
+    cluster = None
+    try:
+        if config.mode == "local":
+            cluster = _local_cluster(config, spec.device)
+        elif config.mode in JOB_QUEUES:
+            cluster = job_queue_cluster(config)
+            if "jobs" in config.job:
+                cluster.scale(jobs=config.job["jobs"])
+            else:
+                cluster.adapt(minimum_jobs=config.job.get("minimum_jobs", 0),
+                              maximum_jobs=config.job.get("maximum_jobs", 1))
+        address = cluster if cluster is not None else _scheduler_address(config.address)
+        client = Client(address, timeout=config.timeout_s, set_as_default=False)
+    except (OSError, TimeoutError) as error:
+        if cluster is not None:
+            cluster.close()
+        raise ExecutorError(f"cannot reach the Dask scheduler at {config.address}: {error}; is it running "
+                            f"(`dask scheduler`), and is the address right?") from error
+    try:
+        executor = DaskExecutor(client, config, context, cluster)
+    except BaseException:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+        raise
+    where = client.scheduler.address + (f", dashboard {client.dashboard_link}" if _has_dashboard() else "")
+    print(f"rdpbench: Dask {config.mode} at {where}, {len(executor._workers())} workers", file=sys.stderr)
+    try:
+        yield executor
+    finally:
+        executor.close()
+
+
+def _scheduler_address(text: str) -> str:
+    """``tcp://HOST:PORT`` as given, or the address inside a scheduler file (``dask scheduler
+    --scheduler-file``)."""
+    if "://" in text:
+        return text
+    try:
+        return json.loads(Path(text).read_text())["address"]
+    except (OSError, ValueError, KeyError) as error:
+        raise ExecutorError(f"--scheduler {text}: neither tcp://HOST:PORT nor a readable scheduler file ({error})") from error
