@@ -95,7 +95,8 @@ def parse_config(table: dict[str, Any], jobs: int) -> ClusterConfig | None:
     for key, value in table.items():
         wanted = (int, float) if KEYS[key] is float else KEYS[key]
         if isinstance(value, bool) or not isinstance(value, wanted):
-            raise SpecError(f"[executor] {key} = {value!r}: expected a {KEYS[key].__name__}")
+            kind = {str: "text", int: "an integer", float: "a number", list: "a list"}[KEYS[key]]
+            raise SpecError(f"[executor] {key} = {value!r}: expected {kind}")
     scheduler, cluster = table.get("scheduler"), table.get("cluster")
     if scheduler and cluster:
         raise SpecError("give either --scheduler (an existing Dask cluster) or --cluster, not both")
@@ -186,6 +187,16 @@ def _has_dashboard() -> bool:
 
 
 # -- the client side ---------------------------------------------------------------------------------------
+def needs_gpu(context: MetricContext, codec_name: str, params: dict, metrics: Iterable[str], features: bool) -> bool:
+    """Whether a task asks for the ``GPU`` worker resource: with --device cuda, when it runs a network
+    (a codec or metric with weight files, or patch features for FID/KID)."""
+    if context.device != "cuda":
+        return False
+    if features or (codec_name and create_codec(codec_name).weight_names(params)):
+        return True
+    return any(create_metric(name, context).weight_names() for name in metrics)
+
+
 class DaskExecutor:
     """Connected to a scheduler with at least one worker and the worker plugin registered.
 
@@ -274,15 +285,6 @@ class DaskExecutor:
         return located
 
     # -- work --------------------------------------------------------------------------------------------
-    def _needs_gpu(self, codec_name: str, params: dict, metrics: Iterable[str], features: bool) -> bool:
-        """A task asks for a GPU when --device cuda and it runs a network: a codec or metric with weight
-        files, or patch features (Inception)."""
-        if self.context.device != "cuda":
-            return False
-        if features or (codec_name and create_codec(codec_name).weight_names(params)):
-            return True
-        return any(create_metric(name, self.context).weight_names() for name in metrics)
-
     def _submit_image(self, path: str) -> tuple[Any, str]:
         data = Path(path).read_bytes()
         digest = hashlib.sha256(data).hexdigest()
@@ -300,7 +302,7 @@ class DaskExecutor:
     def map_originals(self, work: Callable, argument: Any, images: dict[str, Path], label: str) -> dict[str, np.ndarray]:
         """``work(state, argument, pixels)`` on every original, on the workers; unreadable ones left out."""
         features = isinstance(argument, PatchFeatureSpec)
-        gpu = self._needs_gpu("", {}, [] if features else [argument], features)
+        gpu = needs_gpu(self.context, "", {}, [] if features else [argument], features)
         resources = self._resources(gpu)
         futures = {}
         for image, path in images.items():
@@ -344,7 +346,8 @@ class DaskExecutor:
                         continue
                 kind = (task.codec_name, task.params, task.metrics, bool(task.features))
                 if kind not in gpu_by_kind:
-                    gpu_by_kind[kind] = self._needs_gpu(task.codec_name, dict(task.params), task.metrics, bool(task.features))
+                    gpu_by_kind[kind] = needs_gpu(self.context, task.codec_name, dict(task.params), task.metrics,
+                                                  bool(task.features))
                 future = self.client.submit(self.remote.run_task, self.plugin, task, entry[0], entry[1], pure=False,
                                             resources=self._resources(gpu_by_kind[kind]),
                                             key=f"rdpbench-task-{uuid.uuid4().hex}")
@@ -383,7 +386,8 @@ class DaskExecutor:
                 continue
             for future in done:
                 if future.status == "cancelled":
-                    self._check_connection()
+                    if self.client.status != "running":
+                        raise self._lost()
                     raise ExecutorError(f"the Dask scheduler at {self.client.scheduler.address} dropped the "
                                         "run's tasks (scheduler restarted or connection lost); finished rows are "
                                         "saved: run the same command again to resume")

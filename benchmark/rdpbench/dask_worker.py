@@ -22,6 +22,7 @@ from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from rdpbench import provenance
+from rdpbench.codec_registry import discover
 from rdpbench.imageio import ImageReadError, read_rgb8
 from rdpbench.metrics.base import MetricContext
 from rdpbench.tasks import Task, TaskResult, WorkerState, execute_task
@@ -89,6 +90,8 @@ class RdpbenchWorker(WorkerPlugin):
             return np.asarray(work(self.state, argument, pixels))
 
     def locate(self, names: list[str]) -> dict[str, LocatedWeight | str]:
+        """Each weight file located and verified here, or the error text saying what is missing."""
+        discover()  # codec adapters register their checkpoints' canonical names when they load
         found: dict[str, LocatedWeight | str] = {}
         for name in names:
             try:
