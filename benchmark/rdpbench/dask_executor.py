@@ -51,7 +51,7 @@ from rdpbench.metrics.features import PatchFeatureSpec
 from rdpbench.metrics.registry import create_metric
 from rdpbench.spec import SpecError
 from rdpbench.tasks import Task, TaskResult
-from rdpbench.weights import LocatedWeight, WeightsError
+from rdpbench.weights import KNOWN, LocatedWeight, WeightsError
 
 JOB_QUEUES = ("slurm", "pbs", "sge", "lsf")
 CLUSTERS = ("local",) + JOB_QUEUES
@@ -269,7 +269,7 @@ class DaskExecutor:
 
     def locate_weights(self, names: list[str]) -> dict[str, LocatedWeight]:
         """Locate and verify ``names`` on every worker; the same hashes everywhere, else WeightsError."""
-        self.facts = self.client.run(self.remote.worker_facts, self.plugin, names)
+        self.facts = self.client.run(self.remote.worker_facts, self.plugin, [KNOWN[name] for name in names])
         problems, located = [], {}
         for address, facts in sorted(self.facts.items()):
             for name, found in facts["weights"].items():

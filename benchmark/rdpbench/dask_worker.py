@@ -22,11 +22,10 @@ from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from rdpbench import provenance
-from rdpbench.codec_registry import discover
 from rdpbench.imageio import ImageReadError, read_rgb8
 from rdpbench.metrics.base import MetricContext
 from rdpbench.tasks import Task, TaskResult, WorkerState, execute_task
-from rdpbench.weights import LocatedWeight, Weights, WeightsError
+from rdpbench.weights import LocatedWeight, WeightFile, Weights, WeightsError, register
 
 
 class RdpbenchWorker(WorkerPlugin):
@@ -89,15 +88,15 @@ class RdpbenchWorker(WorkerPlugin):
                 return None  # as in a local run: unreadable originals are left out
             return np.asarray(work(self.state, argument, pixels))
 
-    def locate(self, names: list[str]) -> dict[str, LocatedWeight | str]:
+    def locate(self, files: list[WeightFile]) -> dict[str, LocatedWeight | str]:
         """Each weight file located and verified here, or the error text saying what is missing."""
-        discover()  # codec adapters register their checkpoints' canonical names when they load
         found: dict[str, LocatedWeight | str] = {}
-        for name in names:
+        for file in files:
+            register(file)  # as the client knows it (codec adapters register their checkpoints on use)
             try:
-                found[name] = self.state.context.weights.locate(name)
+                found[file.name] = self.state.context.weights.locate(file.name)
             except WeightsError as error:
-                found[name] = str(error)
+                found[file.name] = str(error)
         return found
 
 
@@ -118,7 +117,8 @@ def run_original(name: str, work: Callable, argument: Any, data: bytes, digest: 
     return _plugin(name).original(work, argument, data, digest, image)
 
 
-def worker_facts(name: str, names: list[str], dask_worker=None) -> dict[str, Any]:
+def worker_facts(name: str, files: list[WeightFile], dask_worker=None) -> dict[str, Any]:
+    """The worker's weight files (located, or why not), library versions and resources."""
     plugin = dask_worker.plugins[name]
-    return {"weights": plugin.locate(names), "versions": provenance.library_versions(),
+    return {"weights": plugin.locate(files), "versions": provenance.library_versions(),
             "resources": dict(dask_worker.state.total_resources)}
