@@ -8,11 +8,11 @@ on a cluster", and :data:`KEYS`). Without them the runner keeps its own executor
 What stays as on one machine: the client (the ``rdpbench run`` process) is the only writer of
 ``results.sqlite``; results are stored one by one as tasks finish; resuming is the runner's.
 
-- Data: no shared filesystem is needed. Every image travels as its file's bytes in a small Dask task
-  of its own (so the scheduler can recompute it if the worker holding it dies), once per image and
-  not per task; the worker checks the bytes against their sha256 and decodes them with the same code
-  as a local run. Reconstructions asked for with ``--save-recon`` come back as PNG bytes and are
-  written by the client.
+- Data: no shared filesystem is needed. Every task carries its image file's bytes (the file as
+  stored, so a task is self-contained and any idle worker can take it); the worker checks them against
+  their sha256, keeps one copy per image and decodes it with the same code as a local run. One task
+  per worker thread is in flight, so the cluster holds only the images being worked on.
+  Reconstructions asked for with ``--save-recon`` come back as PNG bytes and are written by the client.
 - Weights: every worker locates the weight files by their canonical names (rdpbench.weights) in its
   own ``RDPBENCH_WEIGHTS`` folder if set, else in the client's ``--weights-dir`` path (the same path
   on a shared filesystem), then its torch hub cache, and verifies them there before any task runs; a
@@ -36,6 +36,7 @@ import json
 import sys
 import time
 import uuid
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,24 +158,27 @@ def job_queue_cluster(config: ClusterConfig):
             options[key] = job[key]
     if config.mode == "sge" and "account" in options:
         options["project"] = options.pop("account")
-    with _allowed_failures(config):
+    with _scheduler_settings(config):
         return classes[config.mode](**options)
 
 
 def _local_cluster(config: ClusterConfig, device: str):
     from distributed import LocalCluster
 
-    with _allowed_failures(config):
+    with _scheduler_settings(config):
         return LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                             dashboard_address="127.0.0.1:0" if _has_dashboard() else None,
                             resources={"GPU": 1} if device == "cuda" else None, silence_logs=40)
 
 
 @contextmanager
-def _allowed_failures(config: ClusterConfig):
+def _scheduler_settings(config: ClusterConfig):
+    """For the scheduler of a cluster we start: the retry bound, and one task per worker thread at a
+    time (worker-saturation 1.0), so that a dying worker is blamed only for the task it was running."""
     import dask
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": config.allowed_failures}):
+    with dask.config.set({"distributed.scheduler.allowed-failures": config.allowed_failures,
+                          "distributed.scheduler.worker-saturation": 1.0}):
         yield
 
 
@@ -285,12 +289,6 @@ class DaskExecutor:
         return located
 
     # -- work --------------------------------------------------------------------------------------------
-    def _submit_image(self, path: str) -> tuple[Any, str]:
-        data = Path(path).read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        return self.client.submit(self.remote.image_bytes, data, key=f"rdpbench-image-{digest[:16]}-{uuid.uuid4().hex[:8]}",
-                                  pure=False), digest
-
     def _resources(self, gpu: bool) -> dict[str, int] | None:
         if not gpu:
             return None
@@ -299,66 +297,69 @@ class DaskExecutor:
             self._gpu_seen = True
         return {"GPU": 1}
 
+    def _stream(self, jobs: Iterable[tuple[Any, str, Callable, tuple, bool]]) -> Iterator[tuple[Any, Any]]:
+        """For each job ``(tag, image path, function, arguments, gpu)``, run ``function(plugin name,
+        *arguments, image bytes, their sha256)`` on a worker; yield ``(tag, value)`` as jobs finish.
+        ``value`` is the function's result, a TaskResult whose error says the workers died, or the
+        OSError of an image file this process cannot read.
+
+        Each job carries its image's bytes and has no dependency, so Dask gives it to an idle worker;
+        one job per worker thread is in flight, so a worker that dies held exactly the job it was
+        running (Dask counts a death against every task a worker holds) and the cluster holds only the
+        images of running jobs."""
+        jobs = iter(jobs)
+        pending: dict[Any, Any] = {}
+        window, window_at, more = 1, 0.0, True
+        while more or pending:
+            if time.monotonic() - window_at > 2:  # workers come and go
+                window = max(1, sum(w.get("nthreads", 1) for w in self._workers().values()))
+                window_at = time.monotonic()
+            while more and len(pending) < window:
+                job = next(jobs, None)
+                if job is None:
+                    more = False
+                    break
+                tag, path, function, arguments, gpu = job
+                try:
+                    data = Path(path).read_bytes()
+                except OSError as error:
+                    yield tag, error
+                    continue
+                future = self.client.submit(function, self.plugin, *arguments, data, hashlib.sha256(data).hexdigest(),
+                                            resources=self._resources(gpu), pure=False,
+                                            key=f"rdpbench-{function.__name__}-{uuid.uuid4().hex}")
+                pending[future] = tag
+            for future in self._as_completed(pending, first_only=True):
+                yield pending.pop(future), self._value(future)
+
     def map_originals(self, work: Callable, argument: Any, images: dict[str, Path], label: str) -> dict[str, np.ndarray]:
         """``work(state, argument, pixels)`` on every original, on the workers; unreadable ones left out."""
         features = isinstance(argument, PatchFeatureSpec)
         gpu = needs_gpu(self.context, "", {}, [] if features else [argument], features)
-        resources = self._resources(gpu)
-        futures = {}
-        for image, path in images.items():
-            data, digest = self._submit_image(str(path))
-            futures[self.client.submit(self.remote.run_original, self.plugin, work, argument, data, digest, image,
-                                       resources=resources, pure=False, key=f"rdpbench-original-{uuid.uuid4().hex}")] = image
+        jobs = ((image, str(path), self.remote.run_original, (work, argument, image), gpu) for image, path in images.items())
         values = {}
-        with tqdm(total=len(futures), desc=label, unit="image", file=sys.stderr, leave=False) as progress:
-            for future in self._as_completed(futures):
-                value = self._value(future)
-                if isinstance(value, TaskResult):  # the worker died every time
-                    raise ExecutorError(f"{label} of {futures[future]}: {value.error}")
-                if value is not None:
-                    values[futures[future]] = value
-                progress.update(1)
+        for image, value in tqdm(self._stream(jobs), total=len(images), desc=label, unit="image", file=sys.stderr,
+                                 leave=False):
+            if isinstance(value, TaskResult):
+                raise ExecutorError(f"{label}, {image}: {value.error}")
+            if value is not None and not isinstance(value, OSError):
+                values[image] = value
         return dict(sorted(values.items()))
 
     def run(self, tasks: Iterable[Task]) -> Iterator[TaskResult]:
-        """Submit the tasks (a bounded number at a time, grouped by image so each image travels once)
-        and yield their results as they finish."""
-        queue = sorted(tasks, key=lambda t: t.image)
-        gpu_by_kind: dict[tuple, bool] = {}
-        images: dict[str, list] = {}  # image -> [bytes future, digest, tasks not yet finished]
-        for task in queue:
-            images.setdefault(task.image, [None, None, 0])[2] += 1
-        pending: dict[Any, Task] = {}
-        position, window, window_at = 0, 16, 0.0
-        while position < len(queue) or pending:
-            if time.monotonic() - window_at > 2:  # a few tasks queued per worker, as workers come and go
-                window, window_at = max(16, 4 * len(self._workers())), time.monotonic()
-            while position < len(queue) and len(pending) < window:
-                task = queue[position]
-                position += 1
-                entry = images[task.image]
-                if entry[0] is None:
-                    try:
-                        entry[0], entry[1] = self._submit_image(task.image_path)
-                    except OSError as error:  # as a local run words it
-                        entry[2] -= 1
-                        yield TaskResult(task, error=f"input: {error}")
-                        continue
+        """Run the tasks on the workers; yield their results as they finish."""
+        gpu: dict[tuple, bool] = {}
+
+        def jobs():
+            for task in tasks:
                 kind = (task.codec_name, task.params, task.metrics, bool(task.features))
-                if kind not in gpu_by_kind:
-                    gpu_by_kind[kind] = needs_gpu(self.context, task.codec_name, dict(task.params), task.metrics,
-                                                  bool(task.features))
-                future = self.client.submit(self.remote.run_task, self.plugin, task, entry[0], entry[1], pure=False,
-                                            resources=self._resources(gpu_by_kind[kind]),
-                                            key=f"rdpbench-task-{uuid.uuid4().hex}")
-                pending[future] = task
-            for future in self._as_completed(pending, first_only=True):
-                task = pending.pop(future)
-                yield self._result(future, task)
-                entry = images[task.image]
-                entry[2] -= 1
-                if entry[2] == 0:
-                    entry[0] = None  # the last reference: the cluster forgets the image's bytes
+                if kind not in gpu:
+                    gpu[kind] = needs_gpu(self.context, task.codec_name, dict(task.params), task.metrics,
+                                          bool(task.features))
+                yield task, task.image_path, self.remote.run_task, (task,), gpu[kind]
+
+        for task, value in self._stream(jobs()):
+            yield self._result(task, value)
 
     def _as_completed(self, futures: dict, first_only: bool = False) -> Iterator[Any]:
         """Futures as they finish; raises ExecutorError when the scheduler is lost or no worker is left
@@ -373,6 +374,8 @@ class DaskExecutor:
                     done = wait(list(left), timeout=2, return_when="FIRST_COMPLETED").done
             except TimeoutError:
                 done = set()
+            except CancelledError:  # wait() raises when futures were cancelled; looked at below
+                done = {future for future in left if future.done()}
             if not done:
                 self._check_connection()
                 if self._workers():
@@ -407,8 +410,9 @@ class DaskExecutor:
                                           "worker's log (out of memory? a crashing library?)", worker=last)
         return TaskResult(None, error=f"worker: {type(error).__name__}: {error}")
 
-    def _result(self, future, task: Task) -> TaskResult:
-        value = self._value(future)
+    def _result(self, task: Task, value) -> TaskResult:
+        if isinstance(value, OSError):  # worded as a local run words it
+            return TaskResult(task, error=f"input: {value}")
         if isinstance(value, TaskResult):
             value.task = task
             return value

@@ -104,16 +104,11 @@ def _plugin(name: str) -> RdpbenchWorker:
     return get_worker().plugins[name]
 
 
-def image_bytes(data: bytes) -> bytes:
-    """A task whose result is an image's bytes: the scheduler keeps its inputs and can recompute it."""
-    return data
-
-
 def run_task(name: str, task: Task, data: bytes, digest: str) -> tuple[TaskResult, bytes | None]:
     return _plugin(name).run(task, data, digest)
 
 
-def run_original(name: str, work: Callable, argument: Any, data: bytes, digest: str, image: str):
+def run_original(name: str, work: Callable, argument: Any, image: str, data: bytes, digest: str):
     return _plugin(name).original(work, argument, data, digest, image)
 
 
