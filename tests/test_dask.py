@@ -392,7 +392,9 @@ def test_executor_table_is_checked():
                            ({"cluster": "slurm", "cores": "four"}, "expected an integer"),
                            ({"scheduler": "x", "cluster": "local"}, "not both"),
                            ({"queue": "gpu"}, "need cluster"),
-                           ({"nodes": 3}, "unknown key nodes")]:
+                           ({"nodes": 3}, "unknown key nodes"),
+                           ({"cluster": "slurm", "cores": 4, "memory": "8GB", "minimum_jobs": 0}, "must be >= 1"),
+                           ({"cluster": "local", "allowed_failures": -1}, "must be >= 0")]:
         with pytest.raises(SpecError, match=re.escape(message)):
             parse_config(table, 1)
 

@@ -98,6 +98,8 @@ def parse_config(table: dict[str, Any], jobs: int) -> ClusterConfig | None:
         if isinstance(value, bool) or not isinstance(value, wanted):
             kind = {str: "text", int: "an integer", float: "a number", list: "a list"}[KEYS[key]]
             raise SpecError(f"[executor] {key} = {value!r}: expected {kind}")
+        if KEYS[key] in (int, float) and value < (0 if key == "allowed_failures" else 1):
+            raise SpecError(f"[executor] {key} = {value!r}: must be {'>= 0' if key == 'allowed_failures' else '>= 1'}")
     scheduler, cluster = table.get("scheduler"), table.get("cluster")
     if scheduler and cluster:
         raise SpecError("give either --scheduler (an existing Dask cluster) or --cluster, not both")
@@ -122,11 +124,8 @@ def parse_config(table: dict[str, Any], jobs: int) -> ClusterConfig | None:
             raise SpecError("[executor]: give jobs (a fixed number) or minimum_jobs/maximum_jobs (adaptive), not both")
     if cluster == "local" and jobs < 1:
         raise SpecError("--cluster local needs --jobs N >= 1 (the number of worker processes)")
-    allowed = table.get("allowed_failures", 2)
-    if allowed < 0:
-        raise SpecError("[executor] allowed_failures must be >= 0")
     return ClusterConfig(mode="scheduler" if scheduler else cluster, address=scheduler, workers=jobs,
-                         allowed_failures=allowed, timeout_s=float(table.get("timeout_s", 30)),
+                         allowed_failures=table.get("allowed_failures", 2), timeout_s=float(table.get("timeout_s", 30)),
                          worker_wait_s=float(table.get("worker_wait_s", 3600 if cluster in JOB_QUEUES else 120)),
                          job=job)
 
@@ -449,11 +448,11 @@ def open_executor(spec, context: MetricContext) -> Iterator[DaskExecutor | None]
             cluster = _local_cluster(config, spec.device)
         elif config.mode in JOB_QUEUES:
             cluster = job_queue_cluster(config)
-            if "jobs" in config.job:
-                cluster.scale(jobs=config.job["jobs"])
+            if "minimum_jobs" in config.job or "maximum_jobs" in config.job:  # at least one job: weights are
+                minimum = config.job.get("minimum_jobs", 1)                     # checked on a worker first
+                cluster.adapt(minimum_jobs=minimum, maximum_jobs=max(minimum, config.job.get("maximum_jobs", minimum)))
             else:
-                cluster.adapt(minimum_jobs=config.job.get("minimum_jobs", 0),
-                              maximum_jobs=config.job.get("maximum_jobs", 1))
+                cluster.scale(jobs=config.job.get("jobs", 1))
         address = cluster if cluster is not None else _scheduler_address(config.address)
         client = Client(address, timeout=config.timeout_s, set_as_default=False)
     except (OSError, TimeoutError) as error:
