@@ -24,7 +24,8 @@ import torch
 import rdpbench
 import standins
 from rdpbench.codec_registry import create_codec
-from rdpbench.dask_executor import ClusterConfig, job_queue_cluster, needs_gpu, parse_config
+from rdpbench.dask_cluster import ClusterConfig, job_queue_cluster, parse_config
+from rdpbench.dask_executor import needs_gpu
 from rdpbench.metrics.base import MetricContext
 from rdpbench.spec import SpecError
 

@@ -3,7 +3,7 @@
 Chosen by ``--scheduler ADDRESS|FILE`` (an existing ``dask scheduler``), ``--cluster local --jobs N``
 (a LocalCluster of N single-threaded worker processes) or ``--cluster slurm|pbs|sge|lsf`` (worker jobs
 submitted by dask-jobqueue), or the same keys in a config's ``[executor]`` table (see README, "Running
-on a cluster", and :data:`KEYS`). Without them the runner keeps its own executors (rdpbench.executor).
+on a cluster", and rdpbench.dask_cluster). Without them the runner keeps its own executors (rdpbench.executor).
 
 What stays as on one machine: the client (the ``rdpbench run`` process) is the only writer of
 ``results.sqlite``; results are stored one by one as tasks finish; resuming is the runner's.
@@ -38,7 +38,6 @@ import time
 import uuid
 from concurrent.futures import CancelledError
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -50,143 +49,12 @@ from rdpbench.codec_registry import create_codec
 from rdpbench.metrics.base import MetricContext
 from rdpbench.metrics.features import PatchFeatureSpec
 from rdpbench.metrics.registry import create_metric
-from rdpbench.spec import SpecError
+from rdpbench.dask_cluster import JOB_QUEUES, ClusterConfig, has_dashboard, job_queue_cluster, local_cluster, parse_config
 from rdpbench.tasks import Task, TaskResult
 from rdpbench.weights import KNOWN, LocatedWeight, WeightsError
 
-JOB_QUEUES = ("slurm", "pbs", "sge", "lsf")
-CLUSTERS = ("local",) + JOB_QUEUES
-# [executor] keys: what they mean is in the README ("Running on a cluster").
-KEYS = {
-    "scheduler": str, "cluster": str, "allowed_failures": int, "timeout_s": float, "worker_wait_s": float,
-    # job queues (dask-jobqueue): one job = `processes` single-threaded workers on `cores` cores
-    "queue": str, "account": str, "cores": int, "memory": str, "gpus": int, "walltime": str, "processes": int,
-    "jobs": int, "minimum_jobs": int, "maximum_jobs": int, "job_extra_directives": list,
-    "job_script_prologue": list, "interface": str, "local_directory": str, "python": str,
-}
-_GPU_DIRECTIVES = {"slurm": "--gres=gpu:{n}", "lsf": '-gpu "num={n}"'}  # pbs, sge: site-specific, see README
-
-
 class ExecutorError(RuntimeError):
     """The cluster cannot be reached or used; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class ClusterConfig:
-    """The validated ``[executor]`` table plus ``--scheduler``/``--cluster``/``--jobs``.
-
-    ``mode``: "scheduler" (connect to ``address``), "local" (``workers`` processes) or a job queue.
-    ``job``: the job-queue keys as given.
-    """
-
-    mode: str
-    address: str | None = None
-    workers: int = 1
-    allowed_failures: int = 2
-    timeout_s: float = 30.0
-    worker_wait_s: float = 120.0
-    job: dict[str, Any] = field(default_factory=dict)
-
-
-def parse_config(table: dict[str, Any], jobs: int) -> ClusterConfig | None:
-    """The cluster to run on, or None for the runner's own executors. Raises SpecError on bad keys."""
-    unknown = sorted(set(table) - set(KEYS))
-    if unknown:
-        raise SpecError(f"[executor]: unknown key {', '.join(unknown)} (known: {', '.join(KEYS)})")
-    for key, value in table.items():
-        wanted = (int, float) if KEYS[key] is float else KEYS[key]
-        if isinstance(value, bool) or not isinstance(value, wanted):
-            kind = {str: "text", int: "an integer", float: "a number", list: "a list"}[KEYS[key]]
-            raise SpecError(f"[executor] {key} = {value!r}: expected {kind}")
-        if KEYS[key] in (int, float) and value < (0 if key == "allowed_failures" else 1):
-            raise SpecError(f"[executor] {key} = {value!r}: must be {'>= 0' if key == 'allowed_failures' else '>= 1'}")
-    scheduler, cluster = table.get("scheduler"), table.get("cluster")
-    if scheduler and cluster:
-        raise SpecError("give either --scheduler (an existing Dask cluster) or --cluster, not both")
-    if not scheduler and not cluster:
-        extra = sorted(set(table) - {"allowed_failures", "timeout_s", "worker_wait_s"})
-        if extra:
-            raise SpecError(f"[executor] {', '.join(extra)} need cluster = \"slurm\" (or pbs, sge, lsf)")
-        return None
-    if cluster and cluster not in CLUSTERS:
-        raise SpecError(f"--cluster {cluster!r}: choose one of {', '.join(CLUSTERS)}")
-    job = {key: value for key, value in table.items() if key not in
-           ("scheduler", "cluster", "allowed_failures", "timeout_s", "worker_wait_s")}
-    if job and cluster not in JOB_QUEUES:
-        raise SpecError(f"[executor] {', '.join(sorted(job))} apply to job queues ({', '.join(JOB_QUEUES)}) only")
-    if cluster in JOB_QUEUES:
-        for key in ("cores", "memory"):
-            if key not in job:
-                raise SpecError(f"--cluster {cluster} needs [executor] {key} (per job), e.g. cores = 8, memory = \"32GB\"")
-        if job.get("gpus", 0) not in (0, 1):
-            raise SpecError("[executor] gpus: 0 or 1 GPU per job (one worker per GPU); scale with jobs/maximum_jobs")
-        if "jobs" in job and ("minimum_jobs" in job or "maximum_jobs" in job):
-            raise SpecError("[executor]: give jobs (a fixed number) or minimum_jobs/maximum_jobs (adaptive), not both")
-    if cluster == "local" and jobs < 1:
-        raise SpecError("--cluster local needs --jobs N >= 1 (the number of worker processes)")
-    return ClusterConfig(mode="scheduler" if scheduler else cluster, address=scheduler, workers=jobs,
-                         allowed_failures=table.get("allowed_failures", 2), timeout_s=float(table.get("timeout_s", 30)),
-                         worker_wait_s=float(table.get("worker_wait_s", 3600 if cluster in JOB_QUEUES else 120)),
-                         job=job)
-
-
-# -- clusters ------------------------------------------------------------------------------------------------
-def job_queue_cluster(config: ClusterConfig):
-    """A dask-jobqueue cluster (jobs not yet submitted): ``job_script()`` shows what each job asks for.
-
-    One job runs ``processes`` worker processes (default: ``cores``, or 1 with a GPU), each with one
-    thread, and with ``gpus = 1`` offers the worker resource ``GPU=1``."""
-    import dask_jobqueue
-
-    classes = {"slurm": dask_jobqueue.SLURMCluster, "pbs": dask_jobqueue.PBSCluster,
-               "sge": dask_jobqueue.SGECluster, "lsf": dask_jobqueue.LSFCluster}
-    job = config.job
-    gpus = job.get("gpus", 0)
-    processes = job.get("processes", 1 if gpus else job["cores"])
-    directives = list(job.get("job_extra_directives", []))
-    worker_args = ["--nthreads", "1"]
-    if gpus:
-        if config.mode in _GPU_DIRECTIVES:
-            directives.append(_GPU_DIRECTIVES[config.mode].format(n=gpus))
-        worker_args += ["--resources", f"GPU={gpus}"]
-    options = {"cores": job["cores"], "memory": job["memory"], "processes": processes,
-               "job_extra_directives": directives, "worker_extra_args": worker_args,
-               "job_script_prologue": list(job.get("job_script_prologue", []))}
-    for key in ("queue", "account", "walltime", "interface", "local_directory", "python"):
-        if key in job:
-            options[key] = job[key]
-    if config.mode == "sge" and "account" in options:
-        options["project"] = options.pop("account")
-    with _scheduler_settings(config):
-        return classes[config.mode](**options)
-
-
-def _local_cluster(config: ClusterConfig, device: str):
-    from distributed import LocalCluster
-
-    with _scheduler_settings(config):
-        return LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                            dashboard_address="127.0.0.1:0" if _has_dashboard() else None,
-                            resources={"GPU": 1} if device == "cuda" else None, silence_logs=40)
-
-
-@contextmanager
-def _scheduler_settings(config: ClusterConfig):
-    """For the scheduler of a cluster we start: the retry bound, and one task per worker thread at a
-    time (worker-saturation 1.0), so that a dying worker is blamed only for the task it was running."""
-    import dask
-
-    with dask.config.set({"distributed.scheduler.allowed-failures": config.allowed_failures,
-                          "distributed.scheduler.worker-saturation": 1.0}):
-        yield
-
-
-def _has_dashboard() -> bool:
-    try:
-        import bokeh  # noqa: F401  (the dashboard needs it; distributed does not)
-    except ImportError:
-        return False
-    return True
 
 
 # -- the client side ---------------------------------------------------------------------------------------
@@ -227,7 +95,7 @@ class DaskExecutor:
         differing = {address: {k: v for k, v in facts["versions"].items() if mine.get(k) != v}
                      for address, facts in self.facts.items()}
         return {"executor": "dask", "cluster": self.config.mode, "scheduler": self.client.scheduler.address,
-                "dashboard": self.client.dashboard_link if _has_dashboard() else None,
+                "dashboard": self.client.dashboard_link if has_dashboard() else None,
                 "workers": len(self._workers()), "allowed_failures": self._allowed_failures(),
                 "worker_versions_differing": {a: d for a, d in differing.items() if d}}
 
@@ -445,7 +313,7 @@ def open_executor(spec, context: MetricContext) -> Iterator[DaskExecutor | None]
     cluster = None
     try:
         if config.mode == "local":
-            cluster = _local_cluster(config, spec.device)
+            cluster = local_cluster(config, spec.device)
         elif config.mode in JOB_QUEUES:
             cluster = job_queue_cluster(config)
             if "minimum_jobs" in config.job or "maximum_jobs" in config.job:  # at least one job: weights are
@@ -467,7 +335,7 @@ def open_executor(spec, context: MetricContext) -> Iterator[DaskExecutor | None]
         if cluster is not None:
             cluster.close()
         raise
-    where = client.scheduler.address + (f", dashboard {client.dashboard_link}" if _has_dashboard() else "")
+    where = client.scheduler.address + (f", dashboard {client.dashboard_link}" if has_dashboard() else "")
     print(f"rdpbench: Dask {config.mode} at {where}, {len(executor._workers())} workers", file=sys.stderr)
     try:
         yield executor

@@ -3,14 +3,16 @@
 The plugin (registered by the client under a name unique to the run) holds one WorkerState per
 worker for the whole run, so codecs and metrics load their networks once per worker, never per task;
 a lock makes a worker run one rdpbench task at a time (WorkerState is not thread-safe). Images
-arrive as bytes and are written once per worker as ``<scratch>/<sha256>/<relative path>`` after
-their sha256 is checked, then read by the same code as in a local run.
+arrive as bytes and are written once per worker as ``<local directory>/<plugin name>/<sha256>/<relative
+path>`` after their sha256 is checked, then read by the same code as in a local run; the folder is
+removed when the plugin is (end of the run, or the worker's exit).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import threading
 import uuid
 from dataclasses import replace
@@ -45,11 +47,12 @@ class RdpbenchWorker(WorkerPlugin):
         weights = Weights.from_options(folder, self.context.weights.allow_unverified) if folder else self.context.weights
         self.address = worker.address
         self.state = WorkerState(replace(self.context, weights=weights))
-        self.scratch = Path(worker.local_directory) / "rdpbench-images"
+        self.scratch = Path(worker.local_directory) / self.name  # this run's images, removed at teardown
         self.lock = threading.Lock()  # WorkerState is not thread-safe: one task at a time on a worker
 
     def teardown(self, worker) -> None:
         self.state = None
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def image_file(self, data: bytes, digest: str, image: str) -> str:
         """Write the image's bytes as ``scratch/<sha256>/<relative path>`` (once) and return that path,
@@ -72,8 +75,10 @@ class RdpbenchWorker(WorkerPlugin):
             try:
                 local = replace(task, image_path=self.image_file(data, digest, task.image),
                                 recon_path=str(self.scratch / "recon.png") if task.recon_path else None)
+                if local.recon_path:
+                    Path(local.recon_path).unlink(missing_ok=True)
                 result = execute_task(local, self.state)
-                if local.recon_path and not result.error and Path(local.recon_path).is_file():
+                if local.recon_path and Path(local.recon_path).is_file():  # written by this task
                     recon = Path(local.recon_path).read_bytes()
             except Exception as error:  # never lose the row: anything unexpected is its error
                 result = TaskResult(task, error=f"worker {self.address}: {type(error).__name__}: {error}")
