@@ -126,11 +126,14 @@ def local_cluster(config: ClusterConfig, device: str):
 
 @contextmanager
 def _scheduler_settings(config: ClusterConfig):
-    """For a cluster we start: the retry bound of its scheduler, and workers that do not sample their
-    own stacks ten times a second for the dashboard's profile page (CPU-bound tasks run slower)."""
+    """For a cluster we start: the retry bound of its scheduler; workers that keep glibc's default
+    malloc trimming (Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536, which returns every freed image
+    buffer to the system: the next task page-faults it back in, doubling the time of a JPEG task), and
+    that do not sample their own stacks for the dashboard's profile page."""
     import dask
 
     with dask.config.set({"distributed.scheduler.allowed-failures": config.allowed_failures,
+                          "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
                           "distributed.worker.profile.enabled": False}):
         yield
 
