@@ -126,7 +126,8 @@ def local_cluster(config: ClusterConfig, device: str):
 
 @contextmanager
 def _scheduler_settings(config: ClusterConfig):
-    """For a cluster we start: the retry bound of its scheduler; workers that keep glibc's default
+    """For a cluster we start: the retry bound of its scheduler; and, for workers started on this
+    machine (LocalCluster; job-queue workers read their node's Dask config), workers that keep glibc's default
     malloc trimming (Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536, which returns every freed image
     buffer to the system: the next task page-faults it back in, doubling the time of a JPEG task), and
     that do not sample their own stacks for the dashboard's profile page."""
