@@ -104,3 +104,18 @@ def hific(folder: Path, name: str, residual_blocks: int = 1, seed: int = 0, like
         shared = torch.load(like, weights_only=True)
         state = {k: v if k.startswith("decoder.") else shared[k] for k, v in state.items()}
     return _save(state, folder / name)
+
+
+def niqe(folder: Path, seed: int = 0) -> Path:
+    """NIQE model parameters (pyiqa's ``mu_prisparam`` (1, 36), ``cov_prisparam`` (36, 36)): a random
+    mean and a random symmetric positive definite covariance."""
+    import numpy as np
+    import scipy.io
+
+    generator = np.random.default_rng(seed)
+    factor = generator.normal(size=(36, 36))
+    path = folder / "niqe_modelparameters.mat"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(path, {"mu_prisparam": generator.normal(size=(1, 36)),
+                            "cov_prisparam": factor @ factor.T / 36 + np.eye(36)})
+    return path

@@ -60,6 +60,9 @@ def _run(args: argparse.Namespace) -> int:
     spec.retry_errors = args.retry_errors
     spec.weights_dir = Path(args.weights_dir) if args.weights_dir else spec.weights_dir
     spec.allow_unverified_weights = args.allow_unverified_weights
+    if args.scheduler or args.cluster:  # replaces the config's choice of cluster, keeps its options
+        spec.executor = {k: v for k, v in spec.executor.items() if k not in ("scheduler", "cluster")}
+        spec.executor.update({"scheduler": args.scheduler} if args.scheduler else {"cluster": args.cluster})
     if args.match_bpp:
         if ":" not in args.match_bpp:
             raise SpecError("--match-bpp wants CODEC:SETTING, e.g. hific:checkpoint=msillm_quality_3")
@@ -206,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=["cpu", "cuda"], help="torch device for metrics and learned codecs")
     run.add_argument("--memory-budget", metavar="SIZE",
                      help="memory one task may use, e.g. 4G (default: half the RAM / jobs); larger images are error rows")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT|FILE",
+                       help="run the tasks on an existing Dask cluster (address or scheduler file)")
+    where.add_argument("--cluster", choices=["local", "slurm", "pbs", "sge", "lsf"],
+                       help="start a Dask cluster: local (--jobs N workers) or a job queue ([executor] in the config)")
     run.add_argument("--save-recon", action="store_true", help="write reconstructions to DIR/recon/<codec>/<setting>/")
     run.add_argument("--retry-errors", action="store_true", help="recompute tasks stored with an error")
     run.add_argument("--weights-dir", metavar="DIR", help="folder of pretrained weight files (see README)")
@@ -261,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from rdpbench.codec_registry import UnknownCodecError
     from rdpbench.command_line import CardError
+    from rdpbench.dask_executor import ExecutorError
     from rdpbench.datasets import DatasetError
     from rdpbench.metrics.registry import UnknownMetricError
     from rdpbench.report.data import ReportError
@@ -288,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"rdpbench: library warnings and messages of this run are in {log}", file=sys.stderr)
         return code
     except (SpecError, DatasetError, DatasetMismatchError, UnknownCodecError, UnknownMetricError, CardError,
-            WeightsError, ReportError, StoreError, UnsafePathError, OSError, sqlite3.Error) as error:
+            WeightsError, ReportError, StoreError, UnsafePathError, ExecutorError, OSError, sqlite3.Error) as error:
         print(f"rdpbench: error: {error}", file=sys.stderr)  # one line; stored results stay as they are
         return 2
     except KeyboardInterrupt:

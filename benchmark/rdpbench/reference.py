@@ -11,14 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from tqdm import tqdm
-
-from rdpbench.imageio import read_rgb8
 
 
 def cache_dir() -> Path:
@@ -29,21 +25,13 @@ def cache_key(**parts: str) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def per_image_cached(key: str, images: dict[str, Path], compute: Callable[[np.ndarray], np.ndarray],
-                     label: str) -> dict[str, np.ndarray]:
-    """``compute(image)`` for every readable image, from the cache entry ``key`` when it exists.
-    Unreadable images, and images the computation fails on (NIQE of a 1x1 image), are left out:
-    their tasks record why as error rows or metric notes."""
+def per_image_cached(key: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The per-image arrays stored under ``key``, or ``compute()``'s, stored under it first."""
     path = cache_dir() / f"{key}.npz"
     if path.is_file():
         with np.load(path) as stored:
             return {name: stored[name] for name in stored.files}
-    results = {}
-    for name, file in tqdm(images.items(), desc=label, unit="image", file=sys.stderr, leave=False):
-        try:
-            results[name] = np.asarray(compute(read_rgb8(file)))
-        except Exception:  # noqa: BLE001 - one bad original must not stop the run (see docstring)
-            continue
+    results = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.stem + ".tmp.npz")
     np.savez(temporary, **results)

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from rdpbench import datasets, export, memory, provenance, stages
 from rdpbench.codec_api import Codec, ParamError
 from rdpbench.codec_registry import create_codec
+from rdpbench.dask_executor import DaskExecutor, open_executor
 from rdpbench.executor import run_in_workers
 from rdpbench.hashing import sha256_file
 from rdpbench.imageio import ImageReadError, find_images, image_size
@@ -275,23 +276,26 @@ def prepare_metrics(spec: RunSpec) -> tuple[MetricContext, dict[str, Metric]]:
     return context, metrics
 
 
-def locate_weights(context: MetricContext, metrics: dict[str, Metric],
-                   codecs: list[PlannedCodec]) -> dict[str, LocatedWeight]:
-    """Locate every weight file the metrics and codec settings need, so that a missing file stops
-    the run before any codec work, naming all missing files at once."""
+def locate_weights(context: MetricContext, metrics: dict[str, Metric], codecs: list[PlannedCodec],
+                   executor: DaskExecutor | None = None) -> dict[str, LocatedWeight]:
+    """Locate every weight file the metrics and codec settings need (on every worker of a Dask
+    executor), so that a missing file stops the run before any codec work, naming all missing files at once."""
     try:
         names = [name for metric in metrics.values() for name in metric.weight_names()]
     except ValueError as error:  # an invalid metric option, e.g. lpips.net=bogus
         raise SpecError(str(error)) from error
     names += [name for planned in codecs for _, params in planned.settings for name in planned.codec.weight_names(params)]
-    located, problems = {}, []
-    for name in dict.fromkeys(names):
-        try:
-            located[name] = context.weights.locate(name)
-        except WeightsError as error:
-            problems.append(str(error))
-    if problems:
-        raise WeightsError("\n".join(dict.fromkeys(problems)))
+    if executor is not None:
+        located = executor.locate_weights(list(dict.fromkeys(names)))
+    else:
+        located, problems = {}, []
+        for name in dict.fromkeys(names):
+            try:
+                located[name] = context.weights.locate(name)
+            except WeightsError as error:
+                problems.append(str(error))
+        if problems:
+            raise WeightsError("\n".join(dict.fromkeys(problems)))
     for weight in located.values():
         if not weight.verified:
             print(f"warning: {weight.path} is not verified ({weight.provenance()['meaning']}); "
@@ -299,10 +303,11 @@ def locate_weights(context: MetricContext, metrics: dict[str, Metric],
     return located
 
 
-def execute(tasks: list[Task], spec: RunSpec, state: WorkerState, store: ResultsStore, run_id: int) -> None:
-    """Run the tasks (in this process with the parent's metric instances, or in workers) and
-    stream each result into the store as it arrives."""
-    results = run_in_workers(tasks, state.context, spec.jobs)
+def execute(tasks: list[Task], spec: RunSpec, state: WorkerState, store: ResultsStore, run_id: int,
+            executor: DaskExecutor | None = None) -> None:
+    """Run the tasks (on a Dask executor, or in worker processes of this machine) and stream each
+    result into the store as it arrives."""
+    results = executor.run(tasks) if executor is not None else run_in_workers(tasks, state.context, spec.jobs)
     with tqdm(total=len(tasks), unit="task", desc="rdpbench", file=sys.stderr, smoothing=0.1,
               mininterval=0.2 if sys.stderr.isatty() else 10) as progress:
         failed = 0
@@ -319,7 +324,13 @@ def run(spec: RunSpec, command: str) -> int:
     spec.jobs = cap_jobs(spec.jobs)
     context, metrics = prepare_metrics(spec)
     codecs = plan_codecs(spec, context)
-    located = locate_weights(context, metrics, codecs)
+    with open_executor(spec, context) as executor:  # None: this machine's executors
+        return _run(spec, command, context, metrics, codecs, executor)
+
+
+def _run(spec: RunSpec, command: str, context: MetricContext, metrics: dict[str, Metric],
+         codecs: list[PlannedCodec], executor: DaskExecutor | None) -> int:
+    located = locate_weights(context, metrics, codecs, executor)
     dataset = load_dataset(spec)
     spec.out = spec.out or Path("results") / dataset.name
     check_recon_paths(spec, codecs, dataset)
@@ -338,11 +349,14 @@ def run(spec: RunSpec, command: str) -> int:
         store.bind_dataset(dataset.name, str(dataset.root.resolve()), dataset.fingerprint, dataset.images)
         screened = dataclasses.replace(dataset, images={i: d for i, d in dataset.images.items() if i not in oversized})
         reference = stages.prepare_reference(store, screened, metrics, state,
-                                             {name: weight.sha256 for name, weight in located.items()})
+                                             {name: weight.sha256 for name, weight in located.items()},
+                                             executor.map_originals if executor else None)
         versions = {**provenance.library_versions(),
                     "weights": {name: weight.provenance() for name, weight in located.items()}}
         run_id = store.start_run(provenance.now(), command, spec.as_config(), versions, provenance.git_commit(),
                                  provenance.hostname())
+        if executor is not None:
+            store.record_executor(run_id, executor.describe())
         plan_matches(spec, codecs, dataset, store, run_id)
         tasks, keys = plan_tasks(spec, dataset, codecs, per_image, list(reference.features), store.existing())
         for task in (task for task in tasks if task.image in oversized):
@@ -366,7 +380,7 @@ def run(spec: RunSpec, command: str) -> int:
 
         status = "interrupted"
         try:
-            execute(tasks, spec, state, store, run_id)
+            execute(tasks, spec, state, store, run_id, executor)
             touched = {(task.codec, task.setting) for task in tasks}
             settings = [(c.label, setting) for c in codecs for setting, _ in c.settings]
             stages.compute_distribution(store, settings, touched, distribution, reference)

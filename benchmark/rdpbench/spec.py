@@ -18,6 +18,9 @@ Config format (see benchmark/configs/*.toml)::
     [metric_options.lpips]          # options of metrics (command line: --option lpips.net=vgg)
     net = "vgg"
 
+    [executor]                      # optional: run on Dask (rdpbench.dask_executor, README)
+    cluster = "slurm"               # or scheduler = "tcp://host:8786"; cluster = "local" uses jobs
+
 Sweep values on the command line: ``quality=5,15,25`` or ``quality=5:95:10`` (start:stop:step, the
 stop included when the steps reach it).
 
@@ -53,7 +56,7 @@ class SpecError(ValueError):
 _TOP_KEYS: dict[str, tuple[type, ...]] = {
     "dataset": (str,), "images": (str,), "metrics": (list,), "out": (str,), "jobs": (int,), "device": (str,),
     "save_recon": (bool,), "weights_dir": (str,), "memory_budget": (str, int), "metric_options": (dict,),
-    "codec": (list,),
+    "codec": (list,), "executor": (dict,),
 }
 _CODEC_KEYS: dict[str, tuple[type, ...]] = {
     "name": (str,), "label": (str,), "optional": (bool,), "options": (dict,), "sweep": (dict,),
@@ -120,6 +123,7 @@ class RunSpec:
     memory_budget: int | None = None  # bytes per task (rdpbench.memory); None: the default share of RAM
     match_bpp: str | None = None  # "CODEC:SETTING" whose per-image bpp the one codec must meet
     match_side: str = "above"
+    executor: dict[str, Any] = field(default_factory=dict)  # the [executor] table, read by rdpbench.dask_executor
 
     def as_config(self) -> dict[str, Any]:
         """JSON-able form for the run's provenance."""
@@ -130,6 +134,7 @@ class RunSpec:
             "weights_dir": str(self.weights_dir) if self.weights_dir else None,
             "allow_unverified_weights": self.allow_unverified_weights, "metric_options": self.metric_options,
             "match_bpp": self.match_bpp, "match_side": self.match_side, "memory_budget": self.memory_budget,
+            "executor": self.executor,
             "codecs": [{"name": c.name, "label": c.column_label(), "options": c.options, "sweep": c.sweep}
                        for c in self.codecs],
         }
@@ -237,4 +242,5 @@ def load_config(path: Path) -> RunSpec:
         weights_dir=resolve_path(data["weights_dir"]) if "weights_dir" in data else None,
         metric_options={name: dict(values) for name, values in data.get("metric_options", {}).items()},
         memory_budget=budget,
+        executor=dict(data.get("executor", {})),
     )

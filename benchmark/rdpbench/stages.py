@@ -8,15 +8,20 @@ stored, so Inception sees (k + 1) * n patches for k settings, never the original
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
 
+from rdpbench.imageio import read_rgb8
 from rdpbench.metrics.base import DistributionMetric, Metric, NoReferenceMetric
-from rdpbench.metrics.features import PatchFeatureSpec
+from rdpbench.metrics.features import INCEPTION_WEIGHTS, PatchFeatureSpec
 from rdpbench.reference import cache_key, per_image_cached
 from rdpbench.store import ResultsStore
 from rdpbench.tasks import WorkerState
@@ -31,22 +36,50 @@ class Reference:
     features: dict[PatchFeatureSpec, dict[str, np.ndarray]]
 
 
+def original_value(state: WorkerState, metric: str, image: np.ndarray) -> np.float64:
+    """A no-reference metric of one original, uint8 (H, W, 3)."""
+    return np.float64(state.metric(metric).compute(image).value)
+
+
+def original_features(state: WorkerState, spec: PatchFeatureSpec, image: np.ndarray) -> np.ndarray:
+    """Patch features of one original: float32 (n_patches, 2048)."""
+    return state.extractor(spec).features(image)
+
+
+def originals_here(state: WorkerState, work: Callable, argument, images: dict[str, Path],
+                   label: str) -> dict[str, np.ndarray]:
+    """``work(state, argument, pixels)`` for every readable original, in this process. Unreadable
+    images, and images the computation fails on (NIQE of a 1x1 image), are left out: their tasks
+    record why as error rows or metric notes. A cluster executor has a ``map_originals`` with the
+    same arguments less ``state``."""
+    results = {}
+    for name, file in tqdm(images.items(), desc=label, unit="image", file=sys.stderr, leave=False):
+        try:
+            results[name] = np.asarray(work(state, argument, read_rgb8(file)))
+        except Exception:  # noqa: BLE001 - one bad original must not stop the run (see docstring)
+            continue
+    return results
+
+
 def prepare_reference(store: ResultsStore, dataset, metrics: dict[str, Metric], state: WorkerState,
-                      weight_hashes: dict[str, str]) -> Reference:
+                      weight_hashes: dict[str, str], originals: Callable | None = None) -> Reference:
+    """``originals(work, argument, images, label)`` computes on the originals: in this process by
+    default, on the workers of a cluster executor."""
+    originals = originals or partial(originals_here, state)
     images = {name: dataset.root / name for name in dataset.images}
+    subset = json.dumps(sorted(images))  # images screened out (memory budget) must not shrink a shared entry
     for name, metric in metrics.items():
         if isinstance(metric, NoReferenceMetric):
-            key = cache_key(kind="no-reference", dataset=dataset.fingerprint, metric=name,
+            key = cache_key(kind="no-reference", dataset=dataset.fingerprint, images=subset, metric=name,
                             convention=metric.describe(), weights=str([weight_hashes[w] for w in metric.weight_names()]))
-            values = per_image_cached(key, images, lambda image, m=metric: np.float64(m.compute(image).value),
-                                      f"{name} of the originals")
+            values = per_image_cached(key, partial(originals, original_value, name, images, f"{name} of the originals"))
             store.write_original_values(name, {image: float(value) for image, value in values.items()})
     features = {}
     specs = dict.fromkeys(m.feature_spec() for m in metrics.values() if isinstance(m, DistributionMetric))
     for spec in specs:
-        extractor = state.extractor(spec)
-        key = cache_key(kind="features", dataset=dataset.fingerprint, spec=spec.key, weights=extractor.weights.sha256)
-        features[spec] = per_image_cached(key, images, extractor.features, "patch features of the originals")
+        key = cache_key(kind="features", dataset=dataset.fingerprint, images=subset, spec=spec.key, weights=weight_hashes[INCEPTION_WEIGHTS])
+        features[spec] = per_image_cached(key, partial(originals, original_features, spec, images,
+                                                       "patch features of the originals"))
     return Reference(features)
 
 

@@ -4,11 +4,12 @@ Tables
 - ``meta``: the dataset this folder belongs to (name, folder, fingerprint) and the schema version.
 - ``images``: the dataset's images with their sha256.
 - ``runs``: provenance of every run into the folder (command, config, library versions, git
-  commit, hostname, start/end, status).
+  commit, hostname, start/end, status; ``executor``: JSON of the Dask cluster a run used, NULL otherwise).
 - ``run_codecs`` / ``run_metrics``: per run, each codec's options, description and tool version, and
   each metric's convention.
 - ``settings``: every (codec, setting) with its full parameter values as JSON.
-- ``rows``: one row per (codec, setting, image): sizes, bytes, bpp, times, error text.
+- ``rows``: one row per (codec, setting, image): sizes, bytes, bpp, times, error text, and the Dask
+  worker that computed it (``worker``; NULL for runs on this machine).
 - ``metric_values``: one value per (codec, setting, image, metric), with a note explaining NaNs.
 - ``features``: patch features of each reconstruction (float32 .npy bytes), so FID/KID can be
   recomputed (other subsets, other KID settings) without running Inception again.
@@ -72,6 +73,8 @@ CREATE TABLE IF NOT EXISTS distribution_values (
 CREATE TABLE IF NOT EXISTS original_values (
     image TEXT, metric TEXT, value REAL, note TEXT, PRIMARY KEY (image, metric));
 """
+# Columns added after a table was first released: added to older stores when they are opened.
+_ADDED_COLUMNS = {"rows": {"worker": "TEXT"}, "runs": {"executor": "TEXT"}}
 
 
 def _array_bytes(array: np.ndarray) -> bytes:
@@ -126,6 +129,7 @@ class ResultsStore:
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 with self.db:
                     self.db.executescript(_SCHEMA)
+                    self._add_missing_columns()
                     self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         except sqlite3.DatabaseError as error:
             raise self._damaged(str(error)) from None
@@ -147,6 +151,14 @@ class ResultsStore:
             if exports else ""
         return StoreError(f"{self.path} is damaged or not a results store ({reason}); it was left untouched. "
                           f"{kept}run into a fresh --out, or move the file away to start this folder again")
+
+    def _add_missing_columns(self) -> None:
+        """Columns added after a store was first written (older stores stay readable and resumable)."""
+        for table, columns in _ADDED_COLUMNS.items():
+            present = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            for column, kind in columns.items():
+                if column not in present:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self.db.close()
@@ -203,6 +215,10 @@ class ResultsStore:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?, ?)", (codec, setting, json.dumps(params)))
 
+    def record_executor(self, run_id: int, executor: dict) -> None:
+        with self.db:
+            self.db.execute("UPDATE runs SET executor = ? WHERE run_id = ?", (json.dumps(executor), run_id))
+
     def finish_run(self, run_id: int, finished_at: str, status: str, n_failed: int) -> None:
         with self.db:
             self.db.execute("UPDATE runs SET finished_at = ?, status = ?, n_failed = ? WHERE run_id = ?",
@@ -233,9 +249,10 @@ class ResultsStore:
         key = (task.codec, task.setting, task.image)
         with self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO rows (codec, setting, image, width, height, bytes, bpp, encode_s, decode_s,"
+                " error, run_id, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (*key, result.width, result.height, result.bytes, result.bpp, result.encode_s,
-                 result.decode_s, result.error or None, run_id),
+                 result.decode_s, result.error or None, run_id, result.worker),
             )
             self.db.executemany(
                 "INSERT OR REPLACE INTO metric_values VALUES (?, ?, ?, ?, ?, ?)",

@@ -62,6 +62,7 @@ class TaskResult:
     metrics: dict[str, MetricValue] = field(default_factory=dict)
     features: dict[str, np.ndarray] = field(default_factory=dict)  # spec key -> float32 (n_patches, D)
     error: str = ""
+    worker: str | None = None  # the Dask worker that ran the task (rdpbench.dask_executor); None on this machine
 
 
 def _describe(error: BaseException) -> str:
