@@ -220,9 +220,11 @@ def test_a_dask_cluster_gives_the_rows_of_jobs_1(cluster, use_env, weights_dir, 
     common = ("run", config, "--images", photo_dir, "--allow-unverified-weights")
     here, there = tmp_path / "jobs1", tmp_path / "dask"
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as on the workers: float32 networks sum in the same order
-    try:
-        assert run_cli(*common, "--out", here, "--jobs", "1") == 0
+    torch.set_num_threads(1)  # one thread, as on the workers: float32 networks sum in the same order; here for the
+    try:  # originals (computed in this process), through OMP_NUM_THREADS for the --jobs 1 worker process
+        with monkeypatch.context() as single:
+            single.setenv("OMP_NUM_THREADS", "1")
+            assert run_cli(*common, "--out", here, "--jobs", "1") == 0
     finally:
         torch.set_num_threads(threads)
     monkeypatch.setenv("RDPBENCH_CACHE", str(tmp_path / "other-cache"))  # the workers compute the originals again
