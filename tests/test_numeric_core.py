@@ -76,6 +76,15 @@ def test_patch_origins_are_the_grid_then_the_shifted_grid():
     assert patch_origins(5, 6, size=4, shift=2) == [(0, 0)]  # one side under size + shift: no shifted grid
     assert patch_origins(6, 5, size=4, shift=2) == [(0, 0)]
     assert patch_origins(3, 9, size=4, shift=2) == []
+    assert patch_origins(4, 7, size=4, shift=2) == [(0, 0)]  # 3 px left over on the right: no partial patch
+    assert patch_origins(9, 6, size=4, shift=2) == [(0, 0), (4, 0), (2, 2)]  # shifted grid: 3 px left below
+
+
+def test_default_patches_are_256_px_with_a_128_px_shift():
+    image = rng.integers(0, 256, (384, 640, 3), dtype=np.uint8)
+    patches = extract_patches(image)
+    assert patches.shape == (4, 3, 256, 256)  # grid (0, 0), (0, 256); shifted (128, 128), (128, 384)
+    np.testing.assert_array_equal(patches[3], image[128:384, 384:640].transpose(2, 0, 1))
 
 
 def test_extracted_patches_are_the_pixels_at_those_origins_channels_first():
@@ -313,6 +322,7 @@ def test_matched_bitrates_interpolate_log_rate_linearly():
     curves = {"a": ([0.25, 0.5, 1.0], {"psnr": np.array([30.0, 33.0, 36.0])}),
               "b": ([0.5, 1.0, 2.0], {"psnr": np.array([31.0, 34.0, 37.0])}),
               "paper": ([0.3, 0.6], {"psnr": np.array([29.0, 32.0])})}
+    curves = {"paper": curves.pop("paper"), **curves}  # an imported curve first: the others still count
     table = matched_bitrates(_data(curves, imported=["paper"]))
     assert set(table.codec) == {"a", "b"}  # imported curves are only looked up, never looked from
     row = table[(table.codec == "b") & (table.setting == "q=0") & (table.other_codec == "a")].iloc[0]
@@ -335,3 +345,16 @@ def test_matched_bitrates_read_falling_curves_and_refuse_non_monotonic_ones():
     assert row.other_bpp == pytest.approx(0.25 * 2**0.5, rel=1e-12)  # 0.25 is halfway from 0.3 to 0.2
     row = table[(table.codec == "a") & (table.setting == "q=0")].iloc[0]
     assert math.isnan(row.other_bpp) and row.note == "n/a: lpips is not strictly monotonic in rate"
+
+
+def test_matched_bitrates_on_short_curves():
+    curves = {"a": ([0.25, 0.5, 1.0], {"lpips": np.array([0.3, 0.2, 0.1])}),
+              "falling2": ([0.5, 1.0], {"lpips": np.array([0.4, 0.2])}),
+              "one": ([0.7], {"lpips": np.array([0.3])})}
+    table = matched_bitrates(_data(curves))
+    row = table[(table.codec == "a") & (table.setting == "q=0") & (table.other_codec == "falling2")].iloc[0]
+    assert row.other_bpp == pytest.approx(0.5 * 2**0.5, rel=1e-12)  # 0.3 is halfway from 0.4 to 0.2
+    row = table[(table.codec == "a") & (table.setting == "q=0") & (table.other_codec == "one")].iloc[0]
+    assert math.isnan(row.other_bpp) and row.note == "n/a: fewer than 2 points"  # even at its exact value
+    assert list(matched_bitrates(_data({"p": curves["a"]}, imported=["p"])).columns) == [
+        "codec", "setting", "bpp", "metric", "value", "other_codec", "other_bpp", "bpp_ratio", "note"]
