@@ -136,6 +136,12 @@ def test_out_of_range_targets_give_the_nearest_end(side):
     assert search(MatchTarget("q", "int", 1, 100, 50.0, side), lambda q: q / 10) == 100  # the most it can spend
     assert search(MatchTarget("q", "int", 1, 100, 0.01, side), lambda q: q / 10) == 1  # the least it can spend
     assert search(MatchTarget("q", "int", 1, 100, 0.01, side), lambda q: 10 / q) == 100
+    assert search(MatchTarget("q", "int", 1, 100, 0.1, side), lambda q: q / 10) == 1  # the cheap end hits exactly
+
+
+def test_a_flat_rate_counts_as_rising_and_gives_the_low_end():
+    assert search(MatchTarget("q", "int", 1, 100, 0.5, "above"), lambda q: 1.0) == 1
+    assert search(MatchTarget("q", "int", 1, 100, 2.0, "below"), lambda q: 1.0) == 100
 
 
 def test_reference_bpp_keeps_only_successful_finite_rows_and_the_setting_text():
