@@ -106,10 +106,11 @@ def _counting(function):
     return rate, calls
 
 
-@pytest.mark.parametrize("side, expected", [("above", 31), ("below", 30), ("closest", 30)])
-def test_int_search_lands_on_the_neighbours_of_the_target(side, expected):
+@pytest.mark.parametrize("target, side, expected", [(3.04, "above", 31), (3.04, "below", 30), (3.04, "closest", 30),
+                                                    (3.06, "closest", 31)])
+def test_int_search_lands_on_the_neighbours_of_the_target(target, side, expected):
     rate, calls = _counting(lambda q: q / 10)  # bpp rises with the knob: 3.04 lies between q=30 and q=31
-    assert search(MatchTarget("quality", "int", 1, 100, 3.04, side), rate) == expected
+    assert search(MatchTarget("quality", "int", 1, 100, target, side), rate) == expected
     assert len(calls) == len(set(calls)) <= 2 + 7  # both ends, then bisection of 99 steps; each value once
 
 
@@ -122,13 +123,15 @@ def test_int_search_with_a_falling_rate_and_an_exact_hit():
 
 
 def test_float_search_meets_the_target_from_the_requested_side():
-    """JPEG 2000's ratio: bpp = 24 / ratio falls as the knob rises; bpp 0.5 needs ratio 48."""
-    target = MatchTarget("ratio", "float", 1.0, 10000.0, 0.5, "above")
-    above = search(target, lambda r: 24 / r)
-    below = search(MatchTarget("ratio", "float", 1.0, 10000.0, 0.5, "below"), lambda r: 24 / r)
-    assert 24 / above >= 0.5 >= 24 / below
-    assert above == pytest.approx(48, abs=10000 / 2**29) and below == pytest.approx(48, abs=10000 / 2**29)
-    assert isinstance(above, float)
+    """JPEG 2000's ratio: bpp = 24 / ratio falls as the knob rises; bpp 0.7 needs ratio 34.2857...;
+    30 halvings of [1, 10000] leave an interval of 10000 / 2**30."""
+    rate, calls = _counting(lambda r: 24 / r)
+    above = search(MatchTarget("ratio", "float", 1.0, 10000.0, 0.7, "above"), rate)
+    below = search(MatchTarget("ratio", "float", 1.0, 10000.0, 0.7, "below"), lambda r: 24 / r)
+    assert 24 / above >= 0.7 >= 24 / below
+    assert above == pytest.approx(24 / 0.7, abs=10000 / 2**29) and below == pytest.approx(24 / 0.7, abs=10000 / 2**29)
+    assert 0 < below - above <= 9999 / 2**30 * 1.0001
+    assert isinstance(above, float) and len(calls) == 2 + 30
 
 
 @pytest.mark.parametrize("side", ["above", "below", "closest"])
@@ -246,6 +249,7 @@ def test_a_store_without_distribution_or_originals_writes_neither(tmp_path):
     with ResultsStore(tmp_path / "plain") as plain:
         _row(plain, "jpeg", "quality=5", "a.png", 0.2, {"psnr": 25.0})
         assert export.distribution(plain).empty and export.originals(plain).empty
+        assert list(export.distribution(plain).columns) == ["codec", "setting"]
         assert export.write_all(plain) == ["per_image.csv", "summary.csv", "compressai/*.json"]
         assert "fid" not in pd.read_csv(plain.folder / "summary.csv").columns
 
@@ -364,3 +368,22 @@ def test_matched_bitrates_on_short_curves():
     assert math.isnan(row.other_bpp) and row.note == "n/a: fewer than 2 points"  # even at its exact value
     assert list(matched_bitrates(_data({"p": curves["a"]}, imported=["p"])).columns) == [
         "codec", "setting", "bpp", "metric", "value", "other_codec", "other_bpp", "bpp_ratio", "note"]
+
+
+def test_files_are_rewritten_readable_and_named_safely(store):
+    _row(store, "JPEG-XL q", "quality=5", "a.png", 0.3, {"psnr": 28.0})
+    _row(store, "paper/v2", "quality=5", "a.png", 0.3, {"psnr": 28.0})
+    export.write_all(store)
+    export.write_all(store)  # a second run rewrites the same files
+    folder = store.folder / "compressai"
+    assert sorted(p.name for p in folder.iterdir()) == ["JPEG-XL_q.json", "jpeg.json", "paper_v2.json", "png.json"]
+    text = (folder / "jpeg.json").read_text()
+    assert text == json.dumps(json.loads(text), indent=2)  # indented for people reading it
+    for name in ("summary.csv", "per_image.csv", "originals.csv"):
+        assert not pd.read_csv(store.folder / name).columns[0].startswith("Unnamed")  # no index column
+
+
+def test_a_summary_of_nothing_keeps_its_columns():
+    rows = pd.DataFrame(columns=[*export.ROW_COLUMNS, "psnr", "error"])
+    assert list(export.summary(rows).columns) == ["codec", "setting", "n_images", "n_failed", "bpp", "psnr",
+                                                  "encode_s", "decode_s"]
