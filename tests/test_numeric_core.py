@@ -387,3 +387,21 @@ def test_a_summary_of_nothing_keeps_its_columns():
     rows = pd.DataFrame(columns=[*export.ROW_COLUMNS, "psnr", "error"])
     assert list(export.summary(rows).columns) == ["codec", "setting", "n_images", "n_failed", "bpp", "psnr",
                                                   "encode_s", "decode_s"]
+
+
+def test_all_nan_metrics_settings_and_images_keep_their_place(tmp_path):
+    """A metric undefined everywhere (MS-SSIM on tiny images), a setting whose KID is undefined and an
+    original without NIQE stay in the tables as NaN; known metrics keep their fixed order."""
+    with ResultsStore(tmp_path / "nan") as nan_store:
+        _row(nan_store, "jpeg", "quality=5", "a.png", 0.2, {"lpips": 0.25, "ms_ssim": math.nan, "psnr": 25.0})
+        nan_store.write_distribution("jpeg", "quality=5", "kid", {"kid": math.nan, "kid_std": math.nan}, 1, 1, "s", "")
+        nan_store.write_distribution("jpeg", "quality=9", "kid", {"kid": 0.5, "kid_std": 0.1}, 1, 1, "s", "")
+        nan_store.write_original_values("niqe", {"a.png": math.nan, "b.png": 4.0})
+        rows = export.per_image(nan_store)
+        assert list(rows.columns) == [*export.ROW_COLUMNS, "psnr", "ms_ssim", "lpips", "error"]
+        assert math.isnan(rows.loc[0, "ms_ssim"]) and rows.loc[0, "lpips"] == 0.25
+        table = export.distribution(nan_store).set_index("setting")
+        assert math.isnan(table.loc["quality=5", "kid"]) and table.loc["quality=9", "kid"] == 0.5
+        assert table.loc["quality=5", "distribution_note"] == ""
+        originals = export.originals(nan_store).set_index("image")
+        assert math.isnan(originals.loc["a.png", "niqe"]) and originals.loc["b.png", "niqe"] == 4.0
