@@ -65,20 +65,6 @@ def test_kid_of_small_sets_equals_its_definition_with_subsets_of_the_smaller_set
     assert smaller_reference["kid"] == pytest.approx(mean, rel=1e-9)
 
 
-def test_fid_and_kid_are_silent_and_use_the_hific_patch_protocol(capfd):
-    """Runs print their own progress: torch-fidelity's verbose output stays off."""
-    from rdpbench.metrics.features import PatchFeatureSpec
-
-    reference, reconstruction = _features(50, 0.0, 7), _features(50, 0.2, 8)
-    create_metric("fid", MetricContext()).compute(reference, reconstruction)
-    create_metric("kid", MetricContext()).compute(reference, reconstruction)
-    assert capfd.readouterr() == ("", "")
-    for name in ("fid", "kid"):
-        assert create_metric(name, MetricContext()).feature_spec() == PatchFeatureSpec(256, 128)
-        options = MetricContext(options={name: {"patch_size": "128", "patch_shift": "64"}})
-        assert create_metric(name, options).feature_spec() == PatchFeatureSpec(128, 64)
-
-
 def test_fid_of_two_different_sets_equals_torch_fidelity_and_the_closed_form(large_sets):
     from scipy import linalg
     from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric

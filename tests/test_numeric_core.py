@@ -66,6 +66,21 @@ def test_metric_descriptions_state_the_conventions():
         f"pytorch_msssim {version('pytorch_msssim')}, RGB, data_range 255, win 11, sigma 1.5")
 
 
+# -- FID and KID (values: test_distribution_reference.py) ----------------------------------------
+def test_fid_and_kid_are_silent_and_use_the_hific_patch_protocol(capfd):
+    """Runs print their own progress: torch-fidelity's verbose output stays off."""
+    from rdpbench.metrics.features import PatchFeatureSpec
+
+    reference, reconstruction = rng.normal(0, 1, (50, 16)), rng.normal(0.2, 1, (50, 16))
+    create_metric("fid", MetricContext()).compute(reference, reconstruction)
+    create_metric("kid", MetricContext()).compute(reference, reconstruction)
+    assert capfd.readouterr() == ("", "")
+    for name in ("fid", "kid"):
+        assert create_metric(name, MetricContext()).feature_spec() == PatchFeatureSpec(256, 128)
+        options = MetricContext(options={name: {"patch_size": "128", "patch_shift": "64"}})
+        assert create_metric(name, options).feature_spec() == PatchFeatureSpec(128, 64)
+
+
 # -- patches ---------------------------------------------------------------------------------------
 def test_patch_origins_are_the_grid_then_the_shifted_grid():
     assert patch_origins(512, 768) == [(0, 0), (0, 256), (0, 512), (256, 0), (256, 256), (256, 512),
