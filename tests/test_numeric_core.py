@@ -290,7 +290,8 @@ def _curves():
     lpips = 0.4 - 0.25 * (LOG_RATES - LOG_RATES[0])    # log10 rate rises 4 per LPIPS unit lost
     return {"anchor": (rates, {"psnr": psnr, "lpips": lpips}),
             "shifted": (rates, {"psnr": psnr + 1.5, "lpips": lpips - 0.02}),
-            "cheaper": ([0.8 * r for r in rates], {"psnr": psnr, "lpips": lpips})}
+            "cheaper": ([0.8 * r for r in rates], {"psnr": psnr, "lpips": lpips}),
+            "four": ([0.8 * r for r in rates[1:]], {"psnr": psnr[1:], "lpips": lpips[1:]})}  # fewer points
 
 
 @pytest.mark.parametrize("method", ["akima", "pchip"])
@@ -302,6 +303,11 @@ def test_bd_rate_of_a_shifted_straight_log_curve_is_known(method):
     assert table.loc[("cheaper", "psnr"), "bd_rate_percent"] == pytest.approx(-20.0, abs=1e-9)
     assert table.loc[("cheaper", "lpips"), "bd_rate_percent"] == pytest.approx(-20.0, abs=1e-9)
     assert table.loc[("cheaper", "psnr"), "bd_metric"] == pytest.approx(10 * -math.log10(0.8), abs=1e-9)
+    assert abs(table.loc[("shifted", "lpips"), "bd_metric"]) == pytest.approx(0.02, abs=1e-9)  # LPIPS units
+    assert table.loc[("four", "psnr"), "bd_rate_percent"] == pytest.approx(-20.0, abs=1e-9)
+    assert table.loc[("four", "lpips"), "bd_rate_percent"] == pytest.approx(-20.0, abs=1e-9)
+    assert table.loc[("shifted", "psnr"), "interpolation"] == f"bjontegaard {method}, log10 rate"
+    assert table.loc[("shifted", "lpips"), "interpolation"].endswith(", on -lpips")  # falling metric negated
     assert ("anchor", "psnr") not in table.index
     assert (table["anchor"] == "anchor").all() and (table["note"] == "").all()
 
@@ -339,7 +345,7 @@ def test_curves_that_do_not_overlap_get_no_bd_rate():
 
 
 def test_an_unknown_anchor_is_named_with_the_choices():
-    with pytest.raises(ValueError, match=r"anchor 'x' is not in the results \(codecs: anchor, shifted, cheaper\)"):
+    with pytest.raises(ValueError, match=r"anchor 'x' is not in the results \(codecs: anchor, shifted, cheaper, four\)"):
         bd_rates(_data(_curves()), "x")
 
 
@@ -375,10 +381,14 @@ def test_matched_bitrates_read_falling_curves_and_refuse_non_monotonic_ones():
 def test_matched_bitrates_on_short_curves():
     curves = {"a": ([0.25, 0.5, 1.0], {"lpips": np.array([0.3, 0.2, 0.1])}),
               "falling2": ([0.5, 1.0], {"lpips": np.array([0.4, 0.2])}),
+              "ends": ([0.5, 1.0], {"lpips": np.array([0.3, 0.2])}),
               "one": ([0.7], {"lpips": np.array([0.3])})}
     table = matched_bitrates(_data(curves))
     row = table[(table.codec == "a") & (table.setting == "q=0") & (table.other_codec == "falling2")].iloc[0]
     assert row.other_bpp == pytest.approx(0.5 * 2**0.5, rel=1e-12)  # 0.3 is halfway from 0.4 to 0.2
+    for setting, expected in (("q=0", 0.5), ("q=1", 1.0)):  # both ends of a curve are inside its range
+        row = table[(table.codec == "a") & (table.setting == setting) & (table.other_codec == "ends")].iloc[0]
+        assert row.other_bpp == pytest.approx(expected, rel=1e-12), setting
     row = table[(table.codec == "a") & (table.setting == "q=0") & (table.other_codec == "one")].iloc[0]
     assert math.isnan(row.other_bpp) and row.note == "n/a: fewer than 2 points"  # even at its exact value
     assert list(matched_bitrates(_data({"p": curves["a"]}, imported=["p"])).columns) == [
