@@ -215,6 +215,12 @@ def test_setting_order_is_numeric_per_knob_then_text():
                                                              "mode=a", "mode=b"]
 
 
+def test_metric_columns_have_a_fixed_order_then_alphabetical():
+    names = ["zeta", "niqe", "dists", "alpha", "lpips", "ms_ssim", "psnr"]
+    assert sorted(names, key=export._metric_order) == ["psnr", "ms_ssim", "lpips", "dists", "niqe", "alpha", "zeta"]
+    assert sorted(["f=x=9", "f=x=10"], key=export._setting_sort_key) == ["f=x=10", "f=x=9"]  # value "x=9" is text
+
+
 def test_summary_means_over_the_images_where_a_value_exists(store):
     table = export.summary(export.per_image(store)).set_index("setting")
     assert list(table.columns) == ["codec", "n_images", "n_failed", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s"]
