@@ -31,7 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SCRATCH = ROOT / ".mutation"
 MUTMUT = [sys.executable, "-m", "mutmut"]
-ENVIRONMENT = {**os.environ, "RDPBENCH_HOME": str(ROOT), "PYTHONPATH": ""}
+# One torch/OpenMP thread: mutmut forks a worker per mutant, and a forked child of a process whose
+# thread pool is running deadlocks in its first parallel torch op (MS-SSIM).
+ENVIRONMENT = {**os.environ, "RDPBENCH_HOME": str(ROOT), "PYTHONPATH": "", "OMP_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1"}
 
 
 def _mutmut(*args: str, capture: bool = False) -> str:
@@ -47,11 +50,11 @@ def _copy_tests() -> None:
             shutil.copytree(ROOT / "tests", target / "tests", ignore=shutil.ignore_patterns("__pycache__"))
 
 
-def survivors() -> list[str]:
+def survivors(statuses=("survived", "no tests")) -> list[str]:
     """Mutants of the last run that no test killed (survived, or no selected test covers them)."""
     listing = _mutmut("results", capture=True)
     return [name.strip() for name, _, status in (line.rpartition(": ") for line in listing.splitlines())
-            if status.strip() in ("survived", "no tests")]
+            if status.strip() in statuses]
 
 
 def main() -> int:
@@ -61,9 +64,9 @@ def main() -> int:
     options = parser.parse_args()
     jobs = os.environ.get("MUTATION_JOBS", str(os.cpu_count() or 2))
     if options.recheck_survivors:
-        names = survivors()
+        names = survivors(("survived", "no tests", "timeout", "not checked"))  # and those a stop left open
         _copy_tests()
-        print(f"rechecking {len(names)} surviving mutants")
+        print(f"rechecking {len(names)} mutants")
     else:
         names = []
         shutil.rmtree(SCRATCH, ignore_errors=True)
