@@ -325,6 +325,8 @@ def test_swapping_anchor_and_test_inverts_the_rate_ratio():
 
 @pytest.mark.parametrize("rates, values, reason", [
     ([0.1, 0.2], [30.0, 31.0], "fewer than 3 points"),
+    ([0.1], [30.0], "fewer than 3 points"),
+    ([0.1, 0.2, 0.4], [31.0, 30.0, 30.0], "psnr is not strictly monotonic in rate"),
     ([0.1, 0.2, 0.4], [30.0, 29.0, 31.0], "psnr is not strictly monotonic in rate"),
     ([0.1, 0.2, 0.4], [30.0, 30.0, 31.0], "psnr is not strictly monotonic in rate"),
     ([0.1, 0.1, 0.4], [30.0, 31.0, 32.0], "psnr is not strictly monotonic in rate"),
@@ -348,6 +350,17 @@ def test_curves_that_do_not_overlap_get_no_bd_rate():
               "far": (rates, {"psnr": 60 + 10 * (LOG_RATES - LOG_RATES[0])})}
     row = bd_rates(_data(curves), "anchor").iloc[0]
     assert math.isnan(row.bd_rate_percent) and row.note == "n/a: the curves do not overlap"
+    assert math.isnan(row.bd_metric)
+
+
+def test_small_quality_steps_are_a_curve_and_a_lone_anchor_gives_an_empty_table():
+    rates = list(10 ** LOG_RATES)
+    curves = {"anchor": (rates, {"psnr": 30 + 0.5 * np.arange(5.0)}), "ms": (rates, {"psnr": 30.2 + 0.5 * np.arange(5.0)})}
+    row = bd_rates(_data(curves), "anchor").iloc[0]
+    assert row.note == "" and row.bd_rate_percent < 0
+    alone = bd_rates(_data({"anchor": curves["anchor"]}), "anchor")
+    assert alone.empty and list(alone.columns) == ["codec", "metric", "anchor", "bd_rate_percent", "bd_metric",
+                                                   "interpolation", "note"]
 
 
 def test_an_unknown_anchor_is_named_with_the_choices():
