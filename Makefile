@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.rdpbench-installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-tools demo test benchmark clean
+.PHONY: setup system-tools demo test benchmark mutation clean
 
 setup: $(STAMP) system-tools
 
@@ -44,5 +44,10 @@ test: setup
 benchmark: setup
 	$(BIN)/python benchmark/bench_vs_compressai.py
 
+# Mutation testing of the numeric core (not part of CI; about 20-30 min on 2 cores). Prints
+# `mutation score: K/N killed`; see benchmark/mutation.py and benchmark/MUTATION.md.
+mutation: setup
+	$(BIN)/python benchmark/mutation.py
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .mutation

@@ -1,7 +1,7 @@
 """Calibration against CompressAI's published Kodak tables (tests/data/README.md).
 
-Runs only where the Kodak images are beside the checkout (../shared/data/kodak); real users fetch
-them with `rdpbench datasets fetch kodak`. Tolerances per codec:
+Runs where the Kodak images are available (the `kodak_dir` fixture: ``RDPBENCH_KODAK_DIR`` or
+`rdpbench datasets fetch kodak`, checked against the manifest's published hashes); skips elsewhere. Tolerances per codec:
 - WebP: libwebp's output has not changed since the tables were made: bpp, PSNR and MS-SSIM agree
   to float precision (MS-SSIM to 1e-5: pytorch_msssim versions differ in float rounding).
 - JPEG: the tables used Pillow 7.1.2's libjpeg-turbo; newer libjpeg-turbo encodes a few bytes
@@ -16,23 +16,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import SHARED_KODAK
-
 QUALITIES = [5, 25, 50, 75, 95]
 TOLERANCES = {  # (bpp relative, PSNR dB, MS-SSIM absolute)
     "webp": (1e-9, 1e-6, 1e-5),
     "jpeg": (4e-3, 0.15, 5e-3),
 }
 
-pytestmark = pytest.mark.skipif(not SHARED_KODAK.is_dir(), reason=f"Kodak images not found at {SHARED_KODAK}")
-
 
 @pytest.mark.parametrize("codec", ["jpeg", "webp"])
-def test_kodak_sweep_reproduces_the_published_compressai_table(codec, tmp_path, run_cli):
+def test_kodak_sweep_reproduces_the_published_compressai_table(codec, tmp_path, run_cli, kodak_dir):
     published = json.loads((Path(__file__).parent / "data" / f"compressai_kodak_{codec}.json").read_text())
     out = tmp_path / "out"
     sweep = ",".join(map(str, QUALITIES))
-    assert run_cli("run", "--images", SHARED_KODAK, "--codec", codec, "--sweep", f"quality={sweep}",
+    assert run_cli("run", "--images", kodak_dir, "--codec", codec, "--sweep", f"quality={sweep}",
                    "--out", out, "--jobs", "2") == 0
     summary = pd.read_csv(out / "summary.csv").set_index("setting")
     bpp_tol, psnr_tol, ms_ssim_tol = TOLERANCES[codec]

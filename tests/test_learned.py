@@ -167,40 +167,64 @@ def test_interpolation_refuses_different_encoders_unless_asked(hific_dir, tmp_pa
 
 def test_tfci_adapter_drives_a_tfci_compatible_script(tmp_path, monkeypatch):
     """The real tfci.py needs TensorFlow in another interpreter (skipped here unless configured);
-    a stand-in script with tfci.py's command line checks the plumbing: argument lists, files, stream."""
+    a stand-in script with tfci.py's command line checks the plumbing: the configured interpreter,
+    tfci.py's exact argument lists, a lossless PNG input, the stream being tfci's output file, and
+    the reconstruction being the PNG that `decompress` wrote (here: the inverted image)."""
+    import json
     import sys
     import textwrap
 
+    from PIL import Image
+
+    log = tmp_path / "calls.jsonl"
     script = tmp_path / "fake_tfci.py"
-    script.write_text(textwrap.dedent('''
-        import sys
+    script.write_text(textwrap.dedent(f'''
+        import json, sys
+        from PIL import Image, ImageOps
+        with open({str(log)!r}, "a") as log:
+            log.write(json.dumps([sys.executable, *sys.argv]) + "\\n")
         command, *args = sys.argv[1:]
         if command == "compress":
             model, source, target = args
             open(target, "wb").write(model.encode() + b"\\n" + open(source, "rb").read())
         else:
             source, target = args
-            open(target, "wb").write(open(source, "rb").read().split(b"\\n", 1)[1])
+            png = open(source, "rb").read().split(b"\\n", 1)[1]
+            open(target + ".in.png", "wb").write(png)
+            ImageOps.invert(Image.open(target + ".in.png").convert("RGB")).save(target)
     '''))
     monkeypatch.setenv("RDPBENCH_TFCI_PYTHON", sys.executable)
     monkeypatch.setenv("RDPBENCH_TFCI_SCRIPT", str(script))
     codec = create_codec("tfci")
     assert codec.unavailable_reason() is None
     image = np.ascontiguousarray(skimage.data.astronaut()[:40, :30])
-    setting = codec.resolve_setting({"model": "hific-lo"})
+    setting = codec.resolve_setting({"model": "hific-hi"})
     data = codec.encode(image, setting)
-    assert data.startswith(b"hific-lo\n\x89PNG")
-    np.testing.assert_array_equal(codec.decode(data, setting), image)
+    model, png = data.split(b"\n", 1)
+    assert model == b"hific-hi"
+    np.testing.assert_array_equal(np.asarray(Image.open(__import__("io").BytesIO(png))), image)  # lossless input
+    np.testing.assert_array_equal(codec.decode(data, setting), 255 - image)
+    (python, *compress), (_, *decompress) = (json.loads(line) for line in log.read_text().splitlines())
+    assert python == sys.executable
+    assert compress[:3] == [str(script), "compress", "hific-hi"] and len(compress) == 5
+    assert compress[3].endswith(".png") and compress[4].endswith(".tfci")
+    assert decompress[:2] == [str(script), "decompress"] and len(decompress) == 4
+    assert decompress[2].endswith(".tfci") and decompress[3].endswith(".png")
 
 
 @pytest.mark.skipif(not __import__("os").environ.get("RDPBENCH_TFCI_PYTHON"), reason="no tfci interpreter configured")
 def test_real_tfci_hific_lo_round_trip():
+    """With RDPBENCH_TFCI_PYTHON/SCRIPT set: HiFiC-lo (about 0.14 bpp on Kodak-like photos) gives a
+    low-rate stream and a recognisable reconstruction."""
     codec = create_codec("tfci")
     image = np.ascontiguousarray(skimage.data.astronaut()[:256, :256])
     setting = codec.resolve_setting({"model": "hific-lo"})
     data = codec.encode(image, setting)
-    assert 8 * len(data) / image[..., 0].size < 0.5
-    assert codec.decode(data, setting).shape == image.shape
+    assert 0.02 < 8 * len(data) / image[..., 0].size < 0.5
+    reconstruction = codec.decode(data, setting)
+    assert reconstruction.shape == image.shape and reconstruction.dtype == np.uint8
+    mse = np.mean((reconstruction.astype(float) - image) ** 2)
+    assert 10 * np.log10(255**2 / mse) > 20
 
 
 def test_precomputed_reconstructions_and_sizes_are_evaluated_like_a_codec(tmp_path, photo_dir, run_cli):

@@ -1,4 +1,4 @@
-"""PSNR and MS-SSIM conventions (DESIGN.md §4) against formulas and other libraries."""
+"""PSNR and MS-SSIM conventions (those of CompressAI's evaluation) against formulas and other libraries."""
 
 import math
 

@@ -12,9 +12,8 @@ from PIL import Image
 
 import standins
 from rdpbench.metrics.patches import patch_origins
+from conftest import real_niqe_parameters
 from rdpbench.weights import Weights, WeightsError
-
-SHARED_NIQE = standins.Path(__file__).resolve().parents[2] / "shared" / "weights" / "niqe_modelparameters.mat"
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +23,8 @@ def weights_dir(tmp_path_factory):
     standins.inception(folder)
     standins.alexnet(folder)
     standins.dists(folder, standins.vgg16(folder))
-    if SHARED_NIQE.is_file():
-        shutil.copy(SHARED_NIQE, folder)
+    if real_niqe_parameters():
+        shutil.copy(real_niqe_parameters(), folder)
     return folder
 
 
@@ -152,14 +151,13 @@ def test_dists_equals_pyiqa(tmp_path, images, weights_dir, run_cli, monkeypatch)
         assert row.dists == pytest.approx(expected, abs=1e-6)
 
 
-@pytest.mark.skipif(not SHARED_NIQE.is_file(), reason=f"real NIQE parameters not found at {SHARED_NIQE}")
 def test_niqe_with_the_official_parameters_equals_pyiqa_for_originals_and_reconstructions(
-        tmp_path, images, weights_dir, run_cli):
+        tmp_path, images, weights_dir, run_cli, niqe_parameters):
     import pyiqa
 
     out = tmp_path / "out"
     assert _run(run_cli, images, out, weights_dir, "niqe") == 0
-    reference = pyiqa.create_metric("niqe", device="cpu", pretrained_model_path=str(SHARED_NIQE))
+    reference = pyiqa.create_metric("niqe", device="cpu", pretrained_model_path=str(niqe_parameters))
     originals = pd.read_csv(out / "originals.csv").set_index("image")
     for path in images.iterdir():
         assert originals.loc[path.name, "niqe"] == pytest.approx(reference(str(path)).item(), abs=1e-9)
@@ -194,15 +192,15 @@ def test_a_file_with_the_wrong_hash_is_refused_unless_allowed(tmp_path, weights_
     assert '"alexnet-owt-7be5be79.pth": {"sha256": ' in versions and '"verified": false' in versions
 
 
-@pytest.mark.skipif(not SHARED_NIQE.is_file(), reason=f"real NIQE parameters not found at {SHARED_NIQE}")
-def test_weights_fetch_downloads_verifies_and_refuses_corruption(tmp_path, monkeypatch, run_cli, serve):
+def test_weights_fetch_downloads_verifies_and_refuses_corruption(tmp_path, monkeypatch, run_cli, serve,
+                                                                 niqe_parameters):
     served = tmp_path / "mirror"
     served.mkdir()
-    shutil.copy(SHARED_NIQE, served)
+    shutil.copy(niqe_parameters, served)
     monkeypatch.setenv("RDPBENCH_WEIGHTS_MIRROR", serve(served))
     target = tmp_path / "weights"
     assert run_cli("weights", "fetch", "niqe_modelparameters.mat", "--weights-dir", target) == 0
-    assert (target / "niqe_modelparameters.mat").read_bytes() == SHARED_NIQE.read_bytes()
+    assert (target / "niqe_modelparameters.mat").read_bytes() == niqe_parameters.read_bytes()
     (served / "niqe_modelparameters.mat").write_bytes(b"corrupted")
     assert run_cli("weights", "fetch", "niqe_modelparameters.mat", "--weights-dir", tmp_path / "other") == 2
     assert not any((tmp_path / "other").iterdir())  # the bad download was not kept

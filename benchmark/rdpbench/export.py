@@ -92,7 +92,7 @@ def distribution(store: ResultsStore) -> pd.DataFrame:
         c for c in wide.columns if c not in ("fid", "kid", "kid_std"))
     extra = values.groupby(["codec", "setting"]).agg(
         n_patches=("n_patches", "max"), patch_protocol=("patch_protocol", "first"),
-        distribution_note=("note", lambda notes: next((n for n in notes if n), "")))
+        distribution_note=("note", lambda notes: next((n for n in notes if isinstance(n, str) and n), "")))
     return wide[columns].join(extra).reset_index()
 
 

@@ -67,7 +67,7 @@ def search(target: MatchTarget, bpp_of: Callable[[Any], float]) -> Any:
     if target.side == "above":
         return above
     if target.side == "below":
-        return below
+        return above if rate(above) == target.bpp else below  # an exact hit is both; bisection keeps it in `above`
     return min((below, above), key=lambda value: abs(rate(value) - target.bpp))
 
 

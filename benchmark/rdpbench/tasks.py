@@ -23,6 +23,7 @@ from rdpbench.metrics.base import Metric, MetricContext, MetricValue, NoReferenc
 from rdpbench.matching import MatchTarget, search
 from rdpbench.metrics.features import PatchFeatureExtractor, PatchFeatureSpec
 from rdpbench.metrics.registry import create_metric
+from rdpbench.rate import bits_per_pixel
 
 
 @dataclass(frozen=True)
@@ -122,15 +123,17 @@ def execute_task(task: Task, state: WorkerState) -> TaskResult:
     try:
         codec = state.codec(task.codec_name)
         if task.match:
-            pixels = result.width * result.height
-            chosen = search(task.match, lambda v: 8.0 * len(codec.encode(original, {**setting, task.match.knob: v})) / pixels)
+            def rate(value):
+                return bits_per_pixel(len(codec.encode(original, {**setting, task.match.knob: value})), *original.shape[:2])
+
+            chosen = search(task.match, rate)
             setting[task.match.knob] = chosen
             result.metrics[f"matched_{task.match.knob}"] = MetricValue(float(chosen))
         start = time.perf_counter()
         data = codec.encode(original, setting)
         result.encode_s = time.perf_counter() - start
         result.bytes = len(data)
-        result.bpp = 8.0 * len(data) / (result.width * result.height)
+        result.bpp = bits_per_pixel(len(data), result.height, result.width)
         start = time.perf_counter()
         reconstruction = codec.decode(data, setting)
         result.decode_s = time.perf_counter() - start
