@@ -1,7 +1,7 @@
 """rdpbench: rate–distortion–perception benchmarking of lossy image codecs.
 
-See README.md for usage and ../shared/DESIGN.md (copied into docs of the README) for the evaluation
-conventions every number depends on.
+See README.md for usage and, in its "Conventions" section, the evaluation conventions every number
+depends on.
 """
 
 __version__ = "0.1.0"

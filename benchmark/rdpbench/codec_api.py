@@ -1,4 +1,4 @@
-"""The codec adapter interface (DESIGN.md §3).
+"""The codec adapter interface.
 
 A codec turns a uint8 RGB image of shape (H, W, 3) into self-contained bytes and back. The runner,
 never the adapter, measures the rate: ``bpp = 8 * len(bytes) / (H * W)``. Every tunable of a codec

@@ -4,7 +4,7 @@ codec in CompressAI's results format (``compressai/<codec>.json``), so its plot 
 Summary conventions: one row per (codec, setting); ``n_images`` rows, ``n_failed`` of them with an
 error; ``bpp`` and every per-image metric are the mean over the images where the value exists (a
 failed image has no bpp; MS-SSIM is undefined for images under 161 px). PSNR is averaged per image
-(DESIGN.md §4). Distribution metrics (FID, KID) follow with ``n_patches``, ``patch_protocol`` and a
+(README, "Conventions"). Distribution metrics (FID, KID) follow with ``n_patches``, ``patch_protocol`` and a
 small-sample note. ``originals.csv`` holds no-reference metrics (NIQE) of the original images.
 """
 

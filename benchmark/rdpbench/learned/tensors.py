@@ -14,7 +14,7 @@ def to_tensor(image: np.ndarray, device: str = "cpu"):
 
 def to_uint8(tensor) -> np.ndarray:
     """float (1, 3, H, W) in [0, 1] -> uint8 (H, W, 3), clamped and rounded to the nearest level
-    (DESIGN.md §4: reconstructions are rounded to uint8 before any metric)."""
+    (the README's convention: reconstructions are rounded to uint8 before any metric)."""
     import torch
 
     return (tensor[0].clamp(0, 1) * 255).round().to("cpu", dtype=torch.uint8).permute(1, 2, 0).numpy()

@@ -1,4 +1,4 @@
-"""Metric kinds (DESIGN.md §3), split by the shape of the data they need.
+"""Metric kinds, split by the shape of the data they need.
 
 - :class:`PairedMetric`: full-reference, per image (PSNR, MS-SSIM, LPIPS, DISTS). Called with the
   original and the reconstruction of one image, both uint8 RGB of shape (H, W, 3), the

@@ -1,4 +1,4 @@
-"""Pixel-fidelity metrics, with the conventions of DESIGN.md §4 (CompressAI's evaluation)."""
+"""Pixel-fidelity metrics, with the conventions of CompressAI's evaluation (README, "Conventions")."""
 
 from __future__ import annotations
 
