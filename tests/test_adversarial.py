@@ -627,20 +627,19 @@ def test_device_cuda_without_cuda_is_refused_at_the_start(tmp_path, photos, run_
     assert not (tmp_path / "out").exists()
 
 
-def test_a_failing_original_does_not_stop_the_reference_stage(tmp_path, monkeypatch):
-    from rdpbench.reference import per_image_cached
+def test_a_failing_original_does_not_stop_the_reference_stage(tmp_path):
+    from rdpbench.stages import originals_here
 
-    monkeypatch.setenv("RDPBENCH_CACHE", str(tmp_path / "cache"))
     tiny = _png(tmp_path / "tiny.png")
     Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tiny)
     good = _png(tmp_path / "good.png")
 
-    def compute(image):
+    def compute(state, argument, image):
         if image.shape[0] < 2:
             raise ValueError("too small for this metric")
         return np.float64(image.mean())
 
-    assert per_image_cached("key", {"tiny": tiny, "good": good}, compute, "test") == {"good": 7.0}
+    assert originals_here(None, compute, None, {"tiny": tiny, "good": good}, "test") == {"good": 7.0}
 
 
 # -- 5. interrupts -------------------------------------------------------------------------------------------

@@ -15,12 +15,11 @@ curve interpolated linearly in log-rate at our bpp), measured with Pillow 13 / O
   wrapper's settings. Band checked: PSNR 0..+0.8 dB, MS-SSIM 0..+0.005.
 - bpp is set by the ratio (bpp = 24 / ratio): within 0.3 % of the target.
 
-The Kodak images are found through RDPBENCH_KODAK_DIR (24 PNGs, e.g. the folder
-`rdpbench datasets fetch kodak` writes); without it the test is skipped.
+The Kodak images come from the `kodak_dir` fixture (tests/conftest.py: RDPBENCH_KODAK_DIR or the
+dataset cache, verified against the published hashes); without them the test is skipped.
 """
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +31,6 @@ BANDS = {  # option: (PSNR dB low, high), (MS-SSIM low, high), differences ours 
     "": ((0.5, 1.7), (0.0, 0.015)),
     "wavelet=5-3": ((0.0, 0.8), (0.0, 0.005)),
 }
-
-
-@pytest.fixture
-def kodak_dir() -> Path:
-    folder = os.environ.get("RDPBENCH_KODAK_DIR")
-    if not folder or not Path(folder).is_dir():
-        pytest.skip("set RDPBENCH_KODAK_DIR to a folder with the 24 Kodak PNGs (rdpbench datasets fetch kodak)")
-    return Path(folder)
 
 
 def published_at(bpp: float, column: str) -> float:

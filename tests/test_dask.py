@@ -124,7 +124,9 @@ def dask_env(tmp_path_factory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("dask-env")
     (folder / "codecs").mkdir()
     (folder / "codecs" / "test_codecs.py").write_text(TEST_CODECS)
-    return {**os.environ, "PYTHONPATH": str(CODE), "RDPBENCH_CODECS_PATH": str(folder / "codecs"),
+    inherited = {key: value for key, value in os.environ.items()  # CI's data folders are not the workers'
+                 if key not in ("RDPBENCH_WEIGHTS", "RDPBENCH_KODAK_DIR")}
+    return {**inherited, "PYTHONPATH": str(CODE), "RDPBENCH_CODECS_PATH": str(folder / "codecs"),
             "TORCH_HOME": str(folder / "torch"), "RDPBENCH_TEST_INSTANCES": str(folder / "instances.log"),
             "OMP_NUM_THREADS": "1"}
 

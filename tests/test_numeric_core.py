@@ -360,11 +360,11 @@ def test_small_quality_steps_are_a_curve_and_a_lone_anchor_gives_an_empty_table(
     assert row.note == "" and row.bd_rate_percent < 0
     alone = bd_rates(_data({"anchor": curves["anchor"]}), "anchor")
     assert alone.empty and list(alone.columns) == ["codec", "metric", "anchor", "bd_rate_percent", "bd_metric",
-                                                   "interpolation", "note"]
+                                                   "unit", "direction", "better", "interpolation", "note"]
 
 
 def test_an_unknown_anchor_is_named_with_the_choices():
-    with pytest.raises(ValueError, match=r"anchor 'x' is not in the results \(codecs: anchor, shifted, cheaper, four\)"):
+    with pytest.raises(ValueError, match=r"--anchor 'x' is not a codec of .*: choose one of anchor, shifted, cheaper, four"):
         bd_rates(_data(_curves()), "x")
 
 

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from rdpbench import datasets, export, memory, provenance, stages
 from rdpbench.codec_api import Codec, ParamError
 from rdpbench.codec_registry import create_codec
+from rdpbench.dask_cluster import parse_config
 from rdpbench.dask_executor import DaskExecutor, open_executor
 from rdpbench.executor import run_in_workers
 from rdpbench.hashing import sha256_file
@@ -320,7 +321,11 @@ def execute(tasks: list[Task], spec: RunSpec, state: WorkerState, store: Results
 
 def run(spec: RunSpec, command: str) -> int:
     """Execute the run; return 0 when every requested task has a result without error, else 1."""
-    require_device(spec.device)
+    cluster = parse_config(dict(spec.executor), spec.jobs)
+    if cluster is None or cluster.mode == "local":
+        require_device(spec.device)  # elsewhere the workers' GPUs count: their tasks ask for the GPU resource
+    else:
+        check_device(spec.device)
     spec.jobs = cap_jobs(spec.jobs)
     context, metrics = prepare_metrics(spec)
     codecs = plan_codecs(spec, context)
