@@ -22,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from kodak_location import kodak_folder
+
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_IMAGES = next((p for p in (ROOT.parent / "shared/data/kodak", ROOT / "datasets/kodak") if p.is_dir()), None)
+DEFAULT_IMAGES = kodak_folder()
 
 
 def inception_weights(folder: Path, weights_dir: str | None) -> tuple[str, bool]:
@@ -75,6 +77,8 @@ def main() -> int:
     parser.add_argument("--weights-dir")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    if not args.images.is_dir():
+        parser.error(f"no Kodak folder at {args.images}: pass --images, set RDPBENCH_KODAK_DIR, or run `rdpbench datasets fetch kodak`")
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         weights, real = inception_weights(scratch / "weights", args.weights_dir)

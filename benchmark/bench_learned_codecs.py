@@ -15,9 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from kodak_location import kodak_folder
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-KODAK = next((p for p in (ROOT.parent / "shared/data/kodak", ROOT / "datasets/kodak") if p.is_dir()), None)
+KODAK = kodak_folder()
 CODECS = [  # (codec, setting, stand-in builder arguments)
     ("compressai-bmshj2018-factorized", {"quality": 3}, ("bmshj2018-factorized", 3)),
     ("compressai-bmshj2018-hyperprior", {"quality": 3}, ("bmshj2018-hyperprior", 3)),
@@ -42,6 +44,8 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--weights-dir")
     args = parser.parse_args()
+    if not KODAK.is_dir():
+        sys.exit(f"no Kodak folder at {KODAK}: set RDPBENCH_KODAK_DIR or run `rdpbench datasets fetch kodak`")
     images = [read_rgb8(path) for path in sorted(KODAK.glob("*.png"))[:args.images + 1]]
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, {args.images} Kodak images (768x512)")
     with tempfile.TemporaryDirectory() as scratch:

@@ -38,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from kodak_location import kodak_folder
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -168,7 +170,7 @@ def startup(images: list[Path], weights: Path, metrics: str, scratch: Path) -> t
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=Path, default=os.environ.get("RDPBENCH_KODAK_DIR") or ROOT / "datasets/kodak")
+    parser.add_argument("--images", type=Path, default=kodak_folder())
     parser.add_argument("--count", type=int, default=4, help="images to time (default 4)")
     parser.add_argument("--niqe", help="niqe_modelparameters.mat (default: RDPBENCH_NIQE or the weights lookup)")
     args = parser.parse_args()

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_IMAGES = next((p for p in (ROOT.parent / "shared/data/kodak", ROOT / "datasets/kodak") if p.is_dir()), None)
+from kodak_location import kodak_folder
+
+DEFAULT_IMAGES = kodak_folder()
 QUALITIES = list(range(5, 100, 10))
 
 
@@ -34,8 +35,8 @@ def main() -> int:
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES, help="Kodak folder")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
-    if args.images is None:
-        parser.error("no Kodak folder found: pass --images or run `rdpbench datasets fetch kodak`")
+    if not args.images.is_dir():
+        parser.error("no Kodak folder found: pass --images, set RDPBENCH_KODAK_DIR, or run `rdpbench datasets fetch kodak`")
     qualities = ",".join(map(str, QUALITIES))
 
     peer_s, peer_out = timed([sys.executable, "-m", "compressai.utils.bench", "jpeg", str(args.images),
