@@ -7,8 +7,9 @@ Models
 - ``metric:NAME``: prefer the entry that NAME (a per-image metric stored in the study) rates better on
   the trial's image; equal values are a coin flip.
 
-With probability ``noise`` an attentive rater answers at random instead. Attentive raters choose the
-original on probe trials; ``inattentive`` raters answer every trial (probes included) at random, so
+With probability ``noise`` an attentive rater answers a test trial at random instead. Attentive
+raters always choose the original on probe trials (noise models doubt between two close pictures,
+not inattention); ``inattentive`` raters answer every trial (probes included) at random, so
 each probe catches them with probability 1/2. Raters are registered with source ``simulate:<model>``;
 their response times are synthetic (gamma, shape 4, scale 800 ms) and mean nothing.
 """
@@ -74,10 +75,12 @@ def simulate(folder, raters: int, model: str, noise: float = 0.0, inattentive: i
             shown, _, _ = session.progress(rater)
             if shown is None:
                 break
-            if careless or rng.random() < noise:
+            if careless:
                 p_left = 0.5
             elif shown.trial["is_probe"]:
                 p_left = float(shown.left == ORIGINAL)
+            elif rng.random() < noise:
+                p_left = 0.5
             else:
                 p_left = probability(shown)
             session.answer(rater, shown.key, "left" if rng.random() < p_left else "right",

@@ -87,5 +87,7 @@ class Responses:
             return cursor.rowcount == 1
 
     def answers(self) -> list[tuple]:
-        """Every answer, as rows of ``ANSWER_COLUMNS``, ordered by rater and position."""
-        return self._query(f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers ORDER BY rater, position")
+        """Every answer, as rows of ``ANSWER_COLUMNS``, ordered by the raters' registration, then
+        position (not by the random rater ids: a seeded simulation then analyses identically)."""
+        return self._query(f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers ORDER BY "
+                           "(SELECT raters.rowid FROM raters WHERE raters.rater = answers.rater), position")
