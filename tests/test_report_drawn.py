@@ -82,3 +82,16 @@ def test_the_overview_has_one_panel_per_metric_each_with_its_legend(drawn):
         drawn_here = [*CURVES, "Paper (imported)"] if panel is psnr_panel else list(CURVES)
         for codec in drawn_here:
             assert any(entry == codec or entry.startswith(codec + " ") for entry in entries), (codec, entries)
+
+
+def test_the_caption_says_what_the_bands_are_and_which_codec_is_lossless(tmp_path, run_cli, monkeypatch):
+    from test_report import ANCHOR_BPP, ANCHOR_PSNR, make_store
+
+    curves = {"anchor": (ANCHOR_BPP, {"psnr": ANCHOR_PSNR}),
+              "lossless": ([12.0, 13.0, 14.0], {"psnr": [float("inf")] * 3})}
+    figures = {}
+    monkeypatch.setattr(Figure, "savefig", lambda self, path, *a, **k: figures.setdefault(Path(path).stem, self))
+    assert run_cli("report", make_store(tmp_path, curves), "--out", tmp_path / "report") == 0
+    texts = [text.get_text() for text in figures["rd_psnr"].texts]
+    assert any("bands: 95% bootstrap confidence interval of the mean over images" in t for t in texts), texts
+    assert any("not drawn where infinite (lossless): lossless (psnr)" in t for t in texts), texts

@@ -143,6 +143,13 @@ def test_simulated_bradley_terry_raters_are_recovered_within_the_cis(tmp_path, r
     assert (raters.loc[~careless, "status"] == "included").all()  # attentive raters always pass
     ranking = pd.read_csv(tmp_path / "analysis" / "ranking.csv")
     assert list(ranking["entry"]) == sorted(entries, key=truth.get, reverse=True)
+    per_image = pd.read_csv(results / "per_image.csv")  # each entry's rate, from the run's own export
+    shown = {trial["image"] for trial in design["trials"] if not trial["is_probe"]}
+    for row in ranking.itertuples():
+        codec, setting = row.entry.split(":", 1)
+        rows = per_image[(per_image["codec"] == codec) & (per_image["setting"] == setting)
+                         & per_image["image"].isin(shown)]
+        assert row.bpp == pytest.approx(rows["bpp"].mean(), rel=1e-12)
     for row in ranking.itertuples():
         assert row.bt_ci_low <= truth[row.entry] <= row.bt_ci_high
         assert row.n_answers == 40 * 3 * 2  # included raters x 3 pairings per entry x 2 images

@@ -127,10 +127,21 @@ def draw_panel(axis, data: ReportData, metric: str, styles: dict[str, dict], lim
         axis.set_ylim(bottom - margin, top + margin)
 
 
+def infinite_note(data: ReportData) -> str:
+    """Which codecs have infinite means (lossless: PSNR inf), which no axis can show."""
+    infinite = [f"{codec} ({metric})" for metric in data.metrics
+                for codec, values in data.summary.groupby("codec", sort=False)[metric]
+                if np.isinf(values.to_numpy(float)).any()]
+    return f"not drawn where infinite (lossless): {', '.join(infinite)}" if infinite else ""
+
+
 def caption(data: ReportData, note: str) -> tuple[str, bool]:
-    """Text under every figure (caveats; the axis note) and whether any caveat is prominent (red)."""
+    """Text under every figure (caveats; what the bands are; the axis and lossless notes) and whether
+    any caveat is prominent (red)."""
     lines = caveats(data)
-    text = "\n".join([line for line, _ in lines] + ([note] if note else []))
+    notes = ["bands: 95% bootstrap confidence interval of the mean over images (per-image metrics)", note,
+             infinite_note(data)]
+    text = "\n".join([line for line, _ in lines] + [line for line in notes if line])
     return text, any(prominent for _, prominent in lines)
 
 

@@ -177,6 +177,13 @@ def ranking(answers: pd.DataFrame, entries: list[str], orders: int = ELO_ORDERS,
     return frame.sort_values("bt_score", ascending=False).reset_index(drop=True)
 
 
+def mean_bpp(design: dict, entry: str) -> float:
+    """The entry's stored bpp, averaged over the study's images (NaN where none is stored)."""
+    values = [image.get("bpp") for image in design.get("values", {}).get(entry, {}).values()]
+    values = [value for value in values if value is not None]
+    return float(np.mean(values)) if values else math.nan
+
+
 def crossing(bpp: np.ndarray, preference: np.ndarray) -> tuple[float, str]:
     """The bpp where ``preference`` (sorted by bpp) first falls from >= 0.5 to < 0.5, linearly
     interpolated; (nan, reason) when it never does."""

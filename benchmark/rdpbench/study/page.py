@@ -55,6 +55,7 @@ def analyze(folder: Path, out: Path) -> list[str]:
         raise StudyError(f"no answers of included raters in {folder} ({screening})")
     prefs = analysis.preferences(answers)
     rank = analysis.ranking(answers, design["entries"])
+    rank.insert(1, "bpp", [analysis.mean_bpp(design, entry) for entry in rank["entry"]])  # rank only at similar bpp
     agreement = analysis.metric_agreement(answers, design, rank)
     written += _tables(prefs, out, "preferences") + _tables(rank, out, "ranking")
     written += _tables(agreement, out, "metric_agreement")
