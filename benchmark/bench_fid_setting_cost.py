@@ -46,11 +46,11 @@ def floor_seconds(images: Path, recon: Path, weights: str, device: str) -> float
     import torch
 
     from rdpbench.imageio import read_rgb8
-    from rdpbench.metrics.base import MetricContext
+    from rdpbench.context import RunContext
     from rdpbench.metrics.features import PatchFeatureExtractor, PatchFeatureSpec
     from rdpbench.weights import Weights
 
-    extractor = PatchFeatureExtractor(PatchFeatureSpec(), MetricContext(device, Weights(Path(weights), True)))
+    extractor = PatchFeatureExtractor(PatchFeatureSpec(), RunContext(device, Weights(Path(weights), True)))
     reconstructions = [read_rgb8(path) for path in sorted(recon.glob("*.png"))]
     _ = extractor.model  # load outside the timing
     best = np.inf

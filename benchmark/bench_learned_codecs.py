@@ -35,7 +35,7 @@ def main() -> int:
     import standins
     import torch
 
-    from rdpbench.codec_registry import create_codec
+    from rdpbench.codecs.registry import create_codec
     from rdpbench.imageio import read_rgb8
     from rdpbench.weights import Weights
 

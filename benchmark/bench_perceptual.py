@@ -9,7 +9,7 @@ model already loaded:
 - ``lpips.LPIPS(net="alex", version="0.1")`` on [-1, 1] tensors;
 - ``pyiqa.create_metric("dists")`` and ``pyiqa.create_metric("niqe")`` on [0, 1] tensors;
 - torch-fidelity's ``FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])`` on the uint8
-  patches of HiFiC's protocol (rdpbench.metrics.patches; cutting them is a numpy slice).
+  patches of HiFiC's protocol (rdpbench.features.patches; cutting them is a numpy slice).
 
 The two sides alternate image by image; the ratio is the median per-task time of rdpbench over the
 median of the reference sum. Goal: <= 1.15.
@@ -95,7 +95,7 @@ class References:
         import numpy as np
         from PIL import Image
 
-        from rdpbench.metrics.patches import extract_patches
+        from rdpbench.features.patches import extract_patches
 
         torch = self.torch
         start = time.perf_counter()
@@ -125,12 +125,12 @@ class References:
 
 
 def rdpbench_state(weights: Path, metrics: tuple[str, ...]):
-    from rdpbench.metrics.base import MetricContext
+    from rdpbench.context import RunContext
     from rdpbench.metrics.features import PatchFeatureSpec
-    from rdpbench.tasks import WorkerState
+    from rdpbench.worker import WorkerState
     from rdpbench.weights import Weights
 
-    state = WorkerState(MetricContext("cpu", Weights(weights, allow_unverified=True)))
+    state = WorkerState(RunContext("cpu", Weights(weights, allow_unverified=True)))
     for name in metrics:
         _ = state.metric(name).model  # load now, as the reference side does
     _ = state.extractor(PatchFeatureSpec()).model
@@ -139,7 +139,8 @@ def rdpbench_state(weights: Path, metrics: tuple[str, ...]):
 
 def rdpbench_task(state, path: Path, metrics: tuple[str, ...]) -> float:
     from rdpbench.metrics.features import PatchFeatureSpec
-    from rdpbench.tasks import Task, execute_task
+    from rdpbench.tasks import Task
+    from rdpbench.worker import execute_task
 
     codec = state.codec("jpeg")
     params = tuple(codec.resolve_setting({"quality": 50}).items())

@@ -1,7 +1,7 @@
 """AVIF (AV1 intra) through Pillow's built-in libavif plugin."""
 
-from rdpbench.codec_api import Param
-from rdpbench.pillow_codec import PillowCodec
+from rdpbench.codecs.api import Param
+from rdpbench.codecs.pillow import PillowCodec
 
 
 class AVIF(PillowCodec):

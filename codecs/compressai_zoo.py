@@ -14,7 +14,7 @@ from functools import lru_cache
 from importlib.metadata import version
 from pathlib import PurePosixPath
 
-from rdpbench.codec_api import Codec, CodecError, Param
+from rdpbench.codecs.api import Codec, CodecError, Param
 from rdpbench.learned import stream
 from rdpbench.learned.checkpoints import load_state_dict
 from rdpbench.learned.tensors import to_tensor, to_uint8
@@ -65,7 +65,7 @@ class CompressAIZoo(Codec):
         from compressai.zoo.image import model_architectures
         from compressai.zoo.pretrained import load_pretrained
 
-        located = self.weights.locate(zoo_file(self.architecture, metric, quality))
+        located = self.context.weights.locate(zoo_file(self.architecture, metric, quality))
         state = load_pretrained(load_state_dict(located))
         model = model_architectures[self.architecture].from_state_dict(state).eval()
         model.update(force=True)
@@ -78,9 +78,9 @@ class CompressAIZoo(Codec):
 
         height, width = image.shape[:2]
         pad, _ = compute_padding(height, width, min_div=PADDING)
-        model = self.model(setting["metric"], setting["quality"], self.device)
+        model = self.model(setting["metric"], setting["quality"], self.context.device)
         with torch.no_grad():
-            out = model.compress(F.pad(to_tensor(image, self.device), pad, mode="constant", value=0))
+            out = model.compress(F.pad(to_tensor(image, self.context.device), pad, mode="constant", value=0))
         return stream.pack(height, width, [strings[0] for strings in out["strings"]])
 
     def decode(self, data, setting):
@@ -93,7 +93,7 @@ class CompressAIZoo(Codec):
         except stream.StreamError as error:
             raise CodecError(str(error)) from error
         pad, unpad = compute_padding(height, width, min_div=PADDING)
-        model = self.model(setting["metric"], setting["quality"], self.device)
+        model = self.model(setting["metric"], setting["quality"], self.context.device)
         factor = model.downsampling_factor  # compress() reports the coarsest latent's shape: padded size / factor
         latent_shape = ((height + pad[2] + pad[3]) // factor, (width + pad[0] + pad[1]) // factor)
         with torch.no_grad():

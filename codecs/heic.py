@@ -4,8 +4,8 @@ Defaults to 4:4:4 chroma like the BPG setting of CompressAI and HiFiC; HEIF cont
 (a few hundred bytes) is part of the rate, as the file is what a user would store.
 """
 
-from rdpbench.codec_api import Param
-from rdpbench.pillow_codec import PillowCodec
+from rdpbench.codecs.api import Param
+from rdpbench.codecs.pillow import PillowCodec
 
 
 def _pillow_heif():

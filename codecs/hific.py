@@ -8,7 +8,7 @@ not done): a 2048x1365 image peaks at about 4.6 GB resident on CPU (fp32, measur
 9-block generator), so 2 workers fit in 16 GB; use --jobs 1 on smaller machines.
 """
 
-from rdpbench.codec_api import Param
+from rdpbench.codecs.api import Param
 from rdpbench.learned.hific_codec import HiFiCAdapter
 
 
@@ -26,4 +26,4 @@ class HiFiC(HiFiCAdapter):
         return self.checkpoint_files(setting["checkpoint"])
 
     def model_for(self, setting):
-        return self.model(setting["checkpoint"], self.device)
+        return self.model(setting["checkpoint"], self.context.device)

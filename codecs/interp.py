@@ -9,7 +9,7 @@ encoder too, so the rate changes with alpha as well (it is no longer the paper's
 
 from functools import lru_cache
 
-from rdpbench.codec_api import CodecError, Param
+from rdpbench.codecs.api import CodecError, Param
 from rdpbench.learned.hific_codec import HiFiCAdapter
 
 
@@ -41,4 +41,4 @@ class Interpolation(HiFiCAdapter):
 
     def model_for(self, setting):
         return self.mixed_model(setting["checkpoint_a"], setting["checkpoint_b"], setting["alpha"],
-                                setting["interpolate"] == "all", self.device)
+                                setting["interpolate"] == "all", self.context.device)

@@ -1,7 +1,7 @@
 """JPEG through Pillow's libjpeg-turbo; the setting CompressAI's `bench jpeg` uses by default."""
 
-from rdpbench.codec_api import Param
-from rdpbench.pillow_codec import PillowCodec
+from rdpbench.codecs.api import Param
+from rdpbench.codecs.pillow import PillowCodec
 
 
 class JPEG(PillowCodec):

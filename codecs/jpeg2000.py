@@ -10,8 +10,8 @@ default *reversible* 5/3 wavelet: at equal bpp it is 0.8-1.5 dB below this adapt
 ``wavelet=5-3`` comes within 0.7 dB of it (tests/test_calibration_kodak.py states the measured bands).
 """
 
-from rdpbench.codec_api import Param
-from rdpbench.pillow_codec import PillowCodec
+from rdpbench.codecs.api import Param
+from rdpbench.codecs.pillow import PillowCodec
 
 
 class JPEG2000(PillowCodec):

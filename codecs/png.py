@@ -1,7 +1,7 @@
 """Lossless PNG: the "original" reference row (PSNR = inf, NIQE of the originals, bpp of lossless)."""
 
-from rdpbench.codec_api import Param
-from rdpbench.pillow_codec import PillowCodec
+from rdpbench.codecs.api import Param
+from rdpbench.codecs.pillow import PillowCodec
 
 
 class PNG(PillowCodec):

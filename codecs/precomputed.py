@@ -14,7 +14,7 @@ import csv
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from rdpbench.codec_api import Codec, CodecError, Param
+from rdpbench.codecs.api import Codec, CodecError, Param
 from rdpbench.imageio import IMAGE_SUFFIXES, ImageReadError, read_rgb8
 
 

@@ -13,14 +13,14 @@ storage on first use and caches it.
 import os
 from pathlib import Path
 
-from rdpbench.codec_api import Param
-from rdpbench.command_line import CommandLineCodec
+from rdpbench.codecs.api import Param
+from rdpbench.codecs.command_line import CommandLineCodec
 
 
 class TFCI(CommandLineCodec):
     name = "tfci"
 
-    def __init__(self):
+    def __init__(self, context=None):
         card = {
             "name": "tfci",
             "description": "official TensorFlow compression models via tfci.py in a separate interpreter",
@@ -31,7 +31,7 @@ class TFCI(CommandLineCodec):
                        "argv": ["{python}", "{script}", "compress", "{model}", "{input}", "{output}"]},
             "decode": {"output": "png", "argv": ["{python}", "{script}", "decompress", "{input}", "{output}"]},
         }
-        super().__init__(card, __file__)
+        super().__init__(card, __file__, context)
         self.params = (
             Param("model", "str", "hific-lo", "tfci model name (hific-lo|mi|hi, bmshj2018-hyperprior-mse-N, "
                   "mbt2018-mean-mse-N, ...; `tfci.py models` lists them)", rate=True),

@@ -1,7 +1,7 @@
 """WebP (lossy, VP8 intra) through Pillow's libwebp, with Pillow's defaults as CompressAI used them."""
 
-from rdpbench.codec_api import Param
-from rdpbench.pillow_codec import PillowCodec
+from rdpbench.codecs.api import Param
+from rdpbench.codecs.pillow import PillowCodec
 
 
 class WebP(PillowCodec):

@@ -14,7 +14,7 @@ import skimage.data
 from PIL import Image
 
 from rdpbench.cli import main
-from rdpbench.codec_registry import discover
+from rdpbench.codecs.registry import discover
 
 # Read once, then removed from every test's environment (see `hermetic_environment`): only the
 # fixtures below use them, so a set variable never changes what the other tests see.

@@ -79,7 +79,7 @@ def _files_under(folder: Path) -> set[Path]:
     ("fid", "weights-inception-2015-12-05-6726825d.pth"),
 ])
 def test_a_pickle_payload_in_a_metric_weight_file_never_runs(tmp_path, metric, poisoned):
-    from rdpbench.metrics.base import MetricContext
+    from rdpbench.context import RunContext
     from rdpbench.metrics.features import PatchFeatureExtractor
     from rdpbench.metrics.registry import create_metric
 
@@ -87,7 +87,7 @@ def test_a_pickle_payload_in_a_metric_weight_file_never_runs(tmp_path, metric, p
     if metric == "dists":  # the other file of the pair is a clean stand-in
         standins.dists(folder, standins.vgg16(folder))
     _malicious_torch_file(folder / poisoned, marker)
-    context = MetricContext(weights=weights.Weights(folder, allow_unverified=True))
+    context = RunContext(weights=weights.Weights(folder, allow_unverified=True))
     instance = create_metric(metric, context)
     with pytest.raises(weights.WeightsError, match="needs code execution to load.*nothing in it was run"):
         if metric == "fid":
@@ -229,7 +229,7 @@ def test_a_codec_label_cannot_make_save_recon_write_outside_out(tmp_path, photos
 
 def test_a_setting_text_cannot_make_save_recon_write_outside_out(tmp_path, photos, plugin_dir, run_cli, capsys):
     (plugin_dir / "knobby.py").write_text(textwrap.dedent('''
-        from rdpbench.codec_api import Codec, Param
+        from rdpbench.codecs.api import Codec, Param
 
         class Knobby(Codec):
             name = "knobby"
@@ -474,7 +474,7 @@ def test_a_decompression_bomb_header_is_an_error_row_not_a_dead_run(tmp_path, ph
 def test_a_crash_at_jobs_1_is_one_error_row_and_the_run_goes_on(tmp_path, photos, plugin_dir, run_cli):
     (plugin_dir / "segv.py").write_text(textwrap.dedent('''
         import os, signal
-        from rdpbench.codec_api import Codec, Param
+        from rdpbench.codecs.api import Codec, Param
 
         class Segv(Codec):
             name = "segv"
@@ -497,8 +497,8 @@ def test_a_crash_at_jobs_1_is_one_error_row_and_the_run_goes_on(tmp_path, photos
 
 
 def test_a_timed_out_tool_is_killed_with_its_whole_process_group(tmp_path):
-    from rdpbench.codec_api import CodecError
-    from rdpbench.command_line import CommandLineCodec
+    from rdpbench.codecs.api import CodecError
+    from rdpbench.codecs.command_line import CommandLineCodec
 
     pid_file = tmp_path / "child.pid"
     script = tmp_path / "hang.sh"
@@ -651,7 +651,7 @@ def test_an_interrupted_run_is_recorded_quietly_and_resumes_without_loss(tmp_pat
         Image.fromarray(np.full((16, 16, 3), i, np.uint8)).save(images / f"{i}.png")
     (plugin_dir / "slow.py").write_text(textwrap.dedent('''
         import time
-        from rdpbench.codec_api import Codec
+        from rdpbench.codecs.api import Codec
 
         class Slow(Codec):
             name = "slow"

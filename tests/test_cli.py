@@ -80,7 +80,7 @@ sweep = {{ quality = "40:50:10" }}
 
 
 def test_every_shipped_config_names_real_codecs_and_valid_settings():
-    from rdpbench.metrics.base import MetricContext
+    from rdpbench.context import RunContext
     from rdpbench.metrics.registry import normalize
     from rdpbench.paths import project_root
     from rdpbench.runner import plan_codecs
@@ -90,5 +90,5 @@ def test_every_shipped_config_names_real_codecs_and_valid_settings():
     assert len(configs) >= 4
     for path in configs:
         spec = load_config(path)
-        assert plan_codecs(spec, MetricContext()), path
+        assert plan_codecs(spec, RunContext()), path
         assert [normalize(m) for m in spec.metrics]

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from rdpbench.codec_registry import create_codec, discover
+from rdpbench.codecs.registry import create_codec, discover
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -84,8 +84,8 @@ def test_library_warnings_go_to_the_log_not_the_terminal(plugin_dir, photo_dir, 
     (plugin_dir / "noisy.py").write_text(textwrap.dedent('''
         import logging
         import warnings
-        from rdpbench.codec_api import Param
-        from rdpbench.pillow_codec import PillowCodec
+        from rdpbench.codecs.api import Param
+        from rdpbench.codecs.pillow import PillowCodec
 
         class Noisy(PillowCodec):
             name = "noisy"

@@ -12,7 +12,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from rdpbench.codec_registry import create_codec
+from rdpbench.codecs.registry import create_codec
 
 IMAGE = np.ascontiguousarray(skimage.data.astronaut()[120:184, 180:276])  # 64x96 natural crop
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rdpbench.codec_api import CodecError, ParamError
-from rdpbench.codec_registry import UnknownCodecError, create_codec, discover
+from rdpbench.codecs.api import CodecError, ParamError
+from rdpbench.codecs.registry import UnknownCodecError, create_codec, discover
 
 BUILTIN = {"jpeg", "webp", "avif", "png", "jpeg2000", "heic", "bpg", "jxl"}
 rng = np.random.default_rng(2)
@@ -50,15 +50,16 @@ def test_jpeg_matches_compressai_bench_on_identical_libraries(tmp_path, photo):
     """CompressAI's `bench jpeg` (the reference of the published tables) on the same file."""
     from compressai.utils.bench.codecs import JPEG
 
-    from rdpbench.metrics.base import MetricContext
-    from rdpbench.tasks import Task, WorkerState, execute_task
+    from rdpbench.context import RunContext
+    from rdpbench.tasks import Task
+    from rdpbench.worker import WorkerState, execute_task
 
     path = tmp_path / "photo.png"
     Image.fromarray(photo).save(path)
     reference = JPEG(None).run(str(path), 30, metrics=["psnr-rgb", "ms-ssim-rgb"])
     params = tuple(create_codec("jpeg").resolve_setting({"quality": 30}).items())
     task = Task("jpeg", "jpeg", "quality=30", params, "photo.png", str(path), ("psnr", "ms_ssim"))
-    result = execute_task(task, WorkerState(MetricContext()))
+    result = execute_task(task, WorkerState(RunContext()))
     assert result.bpp == pytest.approx(reference["bpp"], rel=1e-12)
     assert result.metrics["psnr"].value == pytest.approx(reference["psnr-rgb"], abs=1e-5)
     assert result.metrics["ms_ssim"].value == pytest.approx(reference["ms-ssim-rgb"], abs=1e-6)
@@ -103,7 +104,7 @@ def test_unknown_codec_suggests_close_names():
 def test_a_python_plugin_file_adds_a_codec(plugin_dir):
     (plugin_dir / "invert.py").write_text(textwrap.dedent('''
         import numpy as np
-        from rdpbench.codec_api import Codec, Param
+        from rdpbench.codecs.api import Codec, Param
 
         class Invert(Codec):
             name = "invert"

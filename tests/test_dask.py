@@ -23,10 +23,10 @@ import torch
 
 import rdpbench
 import standins
-from rdpbench.codec_registry import create_codec
+from rdpbench.codecs.registry import create_codec
 from rdpbench.dask_cluster import ClusterConfig, job_queue_cluster, parse_config
 from rdpbench.dask_executor import needs_gpu
-from rdpbench.metrics.base import MetricContext
+from rdpbench.context import RunContext
 from rdpbench.spec import SpecError
 
 BIN = Path(sys.executable).parent  # the environment's `dask` command
@@ -35,7 +35,7 @@ CODE = Path(rdpbench.__file__).resolve().parents[1]  # this checkout's rdpbench,
 TEST_CODECS = '''
 import os, signal, time
 import numpy as np
-from rdpbench.codec_api import Codec, Param
+from rdpbench.codecs.api import Codec, Param
 
 
 class Slow(Codec):
@@ -133,7 +133,7 @@ def dask_env(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture
 def use_env(dask_env, monkeypatch, tmp_path):
-    from rdpbench.codec_registry import discover
+    from rdpbench.codecs.registry import discover
 
     for key in ("PYTHONPATH", "RDPBENCH_CODECS_PATH", "TORCH_HOME", "RDPBENCH_TEST_INSTANCES"):
         monkeypatch.setenv(key, dask_env[key])
@@ -405,7 +405,7 @@ def test_executor_table_is_checked():
 
 
 def test_gpu_resource_is_asked_for_network_tasks_on_cuda_only():
-    cuda, cpu = MetricContext(device="cuda"), MetricContext(device="cpu")
+    cuda, cpu = RunContext(device="cuda"), RunContext(device="cpu")
     learned = create_codec("compressai-bmshj2018-factorized").resolve_setting({"quality": 1})
     assert needs_gpu(cuda, "compressai-bmshj2018-factorized", learned, ["psnr"], False)
     assert needs_gpu(cuda, "jpeg", {"quality": 50}, ["psnr", "lpips"], False)

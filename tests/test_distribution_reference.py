@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rdpbench.metrics.base import MetricContext
+from rdpbench.context import RunContext
 from rdpbench.metrics.registry import create_metric
 
 DIMENSION = 16
@@ -44,7 +44,7 @@ def test_kid_mean_and_std_equal_torch_fidelity_defaults_above_1000_patches(large
     from torch_fidelity.metric_kid import kid_features_to_metric
 
     reference, reconstruction = large_sets
-    got = create_metric("kid", MetricContext()).compute(reference, reconstruction)
+    got = create_metric("kid", RunContext()).compute(reference, reconstruction)
     expected = kid_features_to_metric(torch.from_numpy(reference), torch.from_numpy(reconstruction), verbose=False)
     assert got["kid"] == pytest.approx(expected["kernel_inception_distance_mean"], rel=1e-12)
     assert got["kid_std"] == pytest.approx(expected["kernel_inception_distance_std"], rel=1e-12)
@@ -55,12 +55,12 @@ def test_kid_of_small_sets_equals_its_definition_with_subsets_of_the_smaller_set
     """Under 1000 patches the subset is the smaller set; for equal sizes every subset is the whole set
     (permuted), so all 100 values are equal and the std is 0 up to float rounding."""
     reference, reconstruction = _features(150, 0.0, 3), _features(120, 0.3, 4)
-    got = create_metric("kid", MetricContext()).compute(reference, reconstruction)
+    got = create_metric("kid", RunContext()).compute(reference, reconstruction)
     mean, std = _kid_by_definition(reference, reconstruction, 120)
     assert got["kid"] == pytest.approx(mean, rel=1e-9) and got["kid_std"] == pytest.approx(std, rel=1e-6, abs=1e-12)
-    equal = create_metric("kid", MetricContext()).compute(reference[:120], reconstruction)
+    equal = create_metric("kid", RunContext()).compute(reference[:120], reconstruction)
     assert equal["kid_std"] == pytest.approx(0.0, abs=1e-12 * abs(equal["kid"]) + 1e-15)
-    smaller_reference = create_metric("kid", MetricContext()).compute(reconstruction, reference)
+    smaller_reference = create_metric("kid", RunContext()).compute(reconstruction, reference)
     mean, std = _kid_by_definition(reconstruction, reference, 120)
     assert smaller_reference["kid"] == pytest.approx(mean, rel=1e-9)
 
@@ -70,7 +70,7 @@ def test_fid_of_two_different_sets_equals_torch_fidelity_and_the_closed_form(lar
     from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
     reference, reconstruction = large_sets
-    got = create_metric("fid", MetricContext()).compute(reference, reconstruction)["fid"]
+    got = create_metric("fid", RunContext()).compute(reference, reconstruction)["fid"]
     statistics = [fid_features_to_statistics(torch.from_numpy(f)) for f in large_sets]
     assert got == pytest.approx(fid_statistics_to_metric(*statistics, verbose=False)["frechet_inception_distance"],
                                 rel=1e-12)
@@ -85,6 +85,6 @@ def test_fid_of_two_different_sets_equals_torch_fidelity_and_the_closed_form(lar
 def test_fid_and_kid_grow_with_the_distance_between_the_sets():
     reference = _features(100, 0.0, 5)
     near, far = _features(100, 0.1, 6), _features(100, 0.5, 6)
-    fid, kid = create_metric("fid", MetricContext()), create_metric("kid", MetricContext())
+    fid, kid = create_metric("fid", RunContext()), create_metric("kid", RunContext())
     assert fid.compute(reference, near)["fid"] < fid.compute(reference, far)["fid"]
     assert kid.compute(reference, near)["kid"] < kid.compute(reference, far)["kid"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
-from rdpbench.metrics.base import MetricContext
+from rdpbench.context import RunContext
 from rdpbench.metrics.distribution import FID
 
 
@@ -19,6 +19,6 @@ def test_fid_of_few_features_equals_torch_fidelity(n1, n2, shift):
     second = np.maximum((rng.normal(size=(n2, 64)).astype(np.float32) + shift) @ mixing, 0)
     reference = fid_statistics_to_metric(*(fid_features_to_statistics(torch.from_numpy(f)) for f in (first, second)),
                                          verbose=False)["frechet_inception_distance"]
-    ours = FID(MetricContext()).compute(first, second)["fid"]
+    ours = FID(RunContext()).compute(first, second)["fid"]
     assert ours == pytest.approx(reference, rel=1e-6)
-    assert abs(FID(MetricContext()).compute(first, first)["fid"]) < 1e-6 * reference + 1e-6
+    assert abs(FID(RunContext()).compute(first, first)["fid"]) < 1e-6 * reference + 1e-6

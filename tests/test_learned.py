@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import standins
-from rdpbench.codec_registry import create_codec
+from rdpbench.codecs.registry import create_codec
 from rdpbench.learned import stream
 from rdpbench.weights import Weights
 
@@ -153,7 +153,7 @@ def test_interpolation_mixes_decoders_and_keeps_the_bitstream(hific_dir, tmp_pat
 
 
 def test_interpolation_refuses_different_encoders_unless_asked(hific_dir, tmp_path):
-    from rdpbench.codec_api import CodecError
+    from rdpbench.codecs.api import CodecError
 
     other = standins.hific(tmp_path, "other.ckpt", seed=9)
     codec = _codec("interp", hific_dir)

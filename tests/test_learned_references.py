@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import standins
-from rdpbench.codec_registry import create_codec
+from rdpbench.codecs.registry import create_codec
 from rdpbench.learned import stream
 from rdpbench.weights import Weights
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import skimage.metrics
 
-from rdpbench.metrics.base import MetricContext
+from rdpbench.context import RunContext
 from rdpbench.metrics.registry import UnknownMetricError, create_metric, normalize
 
 rng = np.random.default_rng(1)
@@ -18,14 +18,14 @@ def _noisy(image, sigma):
 
 def test_psnr_is_the_rgb_formula_and_agrees_with_scikit_image(photo):
     reconstruction = _noisy(photo, 8)
-    got = create_metric("psnr", MetricContext()).compute(photo, reconstruction).value
+    got = create_metric("psnr", RunContext()).compute(photo, reconstruction).value
     mse = np.mean((photo.astype(float) - reconstruction.astype(float)) ** 2)
     assert got == pytest.approx(10 * math.log10(255**2 / mse), abs=1e-12)
     assert got == pytest.approx(skimage.metrics.peak_signal_noise_ratio(photo, reconstruction, data_range=255), abs=1e-9)
 
 
 def test_psnr_of_identical_images_is_infinite(photo):
-    assert create_metric("psnr", MetricContext()).compute(photo, photo.copy()).value == math.inf
+    assert create_metric("psnr", RunContext()).compute(photo, photo.copy()).value == math.inf
 
 
 def test_ms_ssim_matches_compressai_evaluation(photo):
@@ -33,17 +33,17 @@ def test_ms_ssim_matches_compressai_evaluation(photo):
     from compressai.utils.bench.codecs import compute_metrics
 
     reconstruction = _noisy(photo, 12)
-    got = create_metric("ms_ssim", MetricContext()).compute(photo, reconstruction).value
+    got = create_metric("ms_ssim", RunContext()).compute(photo, reconstruction).value
     reference = compute_metrics(reconstruction, photo, ["ms-ssim-rgb"])["ms-ssim-rgb"]
     assert got == pytest.approx(reference, abs=1e-7)
     assert 0.5 < got < 1.0
-    assert create_metric("ms_ssim", MetricContext()).compute(photo, photo.copy()).value == pytest.approx(1.0, abs=1e-6)
+    assert create_metric("ms_ssim", RunContext()).compute(photo, photo.copy()).value == pytest.approx(1.0, abs=1e-6)
 
 
 @pytest.mark.parametrize("shape, defined", [((160, 400, 3), False), ((400, 160, 3), False), ((161, 161, 3), True)])
 def test_ms_ssim_needs_161_pixels_on_the_short_side(shape, defined):
     image = rng.integers(0, 256, shape, dtype=np.uint8)
-    value = create_metric("ms_ssim", MetricContext()).compute(image, _noisy(image, 5))
+    value = create_metric("ms_ssim", RunContext()).compute(image, _noisy(image, 5))
     assert math.isnan(value.value) != defined
     if not defined:
         assert "161" in value.note

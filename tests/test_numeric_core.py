@@ -13,8 +13,9 @@ from PIL import Image
 
 from rdpbench import export
 from rdpbench.matching import MatchTarget, reference_bpp, search, setting_text
-from rdpbench.metrics.base import MetricContext, MetricValue
-from rdpbench.metrics.patches import extract_patches, patch_origins
+from rdpbench.tasks import MetricValue
+from rdpbench.context import RunContext
+from rdpbench.features.patches import extract_patches, patch_origins
 from rdpbench.metrics.registry import create_metric
 from rdpbench.rate import bits_per_pixel
 from rdpbench.report.bd import bd_rates, matched_bitrates
@@ -34,7 +35,7 @@ def test_bits_per_pixel_counts_every_byte_over_height_times_width():
 
 def test_a_run_row_has_the_bpp_of_the_libraries_own_stream(tmp_path):
     """The row's bpp is 8 * len(Pillow's PNG bytes of the same image) / (H * W), for a non-square image."""
-    from rdpbench.tasks import WorkerState, execute_task
+    from rdpbench.worker import WorkerState, execute_task
 
     image = rng.integers(0, 256, (30, 70, 3), dtype=np.uint8)
     path = tmp_path / "i.png"
@@ -42,14 +43,14 @@ def test_a_run_row_has_the_bpp_of_the_libraries_own_stream(tmp_path):
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG", compress_level=6)
     task = Task("png", "png", "compress_level=6", (("compress_level", 6),), "i.png", str(path), ())
-    result = execute_task(task, WorkerState(MetricContext()))
+    result = execute_task(task, WorkerState(RunContext()))
     assert result.bytes == len(buffer.getvalue())
     assert result.bpp == 8 * len(buffer.getvalue()) / (30 * 70)
 
 
 # -- PSNR ------------------------------------------------------------------------------------------
 def test_psnr_by_hand_including_the_uint8_extremes():
-    psnr = create_metric("psnr", MetricContext())
+    psnr = create_metric("psnr", RunContext())
     black, white = np.zeros((4, 6, 3), np.uint8), np.full((4, 6, 3), 255, np.uint8)
     assert psnr.compute(black, white).value == 0.0  # MSE 255^2 (no uint8 wrap-around)
     assert psnr.compute(white, black).value == 0.0
@@ -61,8 +62,8 @@ def test_psnr_by_hand_including_the_uint8_extremes():
 def test_metric_descriptions_state_the_conventions():
     from importlib.metadata import version
 
-    assert create_metric("psnr", MetricContext()).describe() == "RGB, 10*log10(255^2/MSE) per image, mean over images"
-    assert create_metric("ms_ssim", MetricContext()).describe() == (
+    assert create_metric("psnr", RunContext()).describe() == "RGB, 10*log10(255^2/MSE) per image, mean over images"
+    assert create_metric("ms_ssim", RunContext()).describe() == (
         f"pytorch_msssim {version('pytorch_msssim')}, RGB, data_range 255, win 11, sigma 1.5")
 
 
@@ -72,12 +73,12 @@ def test_fid_and_kid_are_silent_and_use_the_hific_patch_protocol(capfd):
     from rdpbench.metrics.features import PatchFeatureSpec
 
     reference, reconstruction = rng.normal(0, 1, (50, 16)), rng.normal(0.2, 1, (50, 16))
-    create_metric("fid", MetricContext()).compute(reference, reconstruction)
-    create_metric("kid", MetricContext()).compute(reference, reconstruction)
+    create_metric("fid", RunContext()).compute(reference, reconstruction)
+    create_metric("kid", RunContext()).compute(reference, reconstruction)
     assert capfd.readouterr() == ("", "")
     for name in ("fid", "kid"):
-        assert create_metric(name, MetricContext()).feature_spec() == PatchFeatureSpec(256, 128)
-        options = MetricContext(options={name: {"patch_size": "128", "patch_shift": "64"}})
+        assert create_metric(name, RunContext()).feature_spec() == PatchFeatureSpec(256, 128)
+        options = RunContext(options={name: {"patch_size": "128", "patch_shift": "64"}})
         assert create_metric(name, options).feature_spec() == PatchFeatureSpec(128, 64)
 
 

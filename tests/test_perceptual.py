@@ -11,7 +11,7 @@ import skimage.data
 from PIL import Image
 
 import standins
-from rdpbench.metrics.patches import patch_origins
+from rdpbench.features.patches import patch_origins
 from conftest import real_niqe_parameters
 from rdpbench.weights import Weights, WeightsError
 

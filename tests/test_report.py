@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from rdpbench.metrics.base import MetricValue
+from rdpbench.tasks import MetricValue
 from rdpbench.report import plots
 from rdpbench.report.data import METRICS, load
 from rdpbench.store import ResultsStore

@@ -105,7 +105,7 @@ def test_awkward_inputs_give_numbers_or_clear_error_rows(tmp_path, run_cli, code
 def test_a_crashing_codec_is_one_error_row_and_the_run_goes_on(tmp_path, photo_dir, plugin_dir, run_cli):
     (plugin_dir / "crashy.py").write_text(textwrap.dedent('''
         import os, signal
-        from rdpbench.codec_api import Codec, Param
+        from rdpbench.codecs.api import Codec, Param
 
         class Crashy(Codec):
             name = "crashy"

@@ -20,7 +20,7 @@ from rdpbench import __version__
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rdpbench.metrics.registry import normalize
+    from rdpbench.metrics.registry import METRICS
     from rdpbench.runner import run
     from rdpbench.spec import CodecSpec, RunSpec, SpecError, load_config, parse_assignment, parse_values, resolve_path
 
@@ -30,7 +30,7 @@ def _run(args: argparse.Namespace) -> int:
         key, value = parse_assignment(text, "--option")
         metric, dot, option = key.partition(".")
         if dot:  # METRIC.KEY=VALUE, e.g. lpips.net=vgg
-            spec.metric_options.setdefault(normalize(metric), {})[option] = value
+            spec.metric_options.setdefault(METRICS.resolve(metric), {})[option] = value
         else:
             codec_options[key] = value
     if args.codec:  # --sweep and --option apply to every --codec given
@@ -71,18 +71,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _codecs(args: argparse.Namespace) -> int:
-    from rdpbench.codec_registry import create_codec, discover
+    from rdpbench.codecs.registry import CODECS, create_codec
+    from rdpbench.registry import UnknownNameError
 
-    entries = discover()
-    if args.name and args.name not in entries:
-        create_codec(args.name)  # raises UnknownCodecError with "did you mean" suggestions
-    shown = [entries[args.name]] if args.name else list(entries.values())
+    entries = CODECS.entries()
+    shown = [entries[CODECS.resolve(args.name)]] if args.name else list(entries.values())
     width = max(len(entry.name) for entry in shown)
     for entry in shown:
-        if entry.factory is None:
-            print(f"{entry.name:{width}s} BROKEN     {entry.load_error}  [{entry.source}]")
+        try:
+            codec = create_codec(entry.name)
+        except UnknownNameError as error:
+            print(f"{entry.name:{width}s} BROKEN     {error}")
             continue
-        codec = entry.create()
         reason = codec.unavailable_reason()
         state = "available" if reason is None else "missing"
         version = codec.version() if reason is None else reason
@@ -93,6 +93,36 @@ def _codecs(args: argparse.Namespace) -> int:
             print(f"{'':{width + 11}s}defaults: {codec.defaults_note}")
         for param in codec.params:
             print(f"{'':{width + 11}s}{param.describe()}")
+    return 0
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    """Every metric with what it declares, then every feature extractor."""
+    from rdpbench.context import RunContext
+    from rdpbench.features.registry import EXTRACTORS
+    from rdpbench.metrics.registry import METRICS
+    from rdpbench.registry import UnknownNameError
+
+    for title, registry in (("metrics", METRICS), ("feature extractors", EXTRACTORS)):
+        print(f"{title}:")
+        for entry in registry.entries().values():
+            try:
+                plugin = registry.create(entry.name, RunContext())
+            except UnknownNameError as error:
+                print(f"  {entry.name}  BROKEN: {error}")
+                continue
+            if registry is METRICS:
+                columns = "; ".join(f"{c.name}: {c.heading}{', ' + c.direction if c.direction else ''}"
+                                    for c in plugin.column_info())
+                options = ", ".join(f"{k}={v}" for k, v in plugin.defaults.items()) or "none"
+                extractor = f", features: {plugin.extractor}" if plugin.kind == "distribution" else ""
+                print(f"  {entry.name}  [{plugin.kind}{extractor}] {columns}")
+                print(f"      options: {options}; weight files: {', '.join(plugin.weight_names()) or 'none'}")
+            else:
+                print(f"  {plugin.describe()}")
+                print(f"      weight files: {', '.join(plugin.weight_names()) or 'none'}")
+            if entry.source != "built-in":
+                print(f"      from {entry.source}")
     return 0
 
 
@@ -117,14 +147,14 @@ def _datasets(args: argparse.Namespace) -> int:
 
 
 def _weights(args: argparse.Namespace) -> int:
-    from rdpbench.metrics.base import MetricContext
+    from rdpbench.context import RunContext
     from rdpbench.metrics.registry import create_metric
     from rdpbench.weights import KNOWN, Weights, WeightsError
 
     weights = Weights.from_options(args.weights_dir, allow_unverified=args.action == "status")
     needed: dict[str, str] = {}
     for name in (args.metrics.split(",") if args.metrics else []):
-        metric = create_metric(name, MetricContext(weights=weights))
+        metric = create_metric(name, RunContext(weights=weights))
         needed.update({file: metric.name for file in metric.weight_names()})
     if args.codec:
         from rdpbench.runner import plan_codecs
@@ -132,7 +162,7 @@ def _weights(args: argparse.Namespace) -> int:
 
         sweep = {key: parse_values(value) for key, value in (parse_assignment(s, "--sweep") for s in args.sweep)}
         options = dict(parse_assignment(o, "--option") for o in args.option)
-        planned = plan_codecs(RunSpec([CodecSpec(args.codec, options, sweep)]), MetricContext(weights=weights))[0]
+        planned = plan_codecs(RunSpec([CodecSpec(args.codec, options, sweep)]), RunContext(weights=weights))[0]
         needed.update({file: f"{args.codec} {setting}" for setting, params in planned.settings
                        for file in planned.codec.weight_names(params)})
     for name in args.names:
@@ -229,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     codecs.add_argument("name", nargs="?", help="show one codec")
     codecs.set_defaults(handler=_codecs)
 
+    metrics = commands.add_parser("metrics", help="list metrics (columns, units, directions, options, weight files) "
+                                  "and feature extractors")
+    metrics.set_defaults(handler=_metrics)
+
     data = commands.add_parser("datasets", help="list dataset manifests, or fetch one")
     data.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
     data.add_argument("name", nargs="?")
@@ -267,11 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rdpbench.codec_registry import UnknownCodecError
-    from rdpbench.command_line import CardError
+    from rdpbench.codecs.command_line import CardError
     from rdpbench.dask_executor import ExecutorError
     from rdpbench.datasets import DatasetError
-    from rdpbench.metrics.registry import UnknownMetricError
+    from rdpbench.registry import UnknownNameError
     from rdpbench.report.data import ReportError
     from rdpbench.safe_paths import UnsafePathError
     from rdpbench.spec import SpecError
@@ -296,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run" and log.is_file() and log.stat().st_size > size:
             print(f"rdpbench: library warnings and messages of this run are in {log}", file=sys.stderr)
         return code
-    except (SpecError, DatasetError, DatasetMismatchError, UnknownCodecError, UnknownMetricError, CardError,
+    except (SpecError, DatasetError, DatasetMismatchError, UnknownNameError, CardError,
             WeightsError, ReportError, StoreError, UnsafePathError, ExecutorError, OSError, sqlite3.Error) as error:
         print(f"rdpbench: error: {error}", file=sys.stderr)  # one line; stored results stay as they are
         return 2

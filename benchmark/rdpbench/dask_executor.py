@@ -45,9 +45,9 @@ import numpy as np
 from tqdm import tqdm
 
 from rdpbench import provenance
-from rdpbench.codec_registry import create_codec
-from rdpbench.metrics.base import MetricContext
-from rdpbench.metrics.features import PatchFeatureSpec
+from rdpbench.codecs.registry import create_codec
+from rdpbench.context import RunContext
+from rdpbench.tasks import FeatureSpec
 from rdpbench.metrics.registry import create_metric
 from rdpbench.dask_cluster import JOB_QUEUES, ClusterConfig, has_dashboard, job_queue_cluster, local_cluster, parse_config
 from rdpbench.tasks import Task, TaskResult
@@ -58,12 +58,12 @@ class ExecutorError(RuntimeError):
 
 
 # -- the client side ---------------------------------------------------------------------------------------
-def needs_gpu(context: MetricContext, codec_name: str, params: dict, metrics: Iterable[str], features: bool) -> bool:
+def needs_gpu(context: RunContext, codec_name: str, params: dict, metrics: Iterable[str], features: bool) -> bool:
     """Whether a task asks for the ``GPU`` worker resource: with --device cuda, when it runs a network
     (a codec or metric with weight files, or patch features for FID/KID)."""
     if context.device != "cuda":
         return False
-    if features or (codec_name and create_codec(codec_name).weight_names(params)):
+    if features or (codec_name and create_codec(codec_name, context).weight_names(params)):
         return True
     return any(create_metric(name, context).weight_names() for name in metrics)
 
@@ -75,7 +75,7 @@ class DaskExecutor:
     they finish. :meth:`locate_weights` and :meth:`map_originals` do the weight checks and the
     reference-side work on the workers."""
 
-    def __init__(self, client, config: ClusterConfig, context: MetricContext, cluster=None):
+    def __init__(self, client, config: ClusterConfig, context: RunContext, cluster=None):
         from rdpbench import dask_worker  # imports distributed: only when a cluster is used
 
         self.remote = dask_worker  # the functions the workers run
@@ -201,7 +201,7 @@ class DaskExecutor:
 
     def map_originals(self, work: Callable, argument: Any, images: dict[str, Path], label: str) -> dict[str, np.ndarray]:
         """``work(state, argument, pixels)`` on every original, on the workers; unreadable ones left out."""
-        features = isinstance(argument, PatchFeatureSpec)
+        features = isinstance(argument, FeatureSpec)
         gpu = needs_gpu(self.context, "", {}, [] if features else [argument], features)
         jobs = ((image, str(path), self.remote.run_original, (work, argument, image), gpu) for image, path in images.items())
         values = {}
@@ -301,7 +301,7 @@ class DaskExecutor:
 
 
 @contextmanager
-def open_executor(spec, context: MetricContext) -> Iterator[DaskExecutor | None]:
+def open_executor(spec, context: RunContext) -> Iterator[DaskExecutor | None]:
     """The Dask executor that ``spec.executor`` (and --jobs) asks for, closed afterwards; None when the
     run stays on this machine's own executors."""
     config = parse_config(dict(spec.executor), spec.jobs)

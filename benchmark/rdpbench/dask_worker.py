@@ -25,15 +25,16 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from rdpbench import provenance
 from rdpbench.imageio import ImageReadError, read_rgb8
-from rdpbench.metrics.base import MetricContext
-from rdpbench.tasks import Task, TaskResult, WorkerState, execute_task
+from rdpbench.context import RunContext
+from rdpbench.tasks import Task, TaskResult
+from rdpbench.worker import WorkerState, execute_task
 from rdpbench.weights import LocatedWeight, WeightFile, Weights, WeightsError, register
 
 
 class RdpbenchWorker(WorkerPlugin):
     """Worker plugin: one WorkerState per worker for the run, image files in the worker's scratch folder."""
 
-    def __init__(self, context: MetricContext, name: str):
+    def __init__(self, context: RunContext, name: str):
         self.context, self.name = context, name
 
     def setup(self, worker) -> None:

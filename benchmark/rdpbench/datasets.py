@@ -1,4 +1,5 @@
-"""Dataset manifests, fetching with checksum verification, and local copies.
+"""Dataset manifests, fetching with checksum verification, local copies, and the images of a run
+(:func:`load_dataset`: a folder or a fetched dataset, each image with its sha256).
 
 A manifest is ``datasets/<name>.toml`` (or in ``RDPBENCH_DATASETS_DIR``); its pixels go to the
 git-ignored folder ``datasets/<name>/``. Fields::
@@ -337,3 +338,46 @@ def local_copy(name: str) -> tuple[Path, dict[str, str]]:
     """The verified local folder of a fetched dataset and its {image: sha256}."""
     hashes = verify(name)
     return dataset_root(load_manifest(name)), hashes
+
+
+# -- the images of a run ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Dataset:
+    """The images of a run: ``images`` maps each path relative to ``root`` to the sha256 of the file
+    (or "unreadable: <reason>": its tasks become error rows)."""
+
+    name: str
+    root: Path
+    images: dict[str, str]
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over every image's path and sha256: what the store and the reference cache are keyed on."""
+        lines = "".join(f"{image}\t{digest}\n" for image, digest in sorted(self.images.items()))
+        return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def load_dataset(images: Path | None, name: str | None) -> Dataset:
+    """A run's images: a folder (``--images``, every image file under it) or a fetched, verified
+    dataset (``--dataset``); DatasetError when neither or both are given, or there are no images."""
+    if images and name:
+        raise DatasetError("give either --images DIR or --dataset NAME, not both")
+    if name:
+        root, hashes = local_copy(name)
+        return Dataset(name, root, hashes)
+    if not images:
+        raise DatasetError("no images: give --images DIR or --dataset NAME (or set one in the config)")
+    if not images.is_dir():
+        raise DatasetError(f"--images {images}: no such folder")
+    found = find_images(images)
+    if not found:
+        raise DatasetError(f"no image files in {images}")
+    return Dataset(images.resolve().name, images, {image: _digest(images / image) for image in found})
+
+
+def _digest(path: Path) -> str:
+    """sha256 of an image file; for a file that cannot be read, the reason (its task is an error row)."""
+    try:
+        return sha256_file(path)
+    except OSError as error:
+        return f"unreadable: {error.strerror}"

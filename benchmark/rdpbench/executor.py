@@ -20,11 +20,12 @@ from collections import deque
 from multiprocessing.connection import Connection, wait
 from typing import Iterable, Iterator
 
-from rdpbench.metrics.base import MetricContext
-from rdpbench.tasks import Task, TaskResult, WorkerState, execute_task
+from rdpbench.context import RunContext
+from rdpbench.tasks import Task, TaskResult
+from rdpbench.worker import WorkerState, execute_task
 
 
-def _worker_main(connection: Connection, context: MetricContext, single_thread: bool) -> None:
+def _worker_main(connection: Connection, context: RunContext, single_thread: bool) -> None:
     """Worker loop: receive a task, send its result; stop on None or when the parent is gone.
     With ``single_thread`` torch and BLAS use one thread (set before they load), so N workers use N cores."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -41,7 +42,7 @@ def _worker_main(connection: Connection, context: MetricContext, single_thread: 
 
 
 class _Worker:
-    def __init__(self, context: MetricContext, single_thread: bool):
+    def __init__(self, context: RunContext, single_thread: bool):
         spawn = multiprocessing.get_context("spawn")  # no inherited torch/OpenMP state, as on a cluster
         self.connection, child_end = spawn.Pipe()
         self.process = spawn.Process(target=_worker_main, args=(child_end, context, single_thread), daemon=True)
@@ -67,7 +68,7 @@ def _died(task: Task, exitcode: int | None) -> TaskResult:
     return TaskResult(task, error=f"worker: the worker process {how} while running this task")
 
 
-def run_in_workers(tasks: Iterable[Task], context: MetricContext, jobs: int) -> Iterator[TaskResult]:
+def run_in_workers(tasks: Iterable[Task], context: RunContext, jobs: int) -> Iterator[TaskResult]:
     pending = deque(tasks)
     single_thread = jobs > 1
     workers = [_Worker(context, single_thread) for _ in range(min(jobs, len(pending)))]

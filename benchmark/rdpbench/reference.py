@@ -3,7 +3,8 @@
 The key is the sha256 of everything the result depends on: the dataset fingerprint (every image's
 path and sha256), the metric or feature extractor with its options, and the sha256 of its weight
 file. So a cache entry can never be stale: other images, weights or protocol give another key.
-The cache folder is ``RDPBENCH_CACHE`` or ``~/.cache/rdpbench``; entries are .npz files.
+The cache folder is the run context's ``cache`` (``RDPBENCH_CACHE`` or ``~/.cache/rdpbench``:
+rdpbench.context); entries are .npz files.
 """
 
 from __future__ import annotations
@@ -17,17 +18,13 @@ from typing import Callable
 import numpy as np
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("RDPBENCH_CACHE") or Path.home() / ".cache" / "rdpbench")
-
-
 def cache_key(**parts: str) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def per_image_cached(key: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The per-image arrays stored under ``key``, or ``compute()``'s, stored under it first."""
-    path = cache_dir() / f"{key}.npz"
+def per_image_cached(folder: Path, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The per-image arrays stored as ``folder/<key>.npz``, or ``compute()``'s, stored there first."""
+    path = folder / f"{key}.npz"
     if path.is_file():
         with np.load(path) as stored:
             return {name: stored[name] for name in stored.files}

@@ -20,7 +20,6 @@ metrics only; a row with an error is kept as it is unless ``--retry-errors``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import os
 import sys
@@ -30,35 +29,24 @@ from typing import Any
 
 from tqdm import tqdm
 
-from rdpbench import datasets, export, memory, provenance, stages
-from rdpbench.codec_api import Codec, ParamError
-from rdpbench.codec_registry import create_codec
+from rdpbench import export, memory, provenance, stages
+from rdpbench.codecs.api import Codec, ParamError
+from rdpbench.codecs.registry import create_codec
+from rdpbench.context import RunContext
 from rdpbench.dask_cluster import parse_config
 from rdpbench.dask_executor import DaskExecutor, open_executor
+from rdpbench.datasets import Dataset, load_dataset
 from rdpbench.executor import run_in_workers
-from rdpbench.hashing import sha256_file
-from rdpbench.imageio import ImageReadError, find_images, image_size
+from rdpbench.imageio import ImageReadError, image_size
 from rdpbench.matching import MatchTarget, reference_bpp, setting_text
-from rdpbench.metrics.base import DistributionMetric, Metric, MetricContext, MetricOptionError
-from rdpbench.metrics.features import PatchFeatureSpec
-from rdpbench.metrics.registry import create_metric, normalize
+from rdpbench.metrics.base import DistributionMetric, Metric, MetricOptionError
+from rdpbench.metrics.registry import METRICS, create_metric, position
 from rdpbench.safe_paths import UnsafePathError, inside
 from rdpbench.spec import MAX_SETTINGS, MAX_TASKS, RunSpec, SpecError, check_device, check_jobs
 from rdpbench.store import ResultsStore
-from rdpbench.tasks import Task, TaskResult, WorkerState
+from rdpbench.tasks import FeatureSpec, Task, TaskResult
 from rdpbench.weights import LocatedWeight, Weights, WeightsError
-
-
-@dataclass(frozen=True)
-class Dataset:
-    name: str
-    root: Path
-    images: dict[str, str]  # relative path -> sha256 of the file
-
-    @property
-    def fingerprint(self) -> str:
-        lines = "".join(f"{image}\t{digest}\n" for image, digest in sorted(self.images.items()))
-        return hashlib.sha256(lines.encode()).hexdigest()
+from rdpbench.worker import WorkerState
 
 
 @dataclass
@@ -70,41 +58,16 @@ class PlannedCodec:
     matches: dict[str, MatchTarget] | None = None  # --match-bpp: per image, the bpp to meet
 
 
-def load_dataset(spec: RunSpec) -> Dataset:
-    if spec.images and spec.dataset:
-        raise SpecError("give either --images DIR or --dataset NAME, not both")
-    if spec.dataset:
-        root, hashes = datasets.local_copy(spec.dataset)
-        return Dataset(spec.dataset, root, hashes)
-    if not spec.images:
-        raise SpecError("no images: give --images DIR or --dataset NAME (or set one in the config)")
-    if not spec.images.is_dir():
-        raise SpecError(f"--images {spec.images}: no such folder")
-    images = find_images(spec.images)
-    if not images:
-        raise SpecError(f"no image files in {spec.images}")
-    return Dataset(spec.images.resolve().name, spec.images, {image: _digest(spec.images / image) for image in images})
-
-
-def _digest(path: Path) -> str:
-    """sha256 of an image file; for a file that cannot be read, the reason (its task is an error row)."""
-    try:
-        return sha256_file(path)
-    except OSError as error:
-        return f"unreadable: {error.strerror}"
-
-
 def format_value(value: Any) -> str:
     return format(value, "g") if isinstance(value, float) else str(value)
 
 
-def plan_codecs(spec: RunSpec, context: MetricContext) -> list[PlannedCodec]:
+def plan_codecs(spec: RunSpec, context: RunContext) -> list[PlannedCodec]:
     """Instantiate and check every codec, resolve its settings; unavailable non-optional codecs and
     invalid parameters stop the run here, before any work."""
     planned, labels = [], set()
     for codec_spec in spec.codecs:
-        codec = create_codec(codec_spec.name)
-        codec.device, codec.weights = context.device, context.weights
+        codec = create_codec(codec_spec.name, context)
         reason = codec.unavailable_reason()
         if reason:
             message = f"codec {codec.name!r} is not available: {reason}"
@@ -206,7 +169,7 @@ def screen_memory(dataset: Dataset, budget: int, metrics: list[str]) -> dict[str
 
 
 def plan_tasks(spec: RunSpec, dataset: Dataset, codecs: list[PlannedCodec], per_image_metrics: list[str],
-               feature_specs: list[PatchFeatureSpec], existing: dict) -> tuple[list[Task], list[tuple[str, str, str]]]:
+               feature_specs: list[FeatureSpec], existing: dict) -> tuple[list[Task], list[tuple[str, str, str]]]:
     """Tasks still to do, and the keys of every task the spec asks for (done or not).
 
     What a task must produce is named like the store's existing() reports it: metric names, and
@@ -265,19 +228,19 @@ def plan_matches(spec: RunSpec, codecs: list[PlannedCodec], dataset: Dataset, st
                                                        "for this image"), run_id)
 
 
-def prepare_metrics(spec: RunSpec) -> tuple[MetricContext, dict[str, Metric]]:
+def prepare_metrics(spec: RunSpec) -> tuple[RunContext, dict[str, Metric]]:
     """Create the metrics (cheap: networks load lazily) with the run's context."""
-    context = MetricContext(device=spec.device,
+    context = RunContext(device=spec.device,
                             weights=Weights.from_options(spec.weights_dir, spec.allow_unverified_weights),
                             options=spec.metric_options)
     try:
-        metrics = {name: create_metric(name, context) for name in dict.fromkeys(normalize(n) for n in spec.metrics)}
+        metrics = {name: create_metric(name, context) for name in dict.fromkeys(METRICS.resolve(n) for n in spec.metrics)}
     except (MetricOptionError, ValueError) as error:
         raise SpecError(str(error)) from error
     return context, metrics
 
 
-def locate_weights(context: MetricContext, metrics: dict[str, Metric], codecs: list[PlannedCodec],
+def locate_weights(context: RunContext, metrics: dict[str, Metric], codecs: list[PlannedCodec],
                    executor: DaskExecutor | None = None) -> dict[str, LocatedWeight]:
     """Locate every weight file the metrics and codec settings need (on every worker of a Dask
     executor), so that a missing file stops the run before any codec work, naming all missing files at once."""
@@ -333,10 +296,10 @@ def run(spec: RunSpec, command: str) -> int:
         return _run(spec, command, context, metrics, codecs, executor)
 
 
-def _run(spec: RunSpec, command: str, context: MetricContext, metrics: dict[str, Metric],
+def _run(spec: RunSpec, command: str, context: RunContext, metrics: dict[str, Metric],
          codecs: list[PlannedCodec], executor: DaskExecutor | None) -> int:
     located = locate_weights(context, metrics, codecs, executor)
-    dataset = load_dataset(spec)
+    dataset = load_dataset(spec.images, spec.dataset)
     spec.out = spec.out or Path("results") / dataset.name
     check_recon_paths(spec, codecs, dataset)
     n_tasks = len(dataset.images) * sum(len(c.settings) for c in codecs)
@@ -381,7 +344,8 @@ def _run(spec: RunSpec, command: str, context: MetricContext, metrics: dict[str,
             for setting, params in planned.settings:
                 store.record_setting(planned.label, setting, params)
         for name, metric in metrics.items():
-            store.record_metric(run_id, name, metric.describe())
+            store.record_metric(run_id, name, metric.describe(), metric.settings, metric.weight_names(),
+                                metric.column_info(), position(name))
 
         status = "interrupted"
         try:

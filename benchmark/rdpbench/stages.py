@@ -21,19 +21,17 @@ from tqdm import tqdm
 
 from rdpbench.imageio import read_rgb8
 from rdpbench.metrics.base import DistributionMetric, Metric, NoReferenceMetric
-from rdpbench.metrics.features import INCEPTION_WEIGHTS, PatchFeatureSpec
 from rdpbench.reference import cache_key, per_image_cached
 from rdpbench.store import ResultsStore
-from rdpbench.tasks import WorkerState
-
-FEATURE_DIMENSION = 2048
+from rdpbench.tasks import FeatureSpec
+from rdpbench.worker import WorkerState
 
 
 @dataclass
 class Reference:
-    """Patch features of the originals per feature spec: {spec: {image: float32 (n, 2048)}}."""
+    """Patch features of the originals per feature spec: {spec: {image: float32 (n, dimension)}}."""
 
-    features: dict[PatchFeatureSpec, dict[str, np.ndarray]]
+    features: dict[FeatureSpec, dict[str, np.ndarray]]
 
 
 def original_value(state: WorkerState, metric: str, image: np.ndarray) -> np.float64:
@@ -41,9 +39,9 @@ def original_value(state: WorkerState, metric: str, image: np.ndarray) -> np.flo
     return np.float64(state.metric(metric).compute(image).value)
 
 
-def original_features(state: WorkerState, spec: PatchFeatureSpec, image: np.ndarray) -> np.ndarray:
-    """Patch features of one original: float32 (n_patches, 2048)."""
-    return state.extractor(spec).features(image)
+def original_features(state: WorkerState, spec: FeatureSpec, image: np.ndarray) -> np.ndarray:
+    """Patch features of one original: float32 (n_patches, spec.dimension)."""
+    return state.extractor(spec.extractor).image_features(image, spec.patch_size, spec.patch_shift)
 
 
 def originals_here(state: WorkerState, work: Callable, argument, images: dict[str, Path],
@@ -72,20 +70,22 @@ def prepare_reference(store: ResultsStore, dataset, metrics: dict[str, Metric], 
         if isinstance(metric, NoReferenceMetric):
             key = cache_key(kind="no-reference", dataset=dataset.fingerprint, images=subset, metric=name,
                             convention=metric.describe(), weights=str([weight_hashes[w] for w in metric.weight_names()]))
-            values = per_image_cached(key, partial(originals, original_value, name, images, f"{name} of the originals"))
+            values = per_image_cached(state.context.cache, key, partial(originals, original_value, name, images, f"{name} of the originals"))
             store.write_original_values(name, {image: float(value) for image, value in values.items()})
     features = {}
-    specs = dict.fromkeys(m.feature_spec() for m in metrics.values() if isinstance(m, DistributionMetric))
-    for spec in specs:
-        key = cache_key(kind="features", dataset=dataset.fingerprint, images=subset, spec=spec.key, weights=weight_hashes[INCEPTION_WEIGHTS])
-        features[spec] = per_image_cached(key, partial(originals, original_features, spec, images,
+    specs = {m.feature_spec(): m.weight_names() for m in metrics.values() if isinstance(m, DistributionMetric)}
+    for spec, weight_names in specs.items():
+        hashes = [weight_hashes[name] for name in weight_names]
+        key = cache_key(kind="features", dataset=dataset.fingerprint, images=subset, spec=spec.key,
+                        weights=hashes[0] if len(hashes) == 1 else str(hashes))  # one file: the key of earlier releases
+        features[spec] = per_image_cached(state.context.cache, key, partial(originals, original_features, spec, images,
                                                        "patch features of the originals"))
     return Reference(features)
 
 
-def _note(n_patches: int) -> str:
-    if n_patches < FEATURE_DIMENSION:
-        return (f"small sample: {n_patches} patches < {FEATURE_DIMENSION} feature dimensions; the covariance is "
+def _note(n_patches: int, dimension: int) -> str:
+    if n_patches < dimension:
+        return (f"small sample: {n_patches} patches < {dimension} feature dimensions; the covariance is "
                 "rank-deficient and FID/KID are biased: compare only values with equal n_patches")
     return ""
 
@@ -108,9 +108,9 @@ def compute_distribution(store: ResultsStore, settings: list[tuple[str, str]], t
         features = np.concatenate([reconstructions[i] for i in images]) if images else np.zeros((0, 1))
         n_patches = len(features)
         if n_patches < 2:
-            values = {column: math.nan for column in metric.columns}
+            values = {column.name: math.nan for column in metric.columns}
             note = f"{n_patches} patches: images smaller than {spec.patch_size} px give none"
         else:
             values = metric.compute(reference_features, features)
-            note = _note(n_patches)
+            note = _note(n_patches, spec.dimension)
         store.write_distribution(codec, setting, name, values, n_patches, len(images), spec.key, note)

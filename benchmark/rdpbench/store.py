@@ -1,12 +1,16 @@
 """The results store: one SQLite file per output folder (``OUT/results.sqlite``).
 
 Tables
-- ``meta``: the dataset this folder belongs to (name, folder, fingerprint) and the schema version.
+- ``meta``: the dataset this folder belongs to (name, folder, fingerprint) and the schema version
+  (``schema_version``; see "Schema versions" below).
 - ``images``: the dataset's images with their sha256.
 - ``runs``: provenance of every run into the folder (command, config, library versions, git
   commit, hostname, start/end, status; ``executor``: JSON of the Dask cluster a run used, NULL otherwise).
 - ``run_codecs`` / ``run_metrics``: per run, each codec's options, description and tool version, and
-  each metric's convention.
+  each metric's convention, options and weight files.
+- ``metric_columns``: per run, what each metric column means and how it is shown (label, unit,
+  direction, decimals, kind, group, order: rdpbench.columns.Column), as the metric declared it.
+  Exports, tables, figures and BD-rates read it from here (:meth:`ResultsStore.metric_columns`).
 - ``settings``: every (codec, setting) with its full parameter values as JSON.
 - ``rows``: one row per (codec, setting, image): sizes, bytes, bpp, times, error text, and the Dask
   worker that computed it (``worker``; NULL for runs on this machine).
@@ -19,6 +23,11 @@ Tables
 Opening checks the folder and the file before anything is written: ``--out`` that is a file or
 not writable, a file that is not an rdpbench store, or a damaged one (``PRAGMA quick_check``) is
 refused with :class:`StoreError`, which says how to recover; the file is never modified then.
+
+Schema versions: 1 (rdpbench 0.1 before metric metadata; some version-1 stores lack ``rows.worker``
+and ``runs.executor``), 2 (``metric_columns``, ``run_metrics.options`` and ``.weight_files``).
+Opening a store for writing migrates it in one transaction (:data:`MIGRATIONS`); a read-only open
+of an older store reads it as the migration would have. A store from a newer rdpbench is refused.
 
 A task's row and its metric values are written in one transaction, so a killed run leaves either
 the whole result of a task or nothing of it. SQLite stores NaN as NULL; readers turn NULL back into
@@ -38,9 +47,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from rdpbench.columns import Column
 from rdpbench.tasks import TaskResult
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = 2
 STORE_NAME = "results.sqlite"
 
 _SCHEMA = """
@@ -54,7 +64,11 @@ CREATE TABLE IF NOT EXISTS run_codecs (
     run_id INTEGER, codec TEXT, name TEXT, options TEXT, description TEXT, version TEXT,
     PRIMARY KEY (run_id, codec));
 CREATE TABLE IF NOT EXISTS run_metrics (
-    run_id INTEGER, metric TEXT, description TEXT, PRIMARY KEY (run_id, metric));
+    run_id INTEGER, metric TEXT, description TEXT, options TEXT, weight_files TEXT, PRIMARY KEY (run_id, metric));
+CREATE TABLE IF NOT EXISTS metric_columns (
+    run_id INTEGER, column_name TEXT, metric TEXT, label TEXT, unit TEXT, higher_is_better INTEGER,
+    decimals INTEGER, kind TEXT, group_name TEXT, metric_position INTEGER, column_position INTEGER,
+    PRIMARY KEY (run_id, column_name));
 CREATE TABLE IF NOT EXISTS settings (
     codec TEXT, setting TEXT, params TEXT, PRIMARY KEY (codec, setting));
 CREATE TABLE IF NOT EXISTS rows (
@@ -74,13 +88,44 @@ CREATE TABLE IF NOT EXISTS original_values (
     image TEXT, metric TEXT, value REAL, note TEXT, PRIMARY KEY (image, metric));
 """
 # Columns added after a table was first released: added to older stores when they are opened.
-_ADDED_COLUMNS = {"rows": {"worker": "TEXT"}, "runs": {"executor": "TEXT"}}
+_ADDED_COLUMNS = {"rows": {"worker": "TEXT"}, "runs": {"executor": "TEXT"},
+                  "run_metrics": {"options": "TEXT", "weight_files": "TEXT"}}
+# What version 1's built-in metrics declared (the only metrics a version-1 report showed): the
+# metadata a migrated version-1 store gets for its runs.
+_VERSION_1_COLUMNS = [
+    Column("psnr", "PSNR", "dB", True, 2, "psnr", "paired", "distortion"),
+    Column("ms_ssim", "MS-SSIM", "", True, 4, "ms_ssim", "paired", "distortion"),
+    Column("lpips", "LPIPS", "", False, 4, "lpips", "paired", "perceptual (full-reference)"),
+    Column("dists", "DISTS", "", False, 4, "dists", "paired", "perceptual (full-reference)"),
+    Column("niqe", "NIQE", "", False, 3, "niqe", "no-reference", "no-reference"),
+    Column("fid", "FID", "", False, 2, "fid", "distribution", "distribution (patches)"),
+    Column("kid", "KID", "", False, 4, "kid", "distribution", "distribution (patches)"),
+    Column("kid_std", "KID std", "", None, 4, "kid", "distribution", "distribution (patches)"),
+]
 
 
 def _array_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
+
+
+def _insert_columns(db: sqlite3.Connection, run_id: int, columns: list[Column], position: int) -> None:
+    db.executemany("INSERT OR REPLACE INTO metric_columns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [(run_id, c.name, c.metric, c.label, c.unit, c.higher_is_better, c.decimals, c.kind, c.group,
+                     position, index) for index, c in enumerate(columns)])
+
+
+def _migrate_1_to_2(db: sqlite3.Connection) -> None:
+    """Version 1 recorded no metric metadata: every run gets what version 1's metrics declared."""
+    order = list(dict.fromkeys(column.metric for column in _VERSION_1_COLUMNS))
+    for run_id, metric in db.execute("SELECT run_id, metric FROM run_metrics").fetchall():
+        columns = [column for column in _VERSION_1_COLUMNS if column.metric == metric]
+        _insert_columns(db, run_id, columns, order.index(metric) if metric in order else len(order))
+
+
+# MIGRATIONS[n] turns a version-n store into version n + 1, inside the transaction that opens it.
+MIGRATIONS = {1: _migrate_1_to_2}
 
 
 class DatasetMismatchError(ValueError):
@@ -124,15 +169,30 @@ class ResultsStore:
                 self._check_existing()
             else:
                 self.db = sqlite3.connect(self.path, timeout=60)
+            self.schema_version = self._stored_version()
+            if self.schema_version > SCHEMA_VERSION:
+                self.db.close()
+                raise StoreError(f"{self.path} was written by a newer rdpbench (store schema {self.schema_version}, "
+                                 f"this rdpbench reads up to {SCHEMA_VERSION}); upgrade rdpbench to use this folder")
             if not read_only:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
-                with self.db:
-                    self.db.executescript(_SCHEMA)
+                self.db.executescript(_SCHEMA)
+                with self.db:  # one transaction: a failed migration leaves the store as it was
                     self._add_missing_columns()
-                    self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+                    for version in range(self.schema_version, SCHEMA_VERSION):
+                        MIGRATIONS[version](self.db)
+                    self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                self.schema_version = SCHEMA_VERSION
         except sqlite3.DatabaseError as error:
             raise self._damaged(str(error)) from None
+
+    def _stored_version(self) -> int:
+        """The schema version in ``meta``: SCHEMA_VERSION for a new store, 1 for stores older than the key."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+            return SCHEMA_VERSION
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 1
 
     def _check_existing(self) -> None:
         """Refuse a file that is not an rdpbench store or fails SQLite's integrity check, read-only."""
@@ -207,9 +267,28 @@ class ResultsStore:
             self.db.execute("INSERT OR REPLACE INTO run_codecs VALUES (?, ?, ?, ?, ?, ?)",
                             (run_id, codec, name, json.dumps(options), description, version))
 
-    def record_metric(self, run_id: int, metric: str, description: str) -> None:
+    def record_metric(self, run_id: int, metric: str, description: str, options: dict, weight_files: list[str],
+                      columns: list[Column], position: int) -> None:
+        """A metric as this run used it: its convention, options, weight files and the columns it
+        declares; ``position`` orders metrics in the results (columns keep their declared order)."""
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO run_metrics VALUES (?, ?, ?)", (run_id, metric, description))
+            self.db.execute("INSERT OR REPLACE INTO run_metrics (run_id, metric, description, options, weight_files)"
+                            " VALUES (?, ?, ?, ?, ?)",
+                            (run_id, metric, description, json.dumps(options), json.dumps(weight_files)))
+            _insert_columns(self.db, run_id, columns, position)
+
+    def metric_columns(self) -> dict[str, Column]:
+        """Every metric column recorded in this folder, as the latest run that used it declared it,
+        in result order (metric position, then declared order)."""
+        if self.schema_version < 2:  # read-only open of a version-1 store: what migrating would give
+            recorded = {metric for (metric,) in self.query("SELECT DISTINCT metric FROM run_metrics")}
+            return {column.name: column for column in _VERSION_1_COLUMNS if column.metric in recorded}
+        rows = self.query(
+            "SELECT column_name, label, unit, higher_is_better, decimals, metric, kind, group_name FROM metric_columns m"
+            " WHERE run_id = (SELECT MAX(run_id) FROM metric_columns WHERE column_name = m.column_name)"
+            " ORDER BY metric_position, metric, column_position")
+        return {name: Column(name, label, unit or "", None if higher is None else bool(higher), decimals, metric, kind,
+                             group) for name, label, unit, higher, decimals, metric, kind, group in rows}
 
     def record_setting(self, codec: str, setting: str, params: dict) -> None:
         with self.db:

@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 
-from rdpbench.codec_api import Codec, CodecError
+from rdpbench.codecs.api import Codec, CodecError
 from rdpbench.learned import stream
 from rdpbench.learned.checkpoints import load_state_dict
 from rdpbench.learned.tensors import to_tensor, to_uint8
@@ -40,7 +40,7 @@ class HiFiCAdapter(Codec):
 
     def state_dict(self, checkpoint: str) -> dict:
         if checkpoint in CHECKPOINTS:
-            return load_state_dict(self.weights.locate(CHECKPOINTS[checkpoint]))
+            return load_state_dict(self.context.weights.locate(CHECKPOINTS[checkpoint]))
         if not Path(checkpoint).is_file():
             raise CodecError(f"checkpoint {checkpoint!r} is neither a registered name "
                              f"({', '.join(CHECKPOINTS)}) nor an existing file")
@@ -56,7 +56,7 @@ class HiFiCAdapter(Codec):
         raise NotImplementedError
 
     def encode(self, image, setting):
-        strings, (height, width) = self.model_for(setting).compress(to_tensor(image, self.device))
+        strings, (height, width) = self.model_for(setting).compress(to_tensor(image, self.context.device))
         return stream.pack(height, width, strings)
 
     def decode(self, data, setting):

@@ -5,62 +5,49 @@
   reconstruction already rounded to uint8 by the codec.
 - :class:`NoReferenceMetric`: per image, one image alone (NIQE). The runner applies it to every
   reconstruction and, once per dataset, to the originals (the "Original" reference line).
-- :class:`DistributionMetric`: a pure function of two feature sets (FID, KID), the original
-  patches' features against a codec setting's; features come from a shared extractor
-  (rdpbench.metrics.features), so FID and KID of one run use one Inception pass.
+- :class:`DistributionMetric`: a pure function of two feature sets (FID, KID, ...), the original
+  patches' features against a codec setting's; features come from the feature extractor the
+  metric names (rdpbench.features), so metrics on one extractor share one pass over the patches.
 
-A per-image metric returns a :class:`MetricValue`: a float, or NaN with a ``note`` saying why the
-value is undefined. Metrics are created once per worker process; networks load lazily on first
-use, so creating one to check its options and weight files is cheap.
+A metric declares everything about itself once, as class attributes: ``name`` (what ``--metrics``
+takes), ``columns`` (the result columns it fills, with label, unit, direction and decimals:
+rdpbench.columns.Column), ``group`` (the table it goes in), ``defaults`` (its options with their
+default values) and :meth:`Metric.weight_names`. The runner records this in the store with every
+run; exports, tables, figures and BD-rates read it from there.
+
+A per-image metric returns a :class:`rdpbench.tasks.MetricValue`: a float, or NaN with a ``note``
+saying why the value is undefined. Metrics are created once per worker process with the run's
+context (rdpbench.context.RunContext); networks load lazily on first use, so creating one to check
+its options and weight files is cheap.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+import dataclasses
 from typing import Any, ClassVar
 
 import numpy as np
 
-from rdpbench.weights import Weights
+from rdpbench.columns import Column
+from rdpbench.context import RunContext
+from rdpbench.features.registry import EXTRACTORS
+from rdpbench.tasks import FeatureSpec, MetricValue
 
 
 class MetricOptionError(ValueError):
     """An option given to a metric is unknown or invalid."""
 
 
-@dataclass(frozen=True)
-class MetricValue:
-    value: float
-    note: str = ""
-
-    @classmethod
-    def undefined(cls, reason: str) -> "MetricValue":
-        return cls(math.nan, reason)
-
-
-@dataclass(frozen=True)
-class MetricContext:
-    """What metrics may need from the run; picklable, sent to every worker.
-
-    ``device``: torch device ("cpu" or "cuda"). ``weights``: where pretrained files are found.
-    ``options``: per metric name, its options (``--option lpips.net=vgg``).
-    """
-
-    device: str = "cpu"
-    weights: Weights = field(default_factory=Weights)
-    options: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
 class Metric:
-    """Common attributes: ``name`` is the column (snake_case), ``higher_is_better`` the direction,
-    ``defaults`` the options a metric accepts with their default values."""
+    """Common attributes (see the module docstring). A one-column metric's column has its name."""
 
     name: ClassVar[str] = ""
-    higher_is_better: ClassVar[bool] = True
+    kind: ClassVar[str] = ""  # set by the kinds below (rdpbench.columns.KINDS)
+    columns: ClassVar[tuple[Column, ...]] = ()
+    group: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, context: MetricContext):
+    def __init__(self, context: RunContext):
         self.context = context
         given = context.options.get(self.name, {})
         unknown = set(given) - set(self.defaults)
@@ -68,6 +55,11 @@ class Metric:
             known = ", ".join(self.defaults) or "none"
             raise MetricOptionError(f"metric {self.name!r} has no option {', '.join(sorted(unknown))} (known: {known})")
         self.settings = {key: type(default)(given.get(key, default)) for key, default in self.defaults.items()}
+
+    def column_info(self) -> list[Column]:
+        """The declared columns, with this metric's name, kind and group filled in."""
+        return [dataclasses.replace(column, metric=self.name, kind=self.kind, group=self.group)
+                for column in self.columns]
 
     def weight_names(self) -> list[str]:
         """Canonical names of the pretrained files this metric needs (rdpbench.weights.KNOWN)."""
@@ -79,22 +71,34 @@ class Metric:
 
 
 class PairedMetric(Metric):
+    kind = "paired"
+
     def compute(self, reference: np.ndarray, reconstruction: np.ndarray) -> MetricValue:
         raise NotImplementedError
 
 
 class NoReferenceMetric(Metric):
+    kind = "no-reference"
+
     def compute(self, image: np.ndarray) -> MetricValue:
         raise NotImplementedError
 
 
 class DistributionMetric(Metric):
-    """``columns`` are the result columns it fills; :meth:`feature_spec` names the features it needs."""
+    """A function of two feature sets: the features of the registered ``extractor`` on HiFiC's
+    patches (options ``patch_size``, ``patch_shift``: rdpbench.features.patches). Subclasses that add
+    options extend ``defaults`` (``{**DistributionMetric.defaults, "k": 3}``)."""
 
-    columns: ClassVar[tuple[str, ...]] = ()
+    kind = "distribution"
+    extractor: ClassVar[str] = "inception-v3-compat"
+    defaults = {"patch_size": 256, "patch_shift": 128}
 
-    def feature_spec(self):
-        raise NotImplementedError
+    def feature_spec(self) -> FeatureSpec:
+        dimension = EXTRACTORS.load(self.extractor).dimension
+        return FeatureSpec(self.extractor, dimension, self.settings["patch_size"], self.settings["patch_shift"])
+
+    def weight_names(self) -> list[str]:
+        return list(EXTRACTORS.load(self.extractor).weight_files)
 
     def compute(self, reference_features: np.ndarray, reconstruction_features: np.ndarray) -> dict[str, float]:
         """Both arrays (N, D) float32, rows are patches; returns a value per column."""

@@ -6,7 +6,9 @@ import math
 
 import numpy as np
 
-from rdpbench.metrics.base import MetricValue, PairedMetric, image_tensor
+from rdpbench.columns import Column
+from rdpbench.metrics.base import PairedMetric, image_tensor
+from rdpbench.tasks import MetricValue
 
 MS_SSIM_MIN_SIDE = 161  # 5 scales, 11-px window: the short side must exceed (11 - 1) * 2**4 = 160
 
@@ -17,6 +19,8 @@ class PSNR(PairedMetric):
     give +inf."""
 
     name = "psnr"
+    columns = (Column("psnr", "PSNR", unit="dB", decimals=2),)
+    group = "distortion"
 
     def describe(self):
         return "RGB, 10*log10(255^2/MSE) per image, mean over images"
@@ -33,6 +37,8 @@ class MSSSIM(PairedMetric):
     Images with a short side under 161 px give NaN with the reason."""
 
     name = "ms_ssim"
+    columns = (Column("ms_ssim", "MS-SSIM", decimals=4),)
+    group = "distortion"
 
     def describe(self):
         from importlib.metadata import version

@@ -15,30 +15,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from rdpbench.columns import Column
 from rdpbench.metrics.base import DistributionMetric
-from rdpbench.metrics.features import PatchFeatureSpec
 
 KID_SUBSET_SIZE = 1000
+GROUP = "distribution (patches)"
 
 
-class _PatchDistribution(DistributionMetric):
-    higher_is_better = False
-    defaults = {"patch_size": 256, "patch_shift": 128}
-
-    def feature_spec(self) -> PatchFeatureSpec:
-        return PatchFeatureSpec(self.settings["patch_size"], self.settings["patch_shift"])
-
-    def weight_names(self):
-        from rdpbench.metrics.features import INCEPTION_WEIGHTS
-
-        return [INCEPTION_WEIGHTS]
-
-
-class FID(_PatchDistribution):
+class FID(DistributionMetric):
     """Fréchet Inception Distance on patches (HiFiC protocol), torch-fidelity statistics."""
 
     name = "fid"
-    columns = ("fid",)
+    columns = (Column("fid", "FID", higher_is_better=False, decimals=2),)
+    group = GROUP
 
     def describe(self):
         return f"torch-fidelity FID, {self.feature_spec().key}"
@@ -65,11 +54,13 @@ def fid_from_few_features(first: np.ndarray, second: np.ndarray) -> float:
     return float(difference.dot(difference) + traces[0] + traces[1] - 2 * tr_covmean)
 
 
-class KID(_PatchDistribution):
+class KID(DistributionMetric):
     """Kernel Inception Distance on patches: mean and standard deviation over subsets."""
 
     name = "kid"
-    columns = ("kid", "kid_std")
+    columns = (Column("kid", "KID", higher_is_better=False, decimals=4),
+               Column("kid_std", "KID std", higher_is_better=None, decimals=4))
+    group = GROUP
 
     def describe(self):
         return f"torch-fidelity KID (poly 3, 100 subsets, subset size min(1000, n)), {self.feature_spec().key}"

@@ -12,7 +12,9 @@ from functools import cached_property
 from importlib.metadata import version
 from pathlib import Path
 
-from rdpbench.metrics.base import MetricValue, NoReferenceMetric, PairedMetric, image_tensor
+from rdpbench.columns import Column
+from rdpbench.metrics.base import NoReferenceMetric, PairedMetric, image_tensor
+from rdpbench.tasks import MetricValue
 from rdpbench.weights import LocatedWeight, load_torch_file, weights_only_everywhere
 
 _BACKBONES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
@@ -71,7 +73,8 @@ class LPIPS(PairedMetric):
     (``--option lpips.net=vgg`` for VGG-16), inputs scaled to [-1, 1], whole image, lower is better."""
 
     name = "lpips"
-    higher_is_better = False
+    columns = (Column("lpips", "LPIPS", higher_is_better=False, decimals=4),)
+    group = "perceptual (full-reference)"
     defaults = {"net": "alex"}
 
     def weight_names(self):
@@ -100,7 +103,8 @@ class DISTS(PairedMetric):
     """DISTS (Ding et al. 2020) by pyiqa's implementation with its official weights; inputs in [0, 1]."""
 
     name = "dists"
-    higher_is_better = False
+    columns = (Column("dists", "DISTS", higher_is_better=False, decimals=4),)
+    group = "perceptual (full-reference)"
 
     def weight_names(self):
         return ["vgg16-397923af.pth", "DISTS_weights-f5e65c96.pth"]
@@ -127,7 +131,8 @@ class NIQE(NoReferenceMetric):
     (``niqe_modelparameters.mat``), computed on the Y channel; lower is better."""
 
     name = "niqe"
-    higher_is_better = False
+    columns = (Column("niqe", "NIQE", higher_is_better=False, decimals=3),)
+    group = "no-reference"
 
     def weight_names(self):
         return ["niqe_modelparameters.mat"]

@@ -6,7 +6,7 @@ A card (see codecs/bpg.toml, codecs/jxl.toml) holds:
 - ``[encode]``: ``argv`` template, ``input`` ("png" or "ppm": the lossless file the tool reads);
 - ``[decode]``: ``argv`` template, ``output`` ("png" or "ppm": the file the tool writes);
 - ``[version]``: ``argv`` and a regular expression ``pattern`` whose first group is the version;
-- ``[[param]]`` tables: name, kind, default, doc, low/high or choices, rate (see codec_api.Param).
+- ``[[param]]`` tables: name, kind, default, doc, low/high or choices, rate (see rdpbench.codecs.api.Param).
 
 Templates are lists of arguments (never a shell line); ``{input}``, ``{output}`` and every parameter
 name are substituted in each argument. Files live in a fresh temporary folder per call, so the names
@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from rdpbench.codec_api import Codec, CodecError, Param, Setting
+from rdpbench.codecs.api import Codec, CodecError, Param, Setting
+from rdpbench.context import RunContext
 from rdpbench.imageio import ImageReadError, read_rgb8
 from PIL import Image
 
@@ -45,7 +46,8 @@ class CardError(ValueError):
 class CommandLineCodec(Codec):
     """A codec run as ``encode.argv`` and ``decode.argv`` subprocesses, configured by a card."""
 
-    def __init__(self, card: dict[str, Any], source: str):
+    def __init__(self, card: dict[str, Any], source: str, context: RunContext | None = None):
+        super().__init__(context)
         try:
             self.name = card["name"]
             self.description = card.get("description", "")
@@ -72,12 +74,12 @@ class CommandLineCodec(Codec):
         self.source = source
 
     @classmethod
-    def from_file(cls, path: Path) -> "CommandLineCodec":
+    def from_file(cls, path: Path, context: RunContext | None = None) -> "CommandLineCodec":
         try:
             card = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as error:
             raise CardError(f"{path}: {error}") from error
-        return cls(card, str(path))
+        return cls(card, str(path), context)
 
     # -- availability and provenance -------------------------------------------------------------
     def tools(self) -> list[str]:

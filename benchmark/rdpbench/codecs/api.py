@@ -9,7 +9,7 @@ the image (``precomputed``); keys starting with "_" are not parameters.
 
 Writing an adapter: subclass :class:`Codec` in one file in ``codecs/`` (or in a package that
 registers it under the ``rdpbench.codecs`` entry-point group); see codecs/jpeg.py. Command-line
-tools need no Python at all: a TOML card in ``codecs/`` (see codecs/bpg.toml and command_line.py).
+tools need no Python at all: a TOML card in ``codecs/`` (see codecs/bpg.toml and rdpbench/codecs/command_line.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from rdpbench.weights import Weights
+from rdpbench.context import RunContext
 
 Setting = Mapping[str, Any]
 
@@ -96,9 +96,11 @@ class Codec:
     install_hint: ClassVar[str] = ""
     # What the defaults are and which published setting they reproduce (shown by `rdpbench codecs`).
     defaults_note: ClassVar[str] = ""
-    # Set by the runner on each instance: the torch device ("cpu"/"cuda") and where weight files are.
-    device: str = "cpu"
-    weights: Weights = Weights()
+
+    def __init__(self, context: RunContext | None = None):
+        """``context``: the run's device, weight folders and cache (rdpbench.context), handed over
+        once by rdpbench.codecs.registry.create_codec."""
+        self.context = context or RunContext()
 
     # -- availability and provenance -------------------------------------------------------------
     def unavailable_reason(self) -> str | None:

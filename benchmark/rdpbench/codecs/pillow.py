@@ -9,7 +9,7 @@ import numpy as np
 import PIL
 from PIL import Image, features
 
-from rdpbench.codec_api import Codec, CodecError, Setting
+from rdpbench.codecs.api import Codec, CodecError, Setting
 from rdpbench.imageio import to_rgb8
 
 

@@ -1,0 +1,111 @@
+"""One registry shape for every kind of plug-in: codecs, metrics and feature extractors.
+
+A :class:`Registry` maps names to :class:`Entry` objects gathered from, in order:
+
+1. ``builtin``: rdpbench's own plug-ins, ``name -> "module:attribute"``, imported on first use;
+2. ``discover``: extra sources of a kind (codecs: the ``codecs/`` folders and their TOML cards);
+3. the entry-point group of installed packages (``[project.entry-points."rdpbench.metrics"]``,
+   ``name = "package.module:Class"``); the entry point's name is the plug-in's name.
+
+A name defined twice is an error naming both places. An entry that fails to import does not hide
+the others: it is listed with its error, and asking for it raises that error. Unknown names get a
+did-you-mean (:class:`UnknownNameError`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Callable
+
+
+class UnknownNameError(KeyError):
+    """No plug-in of that name, or it failed to load; the message says what to do."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered plug-in: its name, where it comes from, and how to get it (or why it can't be had)."""
+
+    name: str
+    source: str
+    load: Callable[[], Any] | None
+    load_error: str | None = None
+
+
+def _import(target: str) -> Any:
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+class Registry:
+    """Plug-ins of one ``kind`` ("codec", "metric", "feature extractor")."""
+
+    def __init__(self, kind: str, group: str, builtin: dict[str, str] | None = None,
+                 discover: Callable[[], list[Entry]] | None = None,
+                 normalize: Callable[[str], str] = str.strip, listing: str = ""):
+        """``normalize`` maps what a user types to the registered spelling; ``listing`` is the
+        command that lists the known names, named in errors."""
+        self.kind, self.group, self.builtin = kind, group, dict(builtin or {})
+        self.discover, self.normalize, self.listing = discover, normalize, listing
+        self._entries: dict[str, Entry] | None = None
+
+    def entries(self) -> dict[str, Entry]:
+        """Every plug-in by name; cached per process (:meth:`cache_clear` forgets it)."""
+        if self._entries is None:
+            candidates = [Entry(name, "built-in", lambda target=target: _import(target))
+                          for name, target in self.builtin.items()]
+            candidates += self.discover() if self.discover else []
+            candidates += [Entry(point.name, f"entry point {point.value} ({point.dist.name if point.dist else '?'})",
+                                 point.load) for point in entry_points(group=self.group)]
+            entries: dict[str, Entry] = {}
+            for entry in candidates:
+                if entry.name in entries:
+                    raise ValueError(f"{self.kind} name {entry.name!r} is defined twice: "
+                                     f"{entries[entry.name].source} and {entry.source}")
+                entries[entry.name] = entry
+            self._entries = entries
+        return self._entries
+
+    def cache_clear(self) -> None:
+        self._entries = None
+
+    def resolve(self, name: str) -> str:
+        """The registered name for ``name`` (after ``normalize``); UnknownNameError with a did-you-mean."""
+        key = self.normalize(name)
+        entries = self.entries()
+        if key not in entries:
+            close = difflib.get_close_matches(key, entries, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            known = f"`{self.listing}` lists them" if self.listing else f"known: {', '.join(sorted(entries))}"
+            raise UnknownNameError(f"unknown {self.kind} {name!r}{hint} ({known})")
+        return key
+
+    def load(self, name: str) -> Any:
+        """The plug-in's class (or factory); UnknownNameError if unknown or if it fails to load."""
+        entry = self.entries()[self.resolve(name)]
+        error = entry.load_error
+        if error is None:
+            try:
+                return entry.load()
+            except Exception as failure:  # a broken plug-in is reported by name, not as a traceback
+                error = f"{type(failure).__name__}: {failure}"
+        raise UnknownNameError(f"{self.kind} {entry.name!r} from {entry.source} failed to load: {error}")
+
+    def create(self, name: str, context: Any) -> Any:
+        """A new instance, handed the run's context (rdpbench.context.RunContext)."""
+        return self.load(name)(context)
+
+    def unavailable_reason(self, name: str, context: Any) -> str | None:
+        """None when the plug-in can run here; else why not (failed import, missing tool or library)."""
+        try:
+            instance = self.create(name, context)
+        except UnknownNameError as error:
+            return str(error)
+        check = getattr(instance, "unavailable_reason", None)
+        return check() if check else None
