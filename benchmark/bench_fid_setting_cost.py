@@ -29,7 +29,7 @@ DEFAULT_IMAGES = kodak_folder()
 
 
 def inception_weights(folder: Path, weights_dir: str | None) -> tuple[str, bool]:
-    from rdpbench.metrics.features import INCEPTION_WEIGHTS
+    from rdpbench.features.inception import INCEPTION_WEIGHTS
     from rdpbench.weights import Weights
 
     found = Weights.from_options(weights_dir).find(INCEPTION_WEIGHTS)
@@ -47,17 +47,17 @@ def floor_seconds(images: Path, recon: Path, weights: str, device: str) -> float
 
     from rdpbench.imageio import read_rgb8
     from rdpbench.context import RunContext
-    from rdpbench.metrics.features import PatchFeatureExtractor, PatchFeatureSpec
+    from rdpbench.features.inception import InceptionV3
     from rdpbench.weights import Weights
 
-    extractor = PatchFeatureExtractor(PatchFeatureSpec(), RunContext(device, Weights(Path(weights), True)))
+    extractor = InceptionV3(RunContext(device, Weights(Path(weights), True)))
     reconstructions = [read_rgb8(path) for path in sorted(recon.glob("*.png"))]
     _ = extractor.model  # load outside the timing
     best = np.inf
     for _ in range(2):
         start = time.perf_counter()
         for image in reconstructions:
-            extractor.features(image)
+            extractor.image_features(image, 256, 128)
         if device == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)

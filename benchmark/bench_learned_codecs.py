@@ -36,6 +36,7 @@ def main() -> int:
     import torch
 
     from rdpbench.codecs.registry import create_codec
+    from rdpbench.context import RunContext
     from rdpbench.imageio import read_rgb8
     from rdpbench.weights import Weights
 
@@ -52,19 +53,18 @@ def main() -> int:
         scratch = Path(scratch)
         found = Weights.from_options(args.weights_dir)
         for name, params, zoo in CODECS:
-            codec = create_codec(name)
-            codec.device = args.device
+            codec = create_codec(name, RunContext(device=args.device))
             setting = codec.resolve_setting(params)
             needed = codec.weight_names(setting)
             real = all(found.find(file) for file in needed)
             if real:
-                codec.weights = found
+                codec.context = RunContext(args.device, found)
             else:
                 if zoo:
                     standins.compressai_zoo(scratch, *zoo)
                 else:
                     standins.hific(scratch, needed[0], residual_blocks=9)
-                codec.weights = Weights(scratch, allow_unverified=True)
+                codec.context = RunContext(args.device, Weights(scratch, allow_unverified=True))
             codec.decode(codec.encode(images[0], setting), setting)  # warm-up: loads the model
             encode_s = decode_s = megapixels = 0.0
             for image in images[1:]:

@@ -126,25 +126,23 @@ class References:
 
 def rdpbench_state(weights: Path, metrics: tuple[str, ...]):
     from rdpbench.context import RunContext
-    from rdpbench.metrics.features import PatchFeatureSpec
     from rdpbench.worker import WorkerState
     from rdpbench.weights import Weights
 
     state = WorkerState(RunContext("cpu", Weights(weights, allow_unverified=True)))
     for name in metrics:
         _ = state.metric(name).model  # load now, as the reference side does
-    _ = state.extractor(PatchFeatureSpec()).model
+    _ = state.extractor("inception-v3-compat").model
     return state
 
 
 def rdpbench_task(state, path: Path, metrics: tuple[str, ...]) -> float:
-    from rdpbench.metrics.features import PatchFeatureSpec
-    from rdpbench.tasks import Task
+    from rdpbench.tasks import FeatureSpec, Task
     from rdpbench.worker import execute_task
 
     codec = state.codec("jpeg")
     params = tuple(codec.resolve_setting({"quality": 50}).items())
-    task = Task("jpeg", "jpeg", "quality=50", params, path.name, str(path), metrics, features=(PatchFeatureSpec(),))
+    task = Task("jpeg", "jpeg", "quality=50", params, path.name, str(path), metrics, features=(FeatureSpec(),))
     start = time.perf_counter()
     result = execute_task(task, state)
     elapsed = time.perf_counter() - start

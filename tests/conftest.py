@@ -14,7 +14,7 @@ import skimage.data
 from PIL import Image
 
 from rdpbench.cli import main
-from rdpbench.codecs.registry import discover
+from rdpbench.codecs.registry import CODECS
 
 # Read once, then removed from every test's environment (see `hermetic_environment`): only the
 # fixtures below use them, so a set variable never changes what the other tests see.
@@ -102,9 +102,9 @@ def plugin_dir(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "plugins"
     folder.mkdir()
     monkeypatch.setenv("RDPBENCH_CODECS_PATH", str(folder))
-    discover.cache_clear()
+    CODECS.cache_clear()
     yield folder
-    discover.cache_clear()
+    CODECS.cache_clear()
 
 
 @pytest.fixture

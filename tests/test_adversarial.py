@@ -80,7 +80,7 @@ def _files_under(folder: Path) -> set[Path]:
 ])
 def test_a_pickle_payload_in_a_metric_weight_file_never_runs(tmp_path, metric, poisoned):
     from rdpbench.context import RunContext
-    from rdpbench.metrics.features import PatchFeatureExtractor
+    from rdpbench.features.registry import create_extractor
     from rdpbench.metrics.registry import create_metric
 
     folder, marker = tmp_path / "weights", tmp_path / "PWNED"
@@ -91,7 +91,7 @@ def test_a_pickle_payload_in_a_metric_weight_file_never_runs(tmp_path, metric, p
     instance = create_metric(metric, context)
     with pytest.raises(weights.WeightsError, match="needs code execution to load.*nothing in it was run"):
         if metric == "fid":
-            PatchFeatureExtractor(instance.feature_spec(), context).model
+            create_extractor(instance.extractor, context).model
         else:
             instance.model
     assert not marker.exists()

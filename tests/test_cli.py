@@ -81,7 +81,7 @@ sweep = {{ quality = "40:50:10" }}
 
 def test_every_shipped_config_names_real_codecs_and_valid_settings():
     from rdpbench.context import RunContext
-    from rdpbench.metrics.registry import normalize
+    from rdpbench.metrics.registry import METRICS
     from rdpbench.paths import project_root
     from rdpbench.runner import plan_codecs
     from rdpbench.spec import load_config
@@ -91,4 +91,4 @@ def test_every_shipped_config_names_real_codecs_and_valid_settings():
     for path in configs:
         spec = load_config(path)
         assert plan_codecs(spec, RunContext()), path
-        assert [normalize(m) for m in spec.metrics]
+        assert [METRICS.resolve(m) for m in spec.metrics]

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from rdpbench.codecs.api import CodecError, ParamError
-from rdpbench.codecs.registry import UnknownCodecError, create_codec, discover
+from rdpbench.codecs.registry import CODECS, create_codec
+from rdpbench.registry import UnknownNameError
 
 BUILTIN = {"jpeg", "webp", "avif", "png", "jpeg2000", "heic", "bpg", "jxl"}
 rng = np.random.default_rng(2)
@@ -20,7 +21,7 @@ def _available(name):
 
 
 def test_every_builtin_codec_is_discovered_from_the_codecs_folder():
-    assert BUILTIN <= set(discover())
+    assert BUILTIN <= set(CODECS.entries())
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))
@@ -97,7 +98,7 @@ def test_parameters_are_validated_with_clear_messages():
 
 
 def test_unknown_codec_suggests_close_names():
-    with pytest.raises(UnknownCodecError, match="did you mean jpeg"):
+    with pytest.raises(UnknownNameError, match="did you mean jpeg"):
         create_codec("jpg")
 
 
@@ -125,9 +126,9 @@ def test_a_python_plugin_file_adds_a_codec(plugin_dir):
 
 def test_a_broken_plugin_is_reported_without_hiding_the_others(plugin_dir):
     (plugin_dir / "broken.py").write_text("import not_a_module_anywhere\n")
-    entries = discover()
+    entries = CODECS.entries()
     assert "jpeg" in entries and entries["broken"].load_error.startswith("ModuleNotFoundError")
-    with pytest.raises(UnknownCodecError, match="failed to load"):
+    with pytest.raises(UnknownNameError, match="failed to load"):
         create_codec("broken")
 
 
@@ -156,7 +157,7 @@ def _card(folder, name, encode, decode, timeout=30):
         rate = true
         doc = "unused"
     '''))
-    discover.cache_clear()
+    CODECS.cache_clear()
     return create_codec(name)
 
 

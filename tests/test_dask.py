@@ -133,14 +133,14 @@ def dask_env(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture
 def use_env(dask_env, monkeypatch, tmp_path):
-    from rdpbench.codecs.registry import discover
+    from rdpbench.codecs.registry import CODECS
 
     for key in ("PYTHONPATH", "RDPBENCH_CODECS_PATH", "TORCH_HOME", "RDPBENCH_TEST_INSTANCES"):
         monkeypatch.setenv(key, dask_env[key])
     monkeypatch.setenv("RDPBENCH_CACHE", str(tmp_path / "cache"))  # the originals are computed in each test
-    discover.cache_clear()
+    CODECS.cache_clear()
     yield
-    discover.cache_clear()
+    CODECS.cache_clear()
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 import standins
 from rdpbench.codecs.registry import create_codec
+from rdpbench.context import RunContext
 from rdpbench.learned import stream
 from rdpbench.weights import Weights
 
@@ -21,8 +22,7 @@ def zoo_dir(tmp_path_factory):
 
 
 def _codec(name, weights_dir):
-    codec = create_codec(name)
-    codec.weights = Weights(weights_dir, allow_unverified=True)
+    codec = create_codec(name, RunContext(weights=Weights(weights_dir, allow_unverified=True)))
     return codec
 
 

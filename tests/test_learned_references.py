@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 import standins
 from rdpbench.codecs.registry import create_codec
+from rdpbench.context import RunContext
 from rdpbench.learned import stream
 from rdpbench.weights import Weights
 
@@ -22,8 +23,7 @@ IMAGE = np.ascontiguousarray(skimage.data.astronaut()[200:248, 180:250])  # 48x7
 
 
 def _codec(name, weights_dir):
-    codec = create_codec(name)
-    codec.weights = Weights(weights_dir, allow_unverified=True)
+    codec = create_codec(name, RunContext(weights=Weights(weights_dir, allow_unverified=True)))
     return codec
 
 

@@ -7,7 +7,8 @@ import pytest
 import skimage.metrics
 
 from rdpbench.context import RunContext
-from rdpbench.metrics.registry import UnknownMetricError, create_metric, normalize
+from rdpbench.metrics.registry import METRICS, create_metric
+from rdpbench.registry import UnknownNameError
 
 rng = np.random.default_rng(1)
 
@@ -50,6 +51,6 @@ def test_ms_ssim_needs_161_pixels_on_the_short_side(shape, defined):
 
 
 def test_metric_names_accept_hyphens_and_suggest_on_typos():
-    assert normalize("ms-ssim") == "ms_ssim"
-    with pytest.raises(UnknownMetricError, match="did you mean psnr"):
-        normalize("psnrr")
+    assert METRICS.resolve("ms-ssim") == "ms_ssim"
+    with pytest.raises(UnknownNameError, match="did you mean psnr"):
+        METRICS.resolve("psnrr")

@@ -13,6 +13,7 @@ from PIL import Image
 
 from rdpbench import export
 from rdpbench.matching import MatchTarget, reference_bpp, search, setting_text
+from metadata import declared_columns, record_metrics
 from rdpbench.tasks import MetricValue
 from rdpbench.context import RunContext
 from rdpbench.features.patches import extract_patches, patch_origins
@@ -70,16 +71,16 @@ def test_metric_descriptions_state_the_conventions():
 # -- FID and KID (values: test_distribution_reference.py) ----------------------------------------
 def test_fid_and_kid_are_silent_and_use_the_hific_patch_protocol(capfd):
     """Runs print their own progress: torch-fidelity's verbose output stays off."""
-    from rdpbench.metrics.features import PatchFeatureSpec
+    from rdpbench.tasks import FeatureSpec
 
     reference, reconstruction = rng.normal(0, 1, (50, 16)), rng.normal(0.2, 1, (50, 16))
     create_metric("fid", RunContext()).compute(reference, reconstruction)
     create_metric("kid", RunContext()).compute(reference, reconstruction)
     assert capfd.readouterr() == ("", "")
     for name in ("fid", "kid"):
-        assert create_metric(name, RunContext()).feature_spec() == PatchFeatureSpec(256, 128)
+        assert create_metric(name, RunContext()).feature_spec() == FeatureSpec("inception-v3-compat", 2048, 256, 128)
         options = RunContext(options={name: {"patch_size": "128", "patch_shift": "64"}})
-        assert create_metric(name, options).feature_spec() == PatchFeatureSpec(128, 64)
+        assert create_metric(name, options).feature_spec() == FeatureSpec("inception-v3-compat", 2048, 128, 64)
 
 
 # -- patches ---------------------------------------------------------------------------------------
@@ -184,6 +185,7 @@ def _row(store, codec, setting, image, bpp, metrics, error="", size=(10, 20)):
 def store(tmp_path):
     with ResultsStore(tmp_path / "out") as opened:
         opened.record_codec(1, "jpeg", "jpeg", {}, "JPEG via Pillow", "Pillow 1")
+        record_metrics(opened, 1, "psnr", "ms_ssim", "fid", "kid", "niqe")
         _row(opened, "jpeg", "quality=10", "b.png", 0.4, {"psnr": 30.0, "ms_ssim": 0.9})
         _row(opened, "jpeg", "quality=10", "a.png", 0.8, {"psnr": 34.0, "ms_ssim": math.nan})
         _row(opened, "jpeg", "quality=10", "c.png", None, {}, error="codec: boom")
@@ -216,9 +218,18 @@ def test_setting_order_is_numeric_per_knob_then_text():
                                                              "mode=a", "mode=b"]
 
 
-def test_metric_columns_have_a_fixed_order_then_alphabetical():
-    names = ["zeta", "niqe", "dists", "alpha", "lpips", "ms_ssim", "psnr"]
-    assert sorted(names, key=export._metric_order) == ["psnr", "ms_ssim", "lpips", "dists", "niqe", "alpha", "zeta"]
+def test_metric_columns_follow_the_registry_order_then_columns_without_metadata_by_name(tmp_path):
+    """Recorded in any order, built-in metrics come in the registry's order (psnr, ms_ssim, lpips,
+    dists, niqe); columns no metric declared (matched_quality of --match-bpp) follow alphabetically."""
+    with ResultsStore(tmp_path / "order") as order:
+        record_metrics(order, 1, "niqe", "dists", "lpips", "ms_ssim", "psnr")
+        _row(order, "jpeg", "q=1", "a.png", 0.2, dict.fromkeys(["zeta", "niqe", "dists", "alpha", "lpips",
+                                                                 "ms_ssim", "psnr"], 1.0))
+        columns = list(export.per_image(order).columns)
+    assert columns[len(export.ROW_COLUMNS):-1] == ["psnr", "ms_ssim", "lpips", "dists", "niqe", "alpha", "zeta"]
+
+
+def test_a_setting_value_with_an_equals_sign_is_text():
     assert sorted(["f=x=9", "f=x=10"], key=export._setting_sort_key) == ["f=x=10", "f=x=9"]  # value "x=9" is text
 
 
@@ -269,6 +280,7 @@ def test_compressai_json_and_every_written_file(store):
 
 def test_a_store_without_distribution_or_originals_writes_neither(tmp_path):
     with ResultsStore(tmp_path / "plain") as plain:
+        record_metrics(plain, 1, "psnr")
         _row(plain, "jpeg", "quality=5", "a.png", 0.2, {"psnr": 25.0})
         assert export.distribution(plain).empty and export.originals(plain).empty
         assert list(export.distribution(plain).columns) == ["codec", "setting"]
@@ -288,7 +300,8 @@ def _data(curves: dict, imported=()) -> ReportData:
             for codec, (rates, metrics) in curves.items() for i, bpp in enumerate(rates)]
     summary = pd.DataFrame(rows)
     metrics = [m for m in ("psnr", "lpips") if m in summary]
-    return ReportData(summary, pd.DataFrame(), pd.DataFrame(), metrics, set(imported), None)
+    return ReportData(summary, pd.DataFrame(), pd.DataFrame(), metrics, declared_columns("psnr", "lpips"),
+                      set(imported), None)
 
 
 def _curves():
@@ -438,6 +451,7 @@ def test_all_nan_metrics_settings_and_images_keep_their_place(tmp_path):
     """A metric undefined everywhere (MS-SSIM on tiny images), a setting whose KID is undefined and an
     original without NIQE stay in the tables as NaN; known metrics keep their fixed order."""
     with ResultsStore(tmp_path / "nan") as nan_store:
+        record_metrics(nan_store, 1, "lpips", "kid", "ms_ssim", "psnr", "niqe")
         _row(nan_store, "jpeg", "quality=5", "a.png", 0.2, {"lpips": 0.25, "ms_ssim": math.nan, "psnr": 25.0})
         nan_store.write_distribution("jpeg", "quality=5", "kid", {"kid": math.nan, "kid_std": math.nan}, 1, 1, "s", "")
         nan_store.write_distribution("jpeg", "quality=9", "kid", {"kid": 0.5, "kid_std": 0.1}, 1, 1, "s", "")

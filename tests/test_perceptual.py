@@ -103,12 +103,13 @@ def test_fid_of_a_set_with_itself_is_zero(tmp_path, images, weights_dir, run_cli
 
 def test_inception_sees_k_plus_1_times_n_images_and_reuses_the_originals(tmp_path, images, weights_dir, run_cli,
                                                                            monkeypatch):
-    from rdpbench.metrics.features import PatchFeatureExtractor
+    from rdpbench.features.base import FeatureExtractor
 
     monkeypatch.setenv("RDPBENCH_CACHE", str(tmp_path / "cache"))
     calls = []
-    original = PatchFeatureExtractor.features
-    monkeypatch.setattr(PatchFeatureExtractor, "features", lambda self, image: calls.append(1) or original(self, image))
+    original = FeatureExtractor.image_features
+    monkeypatch.setattr(FeatureExtractor, "image_features",
+                        lambda self, image, *protocol: calls.append(1) or original(self, image, *protocol))
     # originals in this process, reconstructions in the worker processes (one stored row each)
     assert _run(run_cli, images, tmp_path / "a", weights_dir, "fid,kid") == 0
     assert len(calls) == 3  # n = 3 originals once, FID and KID share one pass

@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from rdpbench.tasks import MetricValue
 from rdpbench.report import plots
-from rdpbench.report.data import METRICS, load
+from metadata import declared_columns, record_metrics
+from rdpbench.metrics.registry import METRICS
+from rdpbench.report.data import load
 from rdpbench.store import ResultsStore
-from rdpbench.tasks import Task, TaskResult
+from rdpbench.tasks import MetricValue, Task, TaskResult
 
 ANCHOR_BPP = [0.25, 0.5, 1.0, 2.0]
 ANCHOR_PSNR = [30.0, 33.0, 36.0, 39.0]
@@ -48,11 +49,13 @@ def make_store(folder, curves, error_rows=False, unverified=False, n_patches=16,
         store.bind_dataset("synthetic", str(images), "fingerprint", {name: "0" * 64 for name in IMAGES})
         weights = {"alexnet-owt-7be5be79.pth": {"sha256": "0" * 64, "verified": not unverified}}
         run_id = store.start_run("2026-01-01T00:00:00", "rdpbench run", {}, {"weights": weights}, "", "host")
+        metrics = {column.metric for _, values in curves.values() for column in _columns(values).values()}
+        record_metrics(store, run_id, *metrics)
         for codec, (rates, values) in curves.items():
             for index, bpp in enumerate(rates):
                 setting = f"q={index + 1}"
                 per_image = {m: v[index] for m, v in values.items() if not math.isnan(v[index]) and
-                             METRICS[m].per_image}
+                             _columns(values)[m].per_image}
                 for offset, image in zip((-1, 1), IMAGES):
                     task = Task(codec, codec, setting, (), image, str(images / image), tuple(per_image))
                     metrics = {m: MetricValue(v * (1 + 0.01 * offset)) for m, v in per_image.items()}
@@ -63,9 +66,9 @@ def make_store(folder, curves, error_rows=False, unverified=False, n_patches=16,
                         path = out / "recon" / codec / setting / image
                         path.parent.mkdir(parents=True, exist_ok=True)
                         Image.fromarray(np.full((SIZE, SIZE, 3), 10 * index, np.uint8)).save(path)
-                for metric in ("fid", "kid"):
-                    if metric in values and not math.isnan(values[metric][index]):
-                        store.write_distribution(codec, setting, metric, {metric: values[metric][index]}, n_patches,
+                for metric, column in _columns(values).items():
+                    if not column.per_image and not math.isnan(values[metric][index]):
+                        store.write_distribution(codec, setting, column.metric, {metric: values[metric][index]}, n_patches,
                                                  len(IMAGES), "inception-v3-compat/256/128", "small sample")
     return out
 
@@ -96,18 +99,26 @@ def test_bd_rates_match_known_answers_and_the_bjontegaard_package(results, tmp_p
     assert bd.loc[("two", "psnr"), "note"] == "n/a: two: fewer than 3 points"
 
 
-@pytest.mark.parametrize("metric", list(METRICS))
+QUALITY_COLUMNS = {name: column for name, column in declared_columns(*METRICS.entries()).items() if column.is_quality}
+
+
+def _columns(values: dict) -> dict:
+    """The declared metadata of the metric columns in ``values``."""
+    return {name: QUALITY_COLUMNS[name] for name in values}
+
+
+@pytest.mark.parametrize("metric", list(QUALITY_COLUMNS))
 def test_bd_rate_and_bd_metric_agree_in_meaning_for_every_metric(metric, tmp_path, run_cli):
     """Curves built to be better (same quality at 80% of the bits) or worse (at 125%): BD-rate is
     -20% / +25% exactly, BD-metric is the codec minus the anchor in the metric's unit, so its sign
     follows the metric's direction, and `better` names the same winner in the CSV, Markdown and page."""
-    values = ANCHOR_VALUES[metric]
+    up = QUALITY_COLUMNS[metric].higher_is_better
+    values = ANCHOR_VALUES.get(metric, [1.0, 2.0, 3.0, 4.0] if up else [4.0, 3.0, 2.0, 1.0])
     curves = {"anchor": (ANCHOR_BPP, {metric: values}), "better": ([0.8 * b for b in ANCHOR_BPP], {metric: values}),
               "worse": ([1.25 * b for b in ANCHOR_BPP], {metric: values})}
     report = tmp_path / "report"
     assert run_cli("report", make_store(tmp_path, curves, recon=False), "--anchor", "anchor", "--out", report) == 0
     bd = pd.read_csv(report / "bd_rate.csv").set_index("codec")
-    up = METRICS[metric].higher_is_better
     assert bd.loc["better", "bd_rate_percent"] == pytest.approx(-20.0, abs=1e-6)
     assert bd.loc["worse", "bd_rate_percent"] == pytest.approx(25.0, abs=1e-6)
     assert (bd.loc["better", "bd_metric"] > 0) == up and (bd.loc["worse", "bd_metric"] > 0) != up
@@ -154,7 +165,7 @@ def test_caveats_reach_every_figure_table_and_page(tmp_path, run_cli):
                  "rd_fid.svg", "rd_psnr.svg", "overview.svg"):
         text = (report / name).read_text()
         for phrase in ("synthetic, 2 images", "UNVERIFIED WEIGHTS (alexnet-owt-7be5be79.pth)",
-                       "not comparable with published values", "FID/KID on 16 patches", "SMALL SAMPLE"):
+                       "not comparable with published values", "FID on 16 patches", "SMALL SAMPLE"):
             assert phrase in text, (name, phrase)
     assert 'class="caveats warning"' in (report / "index.html").read_text()
 

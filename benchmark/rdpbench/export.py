@@ -4,8 +4,11 @@ codec in CompressAI's results format (``compressai/<codec>.json``), so its plot 
 Summary conventions: one row per (codec, setting); ``n_images`` rows, ``n_failed`` of them with an
 error; ``bpp`` and every per-image metric are the mean over the images where the value exists (a
 failed image has no bpp; MS-SSIM is undefined for images under 161 px). PSNR is averaged per image
-(README, "Conventions"). Distribution metrics (FID, KID) follow with ``n_patches``, ``patch_protocol`` and a
-small-sample note. ``originals.csv`` holds no-reference metrics (NIQE) of the original images.
+(README, "Conventions"). Distribution metrics (FID, KID, ...) follow with ``n_patches``,
+``patch_protocol`` and a small-sample note. ``originals.csv`` holds no-reference metrics (NIQE) of the
+original images. Metric columns are in the order the store's metadata gives
+(:meth:`ResultsStore.metric_columns`: built-in metrics first, in their registry order); columns
+without metadata (``matched_quality`` of ``--match-bpp``) follow, by name.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def per_image(store: ResultsStore) -> pd.DataFrame:
     rows = pd.DataFrame(store.query(f"SELECT {', '.join(ROW_COLUMNS)}, error FROM rows"), columns=ROW_COLUMNS + ["error"])
     values = pd.DataFrame(store.query("SELECT codec, setting, image, metric, value FROM metric_values"),
                           columns=["codec", "setting", "image", "metric", "value"])
-    metric_names = sorted(values["metric"].unique(), key=_metric_order)
+    metric_names = _ordered(store, values["metric"].unique())
     if len(values):
         wide = values.pivot_table(index=["codec", "setting", "image"], columns="metric", values="value",
                                   aggfunc="first", dropna=False).reset_index()
@@ -57,9 +60,10 @@ def per_image(store: ResultsStore) -> pd.DataFrame:
     return rows.iloc[order].reset_index(drop=True)
 
 
-def _metric_order(name: str) -> tuple:
-    known = ["psnr", "ms_ssim", "lpips", "dists", "niqe"]
-    return (known.index(name) if name in known else len(known), name)
+def _ordered(store: ResultsStore, names) -> list[str]:
+    """``names`` in the store's metric order, those without metadata after them by name."""
+    order = list(store.metric_columns())
+    return sorted(names, key=lambda name: (order.index(name), "") if name in order else (len(order), name))
 
 
 def summary(rows: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +83,7 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def distribution(store: ResultsStore) -> pd.DataFrame:
-    """FID/KID per (codec, setting): one column per value, plus ``n_patches``, ``patch_protocol``
+    """Distribution metrics per (codec, setting): one column per value, plus ``n_patches``, ``patch_protocol``
     (extractor, patch size and shift) and ``distribution_note`` (small-sample warning)."""
     values = pd.DataFrame(store.query("SELECT codec, setting, column_name, value, n_patches, spec, note "
                                       "FROM distribution_values"),
@@ -88,8 +92,7 @@ def distribution(store: ResultsStore) -> pd.DataFrame:
         return pd.DataFrame(columns=["codec", "setting"])
     wide = values.pivot_table(index=["codec", "setting"], columns="column", values="value", aggfunc="first",
                               dropna=False)
-    columns = [c for c in ("fid", "kid", "kid_std") if c in wide.columns] + sorted(
-        c for c in wide.columns if c not in ("fid", "kid", "kid_std"))
+    columns = _ordered(store, wide.columns)
     extra = values.groupby(["codec", "setting"]).agg(
         n_patches=("n_patches", "max"), patch_protocol=("patch_protocol", "first"),
         distribution_note=("note", lambda notes: next((n for n in notes if isinstance(n, str) and n), "")))

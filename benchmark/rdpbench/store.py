@@ -92,7 +92,7 @@ _ADDED_COLUMNS = {"rows": {"worker": "TEXT"}, "runs": {"executor": "TEXT"},
                   "run_metrics": {"options": "TEXT", "weight_files": "TEXT"}}
 # What version 1's built-in metrics declared (the only metrics a version-1 report showed): the
 # metadata a migrated version-1 store gets for its runs.
-_VERSION_1_COLUMNS = [
+VERSION_1_COLUMNS = [
     Column("psnr", "PSNR", "dB", True, 2, "psnr", "paired", "distortion"),
     Column("ms_ssim", "MS-SSIM", "", True, 4, "ms_ssim", "paired", "distortion"),
     Column("lpips", "LPIPS", "", False, 4, "lpips", "paired", "perceptual (full-reference)"),
@@ -118,9 +118,9 @@ def _insert_columns(db: sqlite3.Connection, run_id: int, columns: list[Column], 
 
 def _migrate_1_to_2(db: sqlite3.Connection) -> None:
     """Version 1 recorded no metric metadata: every run gets what version 1's metrics declared."""
-    order = list(dict.fromkeys(column.metric for column in _VERSION_1_COLUMNS))
+    order = list(dict.fromkeys(column.metric for column in VERSION_1_COLUMNS))
     for run_id, metric in db.execute("SELECT run_id, metric FROM run_metrics").fetchall():
-        columns = [column for column in _VERSION_1_COLUMNS if column.metric == metric]
+        columns = [column for column in VERSION_1_COLUMNS if column.metric == metric]
         _insert_columns(db, run_id, columns, order.index(metric) if metric in order else len(order))
 
 
@@ -282,7 +282,7 @@ class ResultsStore:
         in result order (metric position, then declared order)."""
         if self.schema_version < 2:  # read-only open of a version-1 store: what migrating would give
             recorded = {metric for (metric,) in self.query("SELECT DISTINCT metric FROM run_metrics")}
-            return {column.name: column for column in _VERSION_1_COLUMNS if column.metric in recorded}
+            return {column.name: column for column in VERSION_1_COLUMNS if column.metric in recorded}
         rows = self.query(
             "SELECT column_name, label, unit, higher_is_better, decimals, metric, kind, group_name FROM metric_columns m"
             " WHERE run_id = (SELECT MAX(run_id) FROM metric_columns WHERE column_name = m.column_name)"

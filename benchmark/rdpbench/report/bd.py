@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from rdpbench.report.data import METRICS, ReportData
+from rdpbench.report.data import ReportData
 
 MIN_POINTS = 3
 DEFAULT_METHOD = "akima"
@@ -61,7 +61,7 @@ def bd_rates(data: ReportData, anchor: str, method: str = DEFAULT_METHOD) -> pd.
             reason = _undefined(reference, metric) and f"anchor: {_undefined(reference, metric)}"
             reason = reason or (_undefined(test, metric) and f"{codec}: {_undefined(test, metric)}")
             rate = delta = math.nan
-            sign = 1.0 if METRICS[metric].higher_is_better else -1.0  # the package wants quality rising with rate
+            sign = 1.0 if data.columns[metric].higher_is_better else -1.0  # the package wants quality rising with rate
             if not reason:
                 arguments = (reference["bpp"], sign * reference[metric], test["bpp"], sign * test[metric])
                 with warnings.catch_warnings():
@@ -74,8 +74,8 @@ def bd_rates(data: ReportData, anchor: str, method: str = DEFAULT_METHOD) -> pd.
             interpolation = f"bjontegaard {method}, log10 rate" + ("" if sign > 0 else f", on -{metric}")
             rows.append({"codec": codec, "metric": metric, "anchor": anchor,
                          "bd_rate_percent": rate if not reason else math.nan,
-                         "bd_metric": delta if not reason else math.nan, "unit": METRICS[metric].unit,
-                         "direction": METRICS[metric].direction,
+                         "bd_metric": delta if not reason else math.nan, "unit": data.columns[metric].unit,
+                         "direction": data.columns[metric].direction,
                          "better": "" if reason else better(codec, anchor, rate, sign * delta),
                          "interpolation": interpolation, "note": f"n/a: {reason}" if reason else ""})
     return pd.DataFrame(rows, columns=BD_COLUMNS)
@@ -110,7 +110,7 @@ def matched_bitrates(data: ReportData) -> pd.DataFrame:
                     if other == codec:
                         continue
                     curve = data.curve(other, metric)
-                    needed, note = _rate_for(curve, metric, value)
+                    needed, note = _rate_for(curve, metric, value, data.columns[metric].heading)
                     rows.append({"codec": codec, "setting": point.setting, "bpp": point.bpp, "metric": metric,
                                  "value": value, "other_codec": other, "other_bpp": needed,
                                  "bpp_ratio": needed / point.bpp if not note else math.nan, "note": note})
@@ -118,7 +118,7 @@ def matched_bitrates(data: ReportData) -> pd.DataFrame:
                                        "bpp_ratio", "note"])
 
 
-def _rate_for(curve: pd.DataFrame, metric: str, value: float) -> tuple[float, str]:
+def _rate_for(curve: pd.DataFrame, metric: str, value: float, label: str) -> tuple[float, str]:
     reason = _undefined(curve, metric) if len(curve) >= 2 else "fewer than 2 points"
     if reason and "fewer than 3" not in reason:
         return math.nan, f"n/a: {reason}"
@@ -126,5 +126,5 @@ def _rate_for(curve: pd.DataFrame, metric: str, value: float) -> tuple[float, st
     if values[0] > values[-1]:
         values, log_rates = values[::-1], log_rates[::-1]
     if not values[0] <= value <= values[-1]:
-        return math.nan, f"n/a: {METRICS[metric].label} {value:.4g} outside this curve's range"
+        return math.nan, f"n/a: {label} {value:.4g} outside this curve's range"
     return float(10 ** np.interp(value, values, log_rates)), ""

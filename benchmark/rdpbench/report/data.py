@@ -1,7 +1,7 @@
-"""What a report is drawn from: the store's summary and per-image rows, plus imported curves, and the
-caveats every figure, table and page repeats (:func:`caveats`).
-
-Metric metadata (label, unit, better direction, group) lives here so every figure and table agrees.
+"""What a report is drawn from: the store's summary and per-image rows, the metric metadata the runs
+recorded (label, unit, direction, decimals, kind, group: rdpbench.columns.Column, read with
+:meth:`ResultsStore.metric_columns`, so a plug-in metric is reported like a built-in one), imported
+curves, and the caveats every figure, table and page repeats (:func:`caveats`).
 """
 
 from __future__ import annotations
@@ -14,32 +14,11 @@ from pathlib import Path
 import pandas as pd
 
 from rdpbench import export
+from rdpbench.columns import Column
 from rdpbench.store import STORE_NAME, ResultsStore
 
-
-@dataclass(frozen=True)
-class MetricInfo:
-    label: str
-    higher_is_better: bool
-    per_image: bool  # bootstrap bands need per-image values
-    group: str       # tables are split by group
-    unit: str = ""   # "" for unitless metrics
-
-    @property
-    def direction(self) -> str:
-        return "higher is better" if self.higher_is_better else "lower is better"
-
-
-METRICS = {
-    "psnr": MetricInfo("PSNR [dB]", True, True, "distortion", "dB"),
-    "ms_ssim": MetricInfo("MS-SSIM", True, True, "distortion"),
-    "lpips": MetricInfo("LPIPS", False, True, "perceptual (full-reference)"),
-    "dists": MetricInfo("DISTS", False, True, "perceptual (full-reference)"),
-    "niqe": MetricInfo("NIQE", False, True, "no-reference"),
-    "fid": MetricInfo("FID", False, False, "distribution (patches)"),
-    "kid": MetricInfo("KID", False, False, "distribution (patches)"),
-}
 SMALL_SAMPLE = 2048  # FID/KID on fewer patches than Inception's feature dimension: rank-deficient covariance
+DECIMALS = {"bpp": 4, "bd_rate_percent": 2}  # columns that are not metrics; metrics declare their own
 # CompressAI's result keys -> our columns (both its old and new spellings)
 IMPORT_KEYS = {"psnr-rgb": "psnr", "psnr": "psnr", "ms-ssim-rgb": "ms_ssim", "ms-ssim": "ms_ssim", "ms_ssim": "ms_ssim",
                "lpips": "lpips", "dists": "dists", "niqe": "niqe", "fid": "fid", "kid": "kid"}
@@ -64,10 +43,18 @@ class ReportData:
     summary: pd.DataFrame        # one row per codec x setting (imported curves included, setting "imported #i")
     per_image: pd.DataFrame      # one row per codec x setting x image (store codecs only)
     originals: pd.DataFrame      # no-reference metrics of the originals, one row per image
-    metrics: list[str]           # metric columns present, in METRICS order
+    metrics: list[str]           # quality columns present (those with a direction), in the store's order
+    columns: dict[str, Column]   # metadata of every metric column recorded in the store
     imported: set[str]           # codec labels that come from --import files
     results: Path
     context: Context = field(default_factory=Context)
+
+    def decimals(self, column: str) -> int:
+        """Digits after the point for ``column``: as its metric declared, 4 when unknown."""
+        return self.columns[column].decimals if column in self.columns else DECIMALS.get(column, 4)
+
+    def distribution_metrics(self) -> list[str]:
+        return [m for m in self.metrics if self.columns[m].kind == "distribution"]
 
     def codecs(self) -> list[str]:
         return list(dict.fromkeys(self.summary["codec"]))
@@ -130,12 +117,13 @@ def caveats(data: ReportData) -> list[tuple[str, bool]]:
     FID/KID patch count (with the small-sample warning under 2048 patches), unverified weights."""
     context, lines = data.context, []
     lines.append((f"{context.dataset}, {context.n_images} images", False))
-    if context.n_patches and {"fid", "kid"} & set(data.metrics):
+    distribution = "/".join(data.columns[m].label for m in data.distribution_metrics())
+    if context.n_patches and distribution:
         low, high = context.n_patches
         count = f"{low}" if low == high else f"{low}-{high}"
-        small = (f" — SMALL SAMPLE (fewer than {SMALL_SAMPLE}): compare FID/KID only at equal patch count"
+        small = (f" — SMALL SAMPLE (fewer than {SMALL_SAMPLE}): compare {distribution} only at equal patch count"
                  if low < SMALL_SAMPLE else "")
-        lines.append((f"FID/KID on {count} patches{small}", low < SMALL_SAMPLE))
+        lines.append((f"{distribution} on {count} patches{small}", low < SMALL_SAMPLE))
     if context.unverified_weights:
         lines.append((f"UNVERIFIED WEIGHTS ({', '.join(context.unverified_weights)}): "
                       "not comparable with published values", True))
@@ -157,15 +145,17 @@ def load(results: Path, imports: list[Path] = (), metrics: list[str] | None = No
             summary = summary.merge(distribution, on=["codec", "setting"], how="left")
         originals = export.originals(store)
         context = _context(store, summary)
+        columns = store.metric_columns()
     imported = [import_compressai_json(path) for path in imports]
     labels = {frame["codec"].iloc[0] for frame in imported}
     summary = pd.concat([summary, *imported], ignore_index=True)
-    present = [m for m in METRICS if m in summary.columns and summary[m].notna().any()]
+    present = [m for m, column in columns.items() if column.is_quality and m in summary.columns
+               and summary[m].notna().any()]
     if not present:
         raise ReportError(f"{results} has no metric values: rerun with --metrics psnr,ms_ssim (or others)")
     if metrics:
         unknown = [m for m in metrics if m not in present]
         if unknown:
             raise ReportError(f"no values for {', '.join(unknown)} in {results}: choose from {', '.join(present)}")
-        present = [m for m in METRICS if m in metrics]
-    return ReportData(summary, per_image, originals, present, labels, Path(results), context)
+        present = [m for m in present if m in metrics]
+    return ReportData(summary, per_image, originals, present, columns, labels, Path(results), context)

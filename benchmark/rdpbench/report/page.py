@@ -21,8 +21,8 @@ import pandas as pd
 from PIL import Image
 
 from rdpbench.imageio import read_rgb8
-from rdpbench.report.data import METRICS, ReportData, caveats
-from rdpbench.report.tables import at_rates, equal_rates, format_value, groups, table
+from rdpbench.report.data import ReportData, caveats
+from rdpbench.report.tables import at_rates, equal_rates, format_value, groups, header, table
 
 CHECK_SCRIPT = """<script>
 window.rdpErrors = [];
@@ -52,18 +52,15 @@ td.best { font-weight: bold; }
 </style>"""
 
 
-def _html_table(frame: pd.DataFrame, bold: dict[int, set[str]] | None = None, metric: str | None = None) -> str:
+def _html_table(data: ReportData, frame: pd.DataFrame, bold: dict[int, set[str]] | None = None,
+                metric: str | None = None) -> str:
     """``bold``: {row index: columns to bold}; ``metric``: format every column but bpp as this metric."""
-    def header(column) -> str:
-        info = METRICS.get(column)
-        return f"{info.label} {'↑' if info.higher_is_better else '↓'}" if info else str(column)
-
     def cell(index: int, column, value) -> str:
-        text = html.escape(format_value(metric if metric and column != "bpp" else column, value))
+        text = html.escape(format_value(data, metric if metric and column != "bpp" else column, value))
         best = column in (bold or {}).get(index, set())
         return f'<td class="best">{text}</td>' if best else f"<td>{text}</td>"
 
-    head = "".join(f"<th>{html.escape(header(c))}</th>" for c in frame.columns)
+    head = "".join(f"<th>{html.escape(header(data, str(c)))}</th>" for c in frame.columns)
     body = "".join("<tr>" + "".join(cell(i, c, v) for c, v in zip(frame.columns, row)) + "</tr>"
                    for i, row in enumerate(frame.itertuples(index=False)))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -79,7 +76,7 @@ def caveat_box(data: ReportData) -> str:
 def summary_tables(data: ReportData) -> str:
     parts = []
     for title, metrics in groups(data).items():
-        parts.append(f"<h3>{html.escape(title.capitalize())}</h3>{_html_table(table(data, metrics))}")
+        parts.append(f"<h3>{html.escape(title.capitalize())}</h3>{_html_table(data, table(data, metrics))}")
     rates = equal_rates(data)
     if rates:
         parts.append("<h3>At equal rate</h3><p class=\"note\">Each codec's value interpolated in log-rate on its own "
@@ -87,7 +84,7 @@ def summary_tables(data: ReportData) -> str:
         for metric in data.metrics:
             frame, bold = at_rates(data, metric, rates)
             if len(frame.columns) > 2:
-                parts.append(f"<p>{html.escape(METRICS[metric].label)}</p>{_html_table(frame, bold, metric)}")
+                parts.append(f"<p>{html.escape(data.columns[metric].heading)}</p>{_html_table(data, frame, bold, metric)}")
     return "".join(parts)
 
 
@@ -133,8 +130,8 @@ def comparison(data: ReportData, folder: Path, images: list[str] | None, target_
             reconstruction = read_rgb8(recon_root / codec / best["setting"] / stem.with_suffix(".png"))
             name = f"{codec}__{best['setting']}".replace("/", "_")
             Image.fromarray(reconstruction[top:bottom, left:right]).save(target_folder / f"{name}.png")
-            values = ", ".join(f"{METRICS[m].label.split(' ')[0]} {format_value(m, best[m])}" for m in data.metrics
-                               if m in best and METRICS[m].per_image)
+            values = ", ".join(f"{data.columns[m].label} {format_value(data, m, best[m])}" for m in data.metrics
+                               if m in best and data.columns[m].per_image)
             figures.append(f'<figure><img src="crops/{html.escape(stem.as_posix())}/{html.escape(name)}.png" '
                            f'alt="{html.escape(codec)}"><figcaption><b>{html.escape(codec)}</b> '
                            f"{html.escape(best['setting'])}<br>{best['bpp']:.3f} bpp; {html.escape(values)}"
@@ -160,7 +157,7 @@ def render(data: ReportData, folder: Path, figures: list[str], files: list[str],
                           and f.startswith("overview"))
     bd_html = ("<p class=\"note\">bd_rate_percent &lt; 0: fewer bits than the anchor at equal quality. bd_metric: "
                "codec − anchor at equal rate in the metric's unit (for lower-is-better metrics negative is better). "
-               "better: who wins when both agree.</p>" + _html_table(bd)
+               "better: who wins when both agree.</p>" + _html_table(data, bd)
                if bd is not None and len(bd) else "<p>No anchor given (--anchor CODEC).</p>")
     box = caveat_box(data)
     page = f"""<!DOCTYPE html>

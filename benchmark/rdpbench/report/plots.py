@@ -25,7 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rdpbench.report.data import METRICS, ReportData, caveats  # noqa: E402
+from rdpbench.report.data import ReportData, caveats  # noqa: E402
 
 BppRange = Union[str, tuple[float, float]]  # "shared", "full" or (low, high)
 
@@ -46,7 +46,7 @@ def codec_styles(codecs: list[str]) -> dict[str, dict]:
 def bootstrap_band(data: ReportData, codec: str, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(mean bpp, 2.5% and 97.5% quantiles of the mean metric) per setting, or None without per-image data."""
     rows = data.per_image[(data.per_image["codec"] == codec)]
-    if not METRICS[metric].per_image or metric not in rows or rows[metric].isna().all():
+    if not data.columns[metric].per_image or metric not in rows or rows[metric].isna().all():
         return None
     rng = np.random.default_rng(0)
     points = []
@@ -95,7 +95,7 @@ def x_range(data: ReportData, bpp_range: BppRange = "shared") -> tuple[float, fl
 
 
 def draw_panel(axis, data: ReportData, metric: str, styles: dict[str, dict], limits: tuple[float, float]) -> None:
-    info = METRICS[metric]
+    info = data.columns[metric]
     low, high = limits
     shown = []
     for codec in data.codecs():
@@ -119,7 +119,7 @@ def draw_panel(axis, data: ReportData, metric: str, styles: dict[str, dict], lim
         axis.axhline(reference, color="black", linestyle=":", linewidth=1, label="Original")
         shown.append(reference)
     axis.set_xlabel("bits per pixel [bpp]")
-    axis.set_ylabel(f"{info.label} ({info.direction} {'↑' if info.higher_is_better else '↓'})")
+    axis.set_ylabel(f"{info.heading} ({info.direction} {info.arrow})")
     axis.set_xlim(low, high)
     if shown:
         bottom, top = min(shown), max(shown)

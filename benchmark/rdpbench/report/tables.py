@@ -21,35 +21,34 @@ import math
 import numpy as np
 import pandas as pd
 
-from rdpbench.report.data import METRICS, ReportData, caveats
+from rdpbench.report.data import ReportData, caveats
 
-DECIMALS = {"bpp": 4, "psnr": 2, "ms_ssim": 4, "lpips": 4, "dists": 4, "niqe": 3, "fid": 2, "kid": 4,
-            "bd_rate_percent": 2}
 LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
 EQUAL_RATE_POINTS = 3
 
 
 def table(data: ReportData, metrics: list[str] | None = None) -> pd.DataFrame:
-    """codec, setting, n_images, bpp, the metrics (default all), n_patches with FID/KID; rows that
-    have at least one of these metrics."""
+    """codec, setting, n_images, bpp, the metrics (default all), n_patches with distribution metrics;
+    rows that have at least one of these metrics."""
     metrics = data.metrics if metrics is None else metrics
     columns = ["codec", "setting", "n_images", "bpp", *metrics]
-    if "n_patches" in data.summary.columns and {"fid", "kid"} & set(metrics):
+    if "n_patches" in data.summary.columns and set(data.distribution_metrics()) & set(metrics):
         columns.append("n_patches")
     frame = data.summary.reindex(columns=columns)
     return frame[frame[metrics].notna().any(axis=1)].reset_index(drop=True)
 
 
 def groups(data: ReportData) -> dict[str, list[str]]:
-    """{group title: metrics present}, in METRICS order."""
+    """{group title: metrics present}, in the store's metric order."""
     grouped: dict[str, list[str]] = {}
     for metric in data.metrics:
-        grouped.setdefault(METRICS[metric].group, []).append(metric)
+        grouped.setdefault(data.columns[metric].group or "other", []).append(metric)
     return grouped
 
 
-def format_value(column: str, value) -> str:
+def format_value(data: ReportData, column: str, value) -> str:
+    """``value`` of ``column`` with the decimals its metric declared; "–" for a missing value."""
     if isinstance(value, str):
         return value
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -58,7 +57,7 @@ def format_value(column: str, value) -> str:
         return str(int(value))
     if math.isinf(value):
         return "inf"
-    return f"{value:.{DECIMALS.get(column, 4)}f}"
+    return f"{value:.{data.decimals(column)}f}"
 
 
 def caveat_text(data: ReportData) -> str:
@@ -71,19 +70,20 @@ def summary_csv(data: ReportData) -> pd.DataFrame:
     return frame
 
 
-def _header(column: str) -> str:
-    if column in METRICS:
-        return METRICS[column].label + (" ↑" if METRICS[column].higher_is_better else " ↓")
+def header(data: ReportData, column: str) -> str:
+    """"PSNR [dB] ↑" for a metric column, the column name otherwise."""
+    if column in data.columns:
+        return f"{data.columns[column].heading} {data.columns[column].arrow}".strip()
     return column
 
 
-def _markdown_table(frame: pd.DataFrame, bold: dict[int, set[str]] | None = None,
+def _markdown_table(data: ReportData, frame: pd.DataFrame, bold: dict[int, set[str]] | None = None,
                     metric: str | None = None) -> list[str]:
     """``metric``: format every column but bpp as this metric (the equal-rate tables)."""
-    lines = ["| " + " | ".join(_header(c) for c in frame.columns) + " |",
+    lines = ["| " + " | ".join(header(data, c) for c in frame.columns) + " |",
              "|" + "|".join("---" for _ in frame.columns) + "|"]
     for index, row in enumerate(frame.itertuples(index=False)):
-        cells = [format_value(metric if metric and c != "bpp" else c, v) for c, v in zip(frame.columns, row)]
+        cells = [format_value(data, metric if metric and c != "bpp" else c, v) for c, v in zip(frame.columns, row)]
         marked = (bold or {}).get(index, set())
         cells = [f"**{cell}**" if column in marked else cell for column, cell in zip(frame.columns, cells)]
         lines.append("| " + " | ".join(cells) + " |")
@@ -125,7 +125,7 @@ def at_rates(data: ReportData, metric: str, rates: list[float]) -> tuple[pd.Data
     for index, row in frame[codecs].iterrows():
         finite = row[np.isfinite(row.to_numpy(float))]
         if len(finite) >= 2:
-            best = finite.max() if METRICS[metric].higher_is_better else finite.min()
+            best = finite.max() if data.columns[metric].higher_is_better else finite.min()
             bold[index] = set(finite.index[finite == best])
     return frame, bold
 
@@ -133,18 +133,18 @@ def at_rates(data: ReportData, metric: str, rates: list[float]) -> tuple[pd.Data
 def markdown(data: ReportData, bd: pd.DataFrame | None = None) -> str:
     lines = [f"**Caveats:** {caveat_text(data)}", ""]
     for title, metrics in groups(data).items():
-        lines += [f"### {title.capitalize()}: {', '.join(METRICS[m].label for m in metrics)}", ""]
-        lines += _markdown_table(table(data, metrics)) + [""]
+        lines += [f"### {title.capitalize()}: {', '.join(data.columns[m].heading for m in metrics)}", ""]
+        lines += _markdown_table(data, table(data, metrics)) + [""]
     rates = equal_rates(data)
     if rates:
         lines += ["### At equal rate (interpolated in log-rate on each curve; best per row bold)", ""]
         for metric in data.metrics:
             frame, bold = at_rates(data, metric, rates)
             if len(frame.columns) > 2:
-                lines += [f"{_header(metric)}:", ""] + _markdown_table(frame, bold, metric) + [""]
+                lines += [f"{header(data, metric)}:", ""] + _markdown_table(data, frame, bold, metric) + [""]
     if bd is not None and len(bd):
         lines += [f"### BD-rate against {bd['anchor'].iloc[0]}", ""]
-        lines += _markdown_table(bd[["codec", "metric", "bd_rate_percent", "bd_metric", "unit", "better", "note"]])
+        lines += _markdown_table(data, bd[["codec", "metric", "bd_rate_percent", "bd_metric", "unit", "better", "note"]])
         lines += [""]
     lines += ["(↑/↓: higher/lower is better. Figures and a visual comparison: index.html.)"]
     return "\n".join(lines) + "\n"
@@ -156,10 +156,11 @@ def _latex_escape(text: str) -> str:
 
 def latex(data: ReportData) -> str:
     frame = table(data)
-    header = [_latex_escape(METRICS[c].label) + (r" $\uparrow$" if METRICS[c].higher_is_better else r" $\downarrow$")
-              if c in METRICS else _latex_escape(c) for c in frame.columns]
+    arrows = {True: r" $\uparrow$", False: r" $\downarrow$", None: ""}
+    heads = [_latex_escape(data.columns[c].heading) + arrows[data.columns[c].higher_is_better]
+             if c in data.columns else _latex_escape(c) for c in frame.columns]
     lines = [r"% requires \usepackage{booktabs}", r"\begin{tabular}{ll" + "r" * (len(frame.columns) - 2) + "}",
-             r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
+             r"\toprule", " & ".join(heads) + r" \\", r"\midrule"]
     previous = None
     for row in frame.itertuples(index=False):
         cells = []
@@ -169,7 +170,7 @@ def latex(data: ReportData) -> str:
             elif column == "setting":
                 cells.append(_latex_escape(value))
             else:
-                cells.append(format_value(column, value).replace("inf", r"$\infty$"))
+                cells.append(format_value(data, column, value).replace("inf", r"$\infty$"))
         if previous is not None and row[0] != previous:
             lines.append(r"\midrule")
         previous = row[0]

@@ -34,8 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from rdpbench.report.data import METRICS
-from rdpbench.study.design import ORIGINAL
+from rdpbench.study.design import ORIGINAL, metric_columns
 
 Z95 = 1.959963984540054
 ELO_ORDERS = 1000
@@ -200,10 +199,6 @@ def crossing(bpp: np.ndarray, preference: np.ndarray) -> tuple[float, str]:
     return math.nan, "the preference does not fall through 50% between anchor settings"
 
 
-def mean_bpp(design: dict, entry: str) -> float:
-    return float(np.mean([design["values"][entry][image]["bpp"] for image in design["values"][entry]]))
-
-
 def bitrate_savings(prefs: pd.DataFrame, design: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(ladder: anchor entry, anchor_bpp, pref_test, se, n_raters; one-row savings table)."""
     test = design["request"]["test"]
@@ -222,10 +217,11 @@ def bitrate_savings(prefs: pd.DataFrame, design: dict) -> tuple[pd.DataFrame, pd
 def entry_scores(design: dict, metric: str) -> dict[str, float]:
     """Each entry's value of ``metric`` oriented so higher is better (mean over the study's images,
     or the run's FID/KID); entries without a value are left out."""
-    sign = 1.0 if METRICS[metric].higher_is_better else -1.0
+    info = metric_columns(design)[metric]
+    sign = 1.0 if info.higher_is_better else -1.0
     scores = {}
     for entry in design["entries"]:
-        if metric in ("fid", "kid"):
+        if not info.per_image:
             value = design["distribution"].get(entry, {}).get(metric)
         else:
             values = [v.get(metric) for v in design["values"][entry].values()]
@@ -237,8 +233,10 @@ def entry_scores(design: dict, metric: str) -> dict[str, float]:
 
 def metric_agreement(answers: pd.DataFrame, design: dict, rank: pd.DataFrame) -> pd.DataFrame:
     """metric, pairs, pair_agreement, ci_low, ci_high, kendall_tau, kendall_p, n_entries."""
-    metrics = [m for m in METRICS if m in ("fid", "kid") and any(m in d for d in design["distribution"].values())
-               or any(v.get(m) is not None for e in design["values"].values() for v in e.values())]
+    columns = metric_columns(design)
+    metrics = [m for m, info in columns.items() if info.is_quality and (
+        any(m in d for d in design["distribution"].values())
+        or any(v.get(m) is not None for e in design["values"].values() for v in e.values()))]
     majority = []
     for (trial, a, b, image), group in answers.groupby(["trial", "entry_a", "entry_b", "image"]):
         wins = int(group["a_won"].sum())
@@ -248,8 +246,8 @@ def metric_agreement(answers: pd.DataFrame, design: dict, rank: pd.DataFrame) ->
     rows = []
     for metric in metrics:
         agree = total = 0
-        if METRICS[metric].per_image:
-            sign = 1.0 if METRICS[metric].higher_is_better else -1.0
+        if columns[metric].per_image:
+            sign = 1.0 if columns[metric].higher_is_better else -1.0
             for a, b, image, a_preferred in majority:
                 va, vb = design["values"][a][image].get(metric), design["values"][b][image].get(metric)
                 if va is None or vb is None or va == vb:

@@ -25,6 +25,7 @@ at most 512x512) are cut to the centred crop box, recorded per image as (left, t
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import itertools
@@ -41,7 +42,8 @@ from PIL import Image
 from rdpbench import export
 from rdpbench.imageio import read_rgb8
 from rdpbench.runner import recon_path
-from rdpbench.store import STORE_NAME, ResultsStore
+from rdpbench.columns import Column
+from rdpbench.store import STORE_NAME, VERSION_1_COLUMNS, ResultsStore
 from rdpbench.study import DESIGNS
 
 DESIGN_NAME = "study.json"
@@ -188,6 +190,7 @@ def create(results: Path, out: Path, request: Request) -> dict:
     with ResultsStore(results) as store:
         rows = export.per_image(store)
         distribution = export.distribution(store)
+        columns = store.metric_columns()
         dataset_root = Path(store.meta("dataset_root") or ".")
         rows = rows[(rows["error"] == "") & rows["bpp"].notna()]
         images = sorted(rows["image"].unique())
@@ -250,7 +253,8 @@ def create(results: Path, out: Path, request: Request) -> dict:
         codec, setting = split_entry(entry)
         match = distribution[(distribution["codec"] == codec) & (distribution["setting"] == setting)] \
             if len(distribution) else distribution
-        per_entry[entry] = {c: _number(match.iloc[0][c]) for c in ("fid", "kid") if len(match) and c in match}
+        per_entry[entry] = {c: _number(match.iloc[0][c]) for c, info in columns.items()
+                            if info.kind == "distribution" and info.is_quality and len(match) and c in match}
     design = {
         "format": FORMAT, "study_id": secrets.token_hex(8), "secret": secrets.token_hex(16),
         "design": request.design, "seed": seed, "results": str(results.resolve()),
@@ -259,6 +263,7 @@ def create(results: Path, out: Path, request: Request) -> dict:
                     "images": request.images, "probes": request.probes, "crop": list(request.crop)},
         "entries": entries, "images": complete, "crop_boxes": crops, "files": files,
         "values": values, "distribution": per_entry, "trials": trials,
+        "columns": {name: dataclasses.asdict(info) for name, info in columns.items()},
         "probe": f"original against Pillow JPEG quality {PROBE_QUALITY} of the same crop",
     }
     path = out / DESIGN_NAME
@@ -281,7 +286,14 @@ def load(folder: Path) -> dict:
     design = json.loads(path.read_text())
     if design.get("format") != FORMAT:
         raise StudyError(f"{path} is not an rdpbench study ({FORMAT})")
+    if "columns" not in design:  # created before studies recorded metric metadata: version 1's metrics
+        design["columns"] = {c.name: dataclasses.asdict(c) for c in VERSION_1_COLUMNS}
     return design
+
+
+def metric_columns(design: dict) -> dict[str, Column]:
+    """The metadata of the study's metric columns (label, unit, direction, kind), as its results recorded it."""
+    return {name: Column(**fields) for name, fields in design["columns"].items()}
 
 
 def verify_images(folder: Path, design: dict) -> None:

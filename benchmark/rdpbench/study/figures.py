@@ -19,7 +19,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from rdpbench.report.data import METRICS  # noqa: E402
 from rdpbench.report.plots import STYLE, save  # noqa: E402
 
 
@@ -49,9 +48,10 @@ def normalised(scores: dict[str, float]) -> dict[str, float]:
 
 
 def human_vs_metrics(rank: pd.DataFrame, metric_scores: dict[str, dict[str, float]], folder: Path) -> list[str]:
+    """``metric_scores``: {metric heading: {entry: score oriented higher-is-better}}."""
     entries = list(rank["entry"])
     columns = {"human (BT)": normalised(dict(zip(rank["entry"], rank["bt_score"])))}
-    columns.update({METRICS[m].label: normalised(s) for m, s in metric_scores.items() if len(s) > 1})
+    columns.update({heading: normalised(s) for heading, s in metric_scores.items() if len(s) > 1})
     width = 0.8 / len(columns)
     with plt.rc_context(STYLE):
         figure, axis = plt.subplots(figsize=(max(3.4, 0.9 * len(entries) + 1), 2.6))

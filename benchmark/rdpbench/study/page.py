@@ -17,7 +17,7 @@ import pandas as pd
 
 from rdpbench.report.page import STYLE
 from rdpbench.study import analysis, figures
-from rdpbench.study.design import IMAGES_DIR, StudyError
+from rdpbench.study.design import IMAGES_DIR, StudyError, metric_columns
 from rdpbench.study.session import Session
 
 EXAMPLES = 3
@@ -75,7 +75,8 @@ def analyze(folder: Path, out: Path) -> list[str]:
         written += _tables(rates, out, "win_rates")
         sections.append(f"<h2>Matched bitrates</h2><p>Pooled win rate, 95% Wilson interval, two-sided sign test; "
                         f"pairs with |Δbpp| ≤ {design['request']['max_bpp_diff']}.</p>{_html(rates)}")
-    scores = {m: analysis.entry_scores(design, m) for m in agreement["metric"]}
+    columns = metric_columns(design)
+    scores = {columns[m].heading: analysis.entry_scores(design, m) for m in agreement["metric"]}
     written += figures.human_vs_metrics(rank, scores, out)
     examples = _examples(session, answers, out)
     links = " · ".join(f'<a href="{html.escape(f)}">{html.escape(f)}</a>' for f in written if f.endswith(".csv"))

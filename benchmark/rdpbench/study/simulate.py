@@ -20,8 +20,7 @@ import math
 
 import numpy as np
 
-from rdpbench.report.data import METRICS
-from rdpbench.study.design import ORIGINAL, StudyError
+from rdpbench.study.design import ORIGINAL, StudyError, metric_columns
 from rdpbench.study.session import Session, Shown
 
 
@@ -43,11 +42,13 @@ def parse_model(text: str, design: dict):
             raise StudyError(f"bt model: no strength for {', '.join(missing)} (give bt:ENTRY=S,ENTRY=S,...)")
         return lambda shown: 1.0 / (1.0 + math.exp(strengths[shown.right] - strengths[shown.left]))
     if kind == "metric":
-        if argument not in METRICS or not METRICS[argument].per_image:
-            raise StudyError(f"metric model: {argument!r} is not a per-image metric "
-                             f"({', '.join(m for m in METRICS if METRICS[m].per_image)})")
+        columns = metric_columns(design)
+        per_image = [m for m, info in columns.items() if info.per_image and info.is_quality]
+        if argument not in per_image:
+            raise StudyError(f"metric model: {argument!r} is not a per-image metric of this study "
+                             f"({', '.join(per_image) or 'none'})")
         values = design["values"]
-        sign = 1.0 if METRICS[argument].higher_is_better else -1.0
+        sign = 1.0 if columns[argument].higher_is_better else -1.0
 
         def probability(shown: Shown) -> float:
             left = values[shown.left][shown.trial["image"]].get(argument)
