@@ -1,6 +1,7 @@
 """`rdpbench study`: designs, statistics against hand computations and scipy, simulated raters with a
 known truth, static export/import, bad inputs."""
 
+import dataclasses
 import json
 import math
 import os
@@ -12,6 +13,7 @@ import pytest
 from scipy import stats
 
 import study_fixtures
+from metadata import declared_columns
 from rdpbench.study import analysis
 from rdpbench.study.session import RequestError, Session
 from rdpbench.study.static import import_file
@@ -79,7 +81,8 @@ def test_metric_agreement_and_kendall_tau_match_hand_counts():
     on the one image: A 30, B 33, C 32; FID (lower is better, whole run): A 5, B 20, C 10."""
     psnr, fid = {"A": 30.0, "B": 33.0, "C": 32.0}, {"A": 5.0, "B": 20.0, "C": 10.0}
     design = {"entries": ["A", "B", "C"], "values": {e: {"x.png": {"bpp": 0.5, "psnr": v}} for e, v in psnr.items()},
-              "distribution": {e: {"fid": v} for e, v in fid.items()}}
+              "distribution": {e: {"fid": v} for e, v in fid.items()},
+              "columns": {name: dataclasses.asdict(c) for name, c in declared_columns("psnr", "fid").items()}}
     rows = [{"rater": f"r{i}", "trial": f"{a}{b}", "image": "x.png", "entry_a": a, "entry_b": b,
              "a_won": winner == a, "chosen": winner} for a, b, winner in (("A", "B", "A"), ("A", "C", "C"),
                                                                         ("B", "C", "C")) for i in range(3)]

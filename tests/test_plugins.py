@@ -1,0 +1,156 @@
+"""Plug-ins from installed packages: a per-image metric, and a feature extractor with a distribution
+metric, each declared once in one file and registered through the entry-point groups, reach
+`rdpbench metrics`, summary.csv, the report's tables and a figure with no other change. Their
+values are checked against numpy computations written here. Also the registry's own rules."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rdpbench.codecs.registry import CODECS
+from rdpbench.features.registry import EXTRACTORS
+from rdpbench.imageio import read_rgb8
+from rdpbench.metrics.registry import METRICS
+from rdpbench.registry import Entry, Registry, UnknownNameError
+
+PLUGIN = '''
+"""A researcher's plug-ins: one per-image metric, one feature extractor and a metric on its features."""
+import numpy as np
+
+from rdpbench.columns import Column
+from rdpbench.features.base import FeatureExtractor
+from rdpbench.metrics.base import DistributionMetric, PairedMetric
+from rdpbench.tasks import MetricValue
+
+
+class MeanAbsoluteError(PairedMetric):
+    name = "mae"
+    columns = (Column("mae", "MAE", unit="grey levels", higher_is_better=False, decimals=3),)
+    group = "distortion"
+
+    def compute(self, reference, reconstruction):
+        return MetricValue(float(np.abs(reference.astype(float) - reconstruction).mean()))
+
+
+class MeanColour(FeatureExtractor):
+    name = "mean-colour"
+    dimension = 3
+    input_size = 64
+    convention = "mean RGB of each patch, 0..255"
+
+    def build(self):
+        return lambda batch: batch.float().mean(dim=(2, 3))
+
+
+class ColourShift(DistributionMetric):
+    name = "colour_shift"
+    extractor = "mean-colour"
+    columns = (Column("colour_shift", "Colour shift", unit="grey levels", higher_is_better=False, decimals=3),)
+    group = "distribution (patches)"
+
+    def compute(self, reference_features, reconstruction_features):
+        return {"colour_shift": float(np.linalg.norm(reference_features.mean(0) - reconstruction_features.mean(0)))}
+'''
+ENTRY_POINTS = """
+[rdpbench.metrics]
+mae = rdpbench_test_plugins:MeanAbsoluteError
+colour_shift = rdpbench_test_plugins:ColourShift
+
+[rdpbench.feature_extractors]
+mean-colour = rdpbench_test_plugins:MeanColour
+"""
+
+
+@pytest.fixture
+def installed_plugins(tmp_path, monkeypatch):
+    """An installed distribution (module + dist-info with entry points) on sys.path here and on the
+    PYTHONPATH of the worker processes; registry caches are reset around the test."""
+    site = tmp_path / "site"
+    (site / "rdpbench_test_plugins-1.0.dist-info").mkdir(parents=True)
+    (site / "rdpbench_test_plugins.py").write_text(PLUGIN)
+    info = site / "rdpbench_test_plugins-1.0.dist-info"
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rdpbench-test-plugins\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(ENTRY_POINTS)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    for registry in (METRICS, EXTRACTORS):
+        registry.cache_clear()
+    yield site
+    for registry in (METRICS, EXTRACTORS):
+        registry.cache_clear()
+
+
+def _patches(image: np.ndarray, size: int, shift: int) -> list[np.ndarray]:
+    """HiFiC's grid, written out: the size x size grid from the corner, and the grid shifted by
+    ``shift`` when both sides are at least size + shift."""
+    height, width = image.shape[:2]
+    grids = [0] + ([shift] if height >= size + shift and width >= size + shift else [])
+    return [image[y:y + size, x:x + size] for start in grids
+            for y in range(start, height - size + 1, size) for x in range(start, width - size + 1, size)]
+
+
+def test_entry_point_plugins_reach_the_results_the_tables_and_the_figures(installed_plugins, photo_dir, tmp_path,
+                                                                           run_cli, capsys):
+    out, report = tmp_path / "out", tmp_path / "report"
+    assert run_cli("metrics") == 0
+    listing = capsys.readouterr().out
+    assert "mae  [paired] mae: MAE [grey levels], lower is better" in listing
+    assert "colour_shift  [distribution, features: mean-colour]" in listing and "mean-colour (3-d, 64 px)" in listing
+    assert run_cli("run", "--images", photo_dir, "--codec", "jpeg", "--sweep", "quality=10,60", "--metrics",
+                   "psnr,mae,colour-shift", "--option", "colour_shift.patch_size=64", "--option",
+                   "colour_shift.patch_shift=32", "--save-recon", "--out", out) == 0
+    summary = pd.read_csv(out / "summary.csv").set_index("setting")
+    assert list(summary.columns[3:6]) == ["bpp", "psnr", "mae"]  # built-ins first, then plug-ins
+    for setting in summary.index:
+        originals, reconstructions = [], []
+        for name in ("astronaut.png", "coffee.png"):
+            original = read_rgb8(photo_dir / name)
+            reconstruction = read_rgb8(out / "recon" / "jpeg" / setting / name)
+            originals.append(original)
+            reconstructions.append(reconstruction)
+        mae = np.mean([np.abs(o.astype(float) - r).mean() for o, r in zip(originals, reconstructions)])
+        assert summary.loc[setting, "mae"] == pytest.approx(mae, rel=1e-12)
+        means = [np.mean([p.reshape(-1, 3).mean(0) for image in images for p in _patches(image, 64, 32)], axis=0)
+                 for images in (originals, reconstructions)]
+        assert summary.loc[setting, "colour_shift"] == pytest.approx(np.linalg.norm(means[0] - means[1]), rel=1e-5)
+        assert summary.loc[setting, "n_patches"] == sum(len(_patches(image, 64, 32)) for image in originals)
+
+    assert run_cli("report", out, "--out", report) == 0
+    markdown = (report / "summary.md").read_text()
+    assert "MAE [grey levels] ↓" in markdown and "Colour shift [grey levels] ↓" in markdown
+    assert "Colour shift on " in markdown
+    assert {"mae", "colour_shift"} <= set(pd.read_csv(report / "summary.csv").columns)
+    assert (report / "rd_mae.svg").is_file() and (report / "rd_colour_shift.svg").is_file()
+    assert "MAE [grey levels]" in (report / "summary.tex").read_text()
+
+
+def _registry(*entries: Entry) -> Registry:
+    return Registry("widget", "rdpbench.no_such_group", builtin={"sum": "builtins:sum"},
+                    discover=lambda: list(entries))
+
+
+def test_the_registry_suggests_names_reports_broken_plugins_and_refuses_duplicates():
+    registry = _registry(Entry("broken", "a test", None, "ImportError: no module named x"),
+                         Entry("raises", "a test", lambda: 1 / 0))
+    assert registry.load("sum") is sum
+    with pytest.raises(UnknownNameError, match="unknown widget 'summ'; did you mean sum"):
+        registry.load("summ")
+    with pytest.raises(UnknownNameError, match="widget 'broken' from a test failed to load: ImportError"):
+        registry.load("broken")
+    with pytest.raises(UnknownNameError, match="ZeroDivisionError"):
+        registry.load("raises")
+    assert "failed to load" in registry.unavailable_reason("broken", None)
+    duplicated = _registry(Entry("sum", "a plug-in folder", lambda: max))
+    with pytest.raises(ValueError, match="'sum' is defined twice: built-in and a plug-in folder"):
+        duplicated.entries()
+
+
+def test_codecs_metrics_and_extractors_share_the_registry():
+    assert all(isinstance(registry, Registry) for registry in (CODECS, METRICS, EXTRACTORS))
+    with pytest.raises(UnknownNameError, match="did you mean inception-v3-compat"):
+        EXTRACTORS.load("inception-v3")
