@@ -25,9 +25,9 @@ def imported_by(module: str) -> set[str]:
 @pytest.mark.parametrize("module, allowed", [
     ("rdpbench.tasks", LEAVES),
     ("rdpbench.store", LEAVES | {"rdpbench.store"}),
-    ("rdpbench.export", LEAVES | {"rdpbench.store", "rdpbench.export"}),
-    ("rdpbench.report.build", LEAVES | {"rdpbench.store", "rdpbench.export", "rdpbench.imageio", "rdpbench.report",
-                                        "rdpbench.report.build", "rdpbench.report.bd", "rdpbench.report.data",
+    ("rdpbench.export", LEAVES | {"rdpbench.store", "rdpbench.export", "rdpbench.safe_paths"}),
+    ("rdpbench.report.build", LEAVES | {"rdpbench.store", "rdpbench.export", "rdpbench.safe_paths", "rdpbench.imageio",
+                                        "rdpbench.report", "rdpbench.report.build", "rdpbench.report.bd", "rdpbench.report.data",
                                         "rdpbench.report.page", "rdpbench.report.plots", "rdpbench.report.tables"}),
 ])
 def test_a_layer_imports_only_what_it_may(module, allowed):

@@ -6,7 +6,6 @@ values are checked against numpy computations written here. Also the registry's 
 from __future__ import annotations
 
 import os
-import textwrap
 
 import numpy as np
 import pandas as pd

@@ -108,10 +108,12 @@ def _columns(values: dict) -> dict:
 
 
 @pytest.mark.parametrize("metric", list(QUALITY_COLUMNS))
-def test_bd_rate_and_bd_metric_agree_in_meaning_for_every_metric(metric, tmp_path, run_cli):
-    """Curves built to be better (same quality at 80% of the bits) or worse (at 125%): BD-rate is
-    -20% / +25% exactly, BD-metric is the codec minus the anchor in the metric's unit, so its sign
-    follows the metric's direction, and `better` names the same winner in the CSV, Markdown and page."""
+def test_every_registered_metric_reaches_the_tables_a_figure_and_bd_rates_in_its_meaning(metric, tmp_path, run_cli):
+    """For every column of every registered metric: it reaches the report's summary.csv, the Markdown,
+    LaTeX and HTML tables with its declared label and unit, and its own figure. Curves built to be
+    better (same quality at 80% of the bits) or worse (at 125%): BD-rate is -20% / +25% exactly,
+    BD-metric is the codec minus the anchor in the metric's unit, so its sign follows the metric's
+    direction, and `better` names the same winner in the CSV, Markdown and page."""
     up = QUALITY_COLUMNS[metric].higher_is_better
     values = ANCHOR_VALUES.get(metric, [1.0, 2.0, 3.0, 4.0] if up else [4.0, 3.0, 2.0, 1.0])
     curves = {"anchor": (ANCHOR_BPP, {metric: values}), "better": ([0.8 * b for b in ANCHOR_BPP], {metric: values}),
@@ -130,6 +132,12 @@ def test_bd_rate_and_bd_metric_agree_in_meaning_for_every_metric(metric, tmp_pat
     markdown, page = (report / "summary.md").read_text(), (report / "index.html").read_text()
     rate = f"{bd.loc['worse', 'bd_rate_percent']:.2f}"
     assert f"| worse | {metric} | {rate} |" in markdown and f"<td>{rate}</td>" in page
+    column = QUALITY_COLUMNS[metric]
+    heading = column.label + (f" [{column.unit}]" if column.unit else "")
+    assert f"{heading} {'↑' if up else '↓'}" in markdown and heading in page
+    assert heading.replace("%", r"\%") in (report / "summary.tex").read_text()
+    assert pd.read_csv(report / "summary.csv")[metric].notna().sum() == 12
+    assert (report / f"rd_{metric}.svg").is_file()
 
 
 def test_tables_are_grouped_unbolded_and_compare_codecs_at_equal_rate(results, tmp_path, run_cli):

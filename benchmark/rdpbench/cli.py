@@ -101,16 +101,15 @@ def _metrics(args: argparse.Namespace) -> int:
     from rdpbench.context import RunContext
     from rdpbench.features.registry import EXTRACTORS
     from rdpbench.metrics.registry import METRICS
-    from rdpbench.registry import UnknownNameError
 
     for title, registry in (("metrics", METRICS), ("feature extractors", EXTRACTORS)):
         print(f"{title}:")
         for entry in registry.entries().values():
-            try:
-                plugin = registry.create(entry.name, RunContext())
-            except UnknownNameError as error:
-                print(f"  {entry.name}  BROKEN: {error}")
+            reason = registry.unavailable_reason(entry.name, RunContext())
+            if reason:
+                print(f"  {entry.name}  NOT AVAILABLE: {reason}")
                 continue
+            plugin = registry.create(entry.name, RunContext())
             if registry is METRICS:
                 columns = "; ".join(f"{c.name}: {c.heading}{', ' + c.direction if c.direction else ''}"
                                     for c in plugin.column_info())

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from rdpbench.safe_paths import file_stem
 from rdpbench.store import ResultsStore
 
 ROW_COLUMNS = ["codec", "setting", "image", "width", "height", "bytes", "bpp", "encode_s", "decode_s"]
@@ -147,5 +147,5 @@ def write_all(store: ResultsStore) -> list[str]:
         "SELECT codec, description || ' (' || version || ')' FROM run_codecs ORDER BY run_id"))
     for codec in table["codec"].unique():
         document = compressai_json(table, codec, descriptions.get(codec, ""))
-        _atomic_write(folder / f"{re.sub(r'[^A-Za-z0-9._=-]+', '_', codec)}.json", json.dumps(document, indent=2))
+        _atomic_write(folder / f"{file_stem(codec)}.json", json.dumps(document, indent=2))
     return written + ["compressai/*.json"]

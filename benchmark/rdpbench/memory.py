@@ -2,14 +2,15 @@
 
 A task holds the decoded original and its reconstruction (uint8, 3 bytes per pixel each), the
 codec's buffers and every metric's working memory. The estimate is ``3 * H * W`` bytes times
-``BASE_FACTOR`` plus one factor per metric. The metric factors are measured peaks: the growth of
-the process's peak resident memory while computing the metric once on a 1024x768 image (CPU, one
-torch thread, model already loaded), divided by the image's 3 * 1024 * 768 bytes, then rounded up
-by about 25%. Measured (rdpbench 0.1.0, torch 2.14, stand-in weights of the real shapes): PSNR 16,
-MS-SSIM 67, LPIPS-AlexNet at most 93, LPIPS-VGG 849, DISTS 557, NIQE 146. Metrics from plug-ins
-and the patch features of FID/KID (whose Inception batches are bounded by the batch of 32
-patches, not by the image) get DEFAULT_METRIC_FACTOR, which is not measured. An image whose
-estimate exceeds the budget becomes an error row that states both numbers, before it is decoded.
+``BASE_FACTOR`` plus each metric's ``memory_factor()`` (declared by the metric, rdpbench.metrics.base).
+The built-in factors are measured peaks: the growth of the process's peak resident memory while
+computing the metric once on a 1024x768 image (CPU, one torch thread, model already loaded),
+divided by the image's 3 * 1024 * 768 bytes, then rounded up by about 25%. Measured (rdpbench
+0.1.0, torch 2.14, stand-in weights of the real shapes): PSNR 16, MS-SSIM 67, LPIPS-AlexNet at
+most 93, LPIPS-VGG 849, DISTS 557, NIQE 146. Distribution metrics (whose feature extractors see
+batches of 32 patches, bounded by the batch, not by the image) and plug-ins that declare nothing
+get ``DEFAULT_METRIC_FACTOR`` = 40, which is not measured. An image whose estimate exceeds the budget
+becomes an error row that states both numbers, before it is decoded.
 
 The budget is ``--memory-budget`` (or ``memory_budget`` in a config), e.g. ``4G`` or ``512M``;
 by default half of the machine's physical memory divided by the number of worker processes.
@@ -21,14 +22,6 @@ import os
 import re
 
 BASE_FACTOR = 6  # original + reconstruction + encoder/decoder buffers and intermediate copies
-METRIC_FACTORS = {  # bytes of working memory per byte of the uint8 RGB image (see the docstring)
-    "psnr": 20,
-    "ms_ssim": 85,
-    "lpips": 120,  # AlexNet
-    "lpips[net=vgg]": 1100,
-    "dists": 700,
-    "niqe": 185,
-}
 DEFAULT_METRIC_FACTOR = 40
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -63,11 +56,10 @@ def default_budget(jobs: int) -> int:
     return physical_memory() // 2 // max(1, jobs)
 
 
-def estimate(width: int, height: int, metrics: list[str]) -> int:
-    """Bytes one task on a ``width`` x ``height`` image is expected to hold with ``metrics`` (names
-    as in METRIC_FACTORS, e.g. ``lpips[net=vgg]``)."""
-    factor = BASE_FACTOR + sum(METRIC_FACTORS.get(name, DEFAULT_METRIC_FACTOR) for name in metrics)
-    return 3 * width * height * factor
+def estimate(width: int, height: int, metric_factors: list[int]) -> int:
+    """Bytes one task on a ``width`` x ``height`` image is expected to hold with metrics of these
+    memory factors (bytes of working memory per byte of the uint8 RGB image)."""
+    return 3 * width * height * (BASE_FACTOR + sum(metric_factors))
 
 
 def describe(size: int) -> str:

@@ -151,7 +151,7 @@ def require_device(device: str) -> None:
                             f"(built for CUDA {torch.version.cuda or 'none'}); use --device cpu or run on a GPU machine")
 
 
-def screen_memory(dataset: Dataset, budget: int, metrics: list[str]) -> dict[str, str]:
+def screen_memory(dataset: Dataset, budget: int, metrics: dict[str, Metric]) -> dict[str, str]:
     """{image: error text} for the images whose estimated memory need (from the header, not decoded)
     exceeds ``budget`` bytes. Unreadable headers are left to the task, which records why."""
     refused = {}
@@ -160,7 +160,7 @@ def screen_memory(dataset: Dataset, budget: int, metrics: list[str]) -> dict[str
             width, height = image_size(dataset.root / image)
         except ImageReadError:
             continue
-        need = memory.estimate(width, height, metrics)
+        need = memory.estimate(width, height, [metric.memory_factor() for metric in metrics.values()])
         if need > budget:
             refused[image] = (f"memory: a {width}x{height} image needs about {memory.describe(need)} with metrics "
                               f"{', '.join(metrics) or 'none'}, over the memory budget of {memory.describe(budget)} "
@@ -306,8 +306,7 @@ def _run(spec: RunSpec, command: str, context: RunContext, metrics: dict[str, Me
     if n_tasks > MAX_TASKS:
         raise SpecError(f"this run would have {n_tasks} tasks, more than {MAX_TASKS}; split it into smaller runs")
     budget = spec.memory_budget or memory.default_budget(spec.jobs)
-    oversized = screen_memory(dataset, budget, [name + ("[net=vgg]" if metric.settings.get("net") == "vgg" else "")
-                                                for name, metric in metrics.items()])
+    oversized = screen_memory(dataset, budget, metrics)
     per_image = [name for name, metric in metrics.items() if not isinstance(metric, DistributionMetric)]
     distribution = {name: metric for name, metric in metrics.items() if isinstance(metric, DistributionMetric)}
     state = WorkerState(context)

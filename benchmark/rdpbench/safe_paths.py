@@ -10,6 +10,7 @@ the path it returns.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path, PurePosixPath
 
 
@@ -48,3 +49,11 @@ def inside(root: str | Path, text: str, what: str = "path") -> Path:
         raise UnsafePathError(f"{what} {text!r} {reason}: it must stay inside {root}; rename it "
                               "(plain names and sub-folders only)")
     return target
+
+
+def file_stem(text: str) -> str:
+    """``text`` (a codec label, a metric name from a store) as one file-name component: every run of
+    characters outside ``A-Za-z0-9._=-`` becomes "_", and a name of dots only becomes "_", so the
+    result never leaves its folder."""
+    stem = re.sub(r"[^A-Za-z0-9._=-]+", "_", text)
+    return "_" if set(stem) <= {"."} else stem

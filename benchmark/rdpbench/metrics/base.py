@@ -31,6 +31,7 @@ import numpy as np
 from rdpbench.columns import Column
 from rdpbench.context import RunContext
 from rdpbench.features.registry import EXTRACTORS
+from rdpbench.memory import DEFAULT_METRIC_FACTOR
 from rdpbench.tasks import FeatureSpec, MetricValue
 
 
@@ -64,6 +65,10 @@ class Metric:
     def weight_names(self) -> list[str]:
         """Canonical names of the pretrained files this metric needs (rdpbench.weights.KNOWN)."""
         return []
+
+    def memory_factor(self) -> int:
+        """Working memory per byte of the uint8 RGB image, for the memory budget (rdpbench.memory)."""
+        return DEFAULT_METRIC_FACTOR
 
     def describe(self) -> str:
         """Convention and implementation, recorded in the run's provenance."""

@@ -22,6 +22,9 @@ class PSNR(PairedMetric):
     columns = (Column("psnr", "PSNR", unit="dB", decimals=2),)
     group = "distortion"
 
+    def memory_factor(self):
+        return 20  # measured 16 (rdpbench.memory)
+
     def describe(self):
         return "RGB, 10*log10(255^2/MSE) per image, mean over images"
 
@@ -39,6 +42,9 @@ class MSSSIM(PairedMetric):
     name = "ms_ssim"
     columns = (Column("ms_ssim", "MS-SSIM", decimals=4),)
     group = "distortion"
+
+    def memory_factor(self):
+        return 85  # measured 67 (rdpbench.memory)
 
     def describe(self):
         from importlib.metadata import version

@@ -104,16 +104,16 @@ def matched_bitrates(data: ReportData) -> pd.DataFrame:
         if codec in data.imported:
             continue
         for metric in data.metrics:
-            for point in data.curve(codec, metric).itertuples():
-                value = getattr(point, metric)
+            for point in data.curve(codec, metric).to_dict("records"):  # metric names need not be identifiers
+                value = point[metric]
                 for other in data.codecs():
                     if other == codec:
                         continue
                     curve = data.curve(other, metric)
                     needed, note = _rate_for(curve, metric, value, data.columns[metric].heading)
-                    rows.append({"codec": codec, "setting": point.setting, "bpp": point.bpp, "metric": metric,
+                    rows.append({"codec": codec, "setting": point["setting"], "bpp": point["bpp"], "metric": metric,
                                  "value": value, "other_codec": other, "other_bpp": needed,
-                                 "bpp_ratio": needed / point.bpp if not note else math.nan, "note": note})
+                                 "bpp_ratio": needed / point["bpp"] if not note else math.nan, "note": note})
     return pd.DataFrame(rows, columns=["codec", "setting", "bpp", "metric", "value", "other_codec", "other_bpp",
                                        "bpp_ratio", "note"])
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from rdpbench import export
 from rdpbench.report import bd, page, plots, tables
 from rdpbench.report.data import ReportData, ReportError, load
+from rdpbench.safe_paths import file_stem
 
 PRESETS = {"hific2020": ["fid", "kid", "niqe", "lpips", "ms_ssim", "psnr"]}
 
@@ -69,7 +69,7 @@ def _write(data: ReportData, out: Path, anchor: str | None, layout: list[str] | 
     for codec in data.codecs():
         if codec not in data.imported:
             document = export.compressai_json(data.summary, codec, "")
-            (json_folder / f"{re.sub(r'[^A-Za-z0-9._=-]+', '_', codec)}.json").write_text(json.dumps(document, indent=2))
+            (json_folder / f"{file_stem(codec)}.json").write_text(json.dumps(document, indent=2))
     written.append("compressai/*.json")
     page.render(data, out, written, [w for w in written if not w.endswith((".pdf", ".svg"))], bd_frame,
                 images, target_bpp, anchor)

@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rdpbench.report.data import ReportData, caveats  # noqa: E402
+from rdpbench.safe_paths import file_stem  # noqa: E402
 
 BppRange = Union[str, tuple[float, float]]  # "shared", "full" or (low, high)
 
@@ -174,7 +175,7 @@ def render(data: ReportData, folder: Path, layout: list[str] | None = None, colu
             axis.legend(frameon=False, loc="center left", bbox_to_anchor=(1.02, 0.5))
             figure.tight_layout()
             add_caption(figure, data, note)
-            written += save(figure, folder, f"rd_{metric}")
+            written += save(figure, folder, f"rd_{file_stem(metric)}")
         panels = [m for m in (layout or data.metrics) if m in data.metrics]
         rows = -(-len(panels) // columns)
         width = min(columns, len(panels))
