@@ -149,7 +149,34 @@ def test_the_registry_suggests_names_reports_broken_plugins_and_refuses_duplicat
         duplicated.entries()
 
 
+def test_a_plugin_registered_under_another_name_than_its_own_is_refused():
+    class Widget:
+        name = "gadget"
+
+        def __init__(self, context):
+            pass
+
+    registry = _registry(Entry("widget", "a test", lambda: Widget))
+    with pytest.raises(UnknownNameError, match="widget 'widget' from a test declares the name 'gadget'"):
+        registry.create("widget", None)
+
+
 def test_codecs_metrics_and_extractors_share_the_registry():
     assert all(isinstance(registry, Registry) for registry in (CODECS, METRICS, EXTRACTORS))
     with pytest.raises(UnknownNameError, match="did you mean inception-v3-compat"):
         EXTRACTORS.load("inception-v3")
+
+
+def test_an_extractor_returning_other_features_than_it_declares_is_an_error():
+    from rdpbench.context import RunContext
+    from rdpbench.features.base import FeatureExtractor
+
+    class Misdeclared(FeatureExtractor):
+        name, dimension = "misdeclared", 4
+
+        def build(self):
+            return lambda batch: batch.float().mean(dim=(2, 3))  # 3 features per patch
+
+    patches = np.zeros((2, 3, 8, 8), np.uint8)
+    with pytest.raises(ValueError, match=r"returned features of shape \(2, 3\) for 2 patches; it declares dimension 4"):
+        Misdeclared(RunContext()).features(patches)

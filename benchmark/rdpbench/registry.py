@@ -98,8 +98,15 @@ class Registry:
         raise UnknownNameError(f"{self.kind} {entry.name!r} from {entry.source} failed to load: {error}")
 
     def create(self, name: str, context: Any) -> Any:
-        """A new instance, handed the run's context (rdpbench.context.RunContext)."""
-        return self.load(name)(context)
+        """A new instance, handed the run's context (rdpbench.context.RunContext). Its ``name`` must be
+        the name it is registered under (results and options are keyed by it)."""
+        key = self.resolve(name)
+        instance = self.load(key)(context)
+        declared = getattr(instance, "name", key)
+        if declared != key:
+            raise UnknownNameError(f"{self.kind} {key!r} from {self.entries()[key].source} declares the name "
+                                   f"{declared!r}; register it under its own name")
+        return instance
 
     def unavailable_reason(self, name: str, context: Any) -> str | None:
         """None when the plug-in can run here; else why not (failed import, missing tool or library)."""

@@ -59,7 +59,11 @@ class FeatureExtractor:
             for start in range(0, len(patches), self.batch_size):
                 batch = torch.from_numpy(np.ascontiguousarray(patches[start:start + self.batch_size]))
                 chunks.append(self.model(batch.to(self.context.device)).cpu().numpy().astype(np.float32))
-        return np.concatenate(chunks)
+        features = np.concatenate(chunks)
+        if features.shape != (len(patches), self.dimension):
+            raise ValueError(f"feature extractor {self.name!r} returned features of shape {features.shape} for "
+                             f"{len(patches)} patches; it declares dimension {self.dimension}")
+        return features
 
     def image_features(self, image: np.ndarray, patch_size: int, patch_shift: int) -> np.ndarray:
         """uint8 (H, W, 3) -> float32 (n_patches, dimension) of HiFiC's patches (rdpbench.features.patches);
