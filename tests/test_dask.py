@@ -43,7 +43,8 @@ class Slow(Codec):
     name = "slow"
     params = (Param("bits", "int", 8, "", low=1, high=8, rate=True), Param("pause", "float", 0.0, "", low=0, high=9))
 
-    def __init__(self):
+    def __init__(self, context=None):
+        super().__init__(context)
         with open(os.environ["RDPBENCH_TEST_INSTANCES"], "a") as log:
             log.write(f"{os.getpid()}\\n")
 

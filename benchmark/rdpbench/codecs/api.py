@@ -86,8 +86,9 @@ class Param:
 class Codec:
     """Base class of codec adapters. Subclasses set the class attributes and implement the methods.
 
-    Instances are created once per worker process and reused for every image and setting, so an
-    adapter may cache expensive state (a loaded model per setting) on ``self``.
+    Instances are created once per worker process, with the run's context, and reused for every image
+    and setting, so an adapter may cache expensive state (a loaded model per setting) on ``self``. An
+    adapter that defines ``__init__`` takes the context and passes it on: ``super().__init__(context)``.
     """
 
     name: ClassVar[str] = ""
