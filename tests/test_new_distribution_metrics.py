@@ -372,3 +372,48 @@ def test_torchscript_loader_reads_what_torch_jit_reads(weights):
     assert set(state) == set(expected)
     assert all(state[k].dtype == expected[k].dtype and torch.equal(state[k], expected[k]) for k in expected)
     assert {str(v.dtype) for v in state.values()} == {"torch.float16", "torch.float32"}
+
+
+def test_a_run_stores_the_four_metrics_of_the_patches_it_saved(tmp_path, weights):
+    """End to end: `rdpbench run --metrics fd_dinov2,cmmd,precision,recall` on two 512x384 photos (3 patches
+    each), against the references above applied to the extractors' features of the same patches."""
+    import pandas as pd
+    import skimage.data
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    from rdpbench.cli import main
+    from rdpbench.features.patches import extract_patches
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name, photo in [("astronaut", skimage.data.astronaut()), ("coffee", skimage.data.coffee())]:
+        Image.fromarray(np.ascontiguousarray(photo[:384, :512])).save(folder / f"{name}.png")
+    standins.inception(weights)
+    out = tmp_path / "out"
+    assert main(["run", "--images", str(folder), "--codec", "jpeg", "--sweep", "quality=10", "--metrics",
+                 "fd_dinov2,cmmd,precision,recall", "--out", str(out), "--weights-dir", str(weights),
+                 "--allow-unverified-weights", "--save-recon", "--jobs", "1"]) == 0
+    row = pd.read_csv(out / "summary.csv").iloc[0]
+    context = _context(weights)
+    features = {}
+    for extractor in ("dinov2-vit-l-14", "clip-vit-l-14-336px", "inception-v3-compat"):
+        model = create_extractor(extractor, context)
+        features[extractor] = [
+            np.concatenate([model.features(extract_patches(np.asarray(Image.open(path).convert("RGB"))))
+                            for path in sorted(source.glob("*.png"))])
+            for source in (folder, out / "recon" / "jpeg" / "quality=10")]
+    assert row["n_patches"] == len(features["inception-v3-compat"][0]) == 6
+    # 6 patches, 1024-d: torch-fidelity's eigenvalues of the rank-5 1024x1024 product carry rounding noise in the
+    # null eigenvalues' square roots (~1e-4 here); the exact n x n route is checked to 1e-6 above
+    statistics = [fid_features_to_statistics(torch.from_numpy(f)) for f in features["dinov2-vit-l-14"]]
+    assert row["fd_dinov2"] == pytest.approx(
+        fid_statistics_to_metric(*statistics, verbose=False)["frechet_inception_distance"], abs=2e-4)
+    assert row["fd_dinov2"] == pytest.approx(create_metric("fd_dinov2", context).compute(*features["dinov2-vit-l-14"])
+                                             ["fd_dinov2"], rel=1e-6)
+    unit = [f.astype(np.float64) / np.linalg.norm(f.astype(np.float64), axis=1, keepdims=True)
+            for f in features["clip-vit-l-14-336px"]]
+    assert row["cmmd"] == pytest.approx(_reference_mmd(*unit), rel=1e-4)
+    real, generated = (torch.from_numpy(f) for f in features["inception-v3-compat"])
+    expected = prc_features_to_metric(generated, real, verbose=False)
+    assert (row["precision"], row["recall"]) == (expected["precision"], expected["recall"])
