@@ -24,6 +24,8 @@ A file that contradicts what is known is refused unless ``allow_unverified``
 Loading: rdpbench reads every torch file itself, checks that the bytes are the ones that were
 hashed, and unpickles them with ``weights_only=True`` (:func:`load_torch_file`); libraries get
 state dicts, never a path to unpickle (see metrics/perceptual.py and metrics/features.py).
+OpenAI's CLIP files are TorchScript archives, which ``weights_only=True`` refuses:
+:func:`load_torchscript_tensors` reads only their tensors, without TorchScript.
 """
 
 from __future__ import annotations
