@@ -417,3 +417,9 @@ def test_a_run_stores_the_four_metrics_of_the_patches_it_saved(tmp_path, weights
     real, generated = (torch.from_numpy(f) for f in features["inception-v3-compat"])
     expected = prc_features_to_metric(generated, real, verbose=False)
     assert (row["precision"], row["recall"]) == (expected["precision"], expected["recall"])
+
+
+def test_a_dinov2_file_of_another_width_is_refused_with_what_to_do(tmp_path):
+    torch.save({"cls_token": torch.zeros(1, 1, 384)}, tmp_path / "dinov2_vitl14_pretrain.pth")  # a ViT-S/14's width
+    with pytest.raises(ValueError, match="holds no 1024-wide DINOv2 ViT .width 384.; replace it with the upstream"):
+        create_extractor("dinov2-vit-l-14", _context(tmp_path)).model

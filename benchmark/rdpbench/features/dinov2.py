@@ -44,6 +44,10 @@ class DINOv2ViTL14(FeatureExtractor):
 
     def build(self):
         state = load_torch_file(self.context.weights.locate(DINOV2_WEIGHTS))
+        width = state["cls_token"].shape[-1] if "cls_token" in state else None
+        if width != self.dimension:
+            raise ValueError(f"{DINOV2_WEIGHTS} holds no {self.dimension}-wide DINOv2 ViT (width {width}); "
+                             "replace it with the upstream file")
         network = dinov2_network(state, self.input_size).to(self.context.device)
         device = self.context.device
         return lambda batch: network(pil_bicubic(batch, self.input_size, IMAGENET_MEAN, IMAGENET_STD).to(device))

@@ -1,4 +1,4 @@
-"""FID and KID between the patch features of the originals and of one codec setting.
+"""FID, FD-DINOv2 and KID between the patch features of the originals and of one codec setting.
 
 The maths is torch-fidelity's (``fid_features_to_statistics``/``fid_statistics_to_metric``,
 ``kid_features_to_metric``); only the patch plumbing is ours. One shortcut, exact in exact

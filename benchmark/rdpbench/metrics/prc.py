@@ -30,8 +30,7 @@ from rdpbench.metrics.distribution import GROUP
 
 class _PrecisionRecall(DistributionMetric):
     defaults = {**DistributionMetric.defaults, "k": 3}
-    group = GROUP
-    key = ""  # torch-fidelity's result key
+    group = GROUP  # subclasses' names are torch-fidelity's result keys
 
     def __init__(self, context):
         super().__init__(context)
@@ -39,22 +38,20 @@ class _PrecisionRecall(DistributionMetric):
             raise MetricOptionError(f"{self.name}.k must be at least 1, got {self.settings['k']}")
 
     def describe(self):
-        return (f"improved {self.key} (Kynkäänniemi et al. 2019), torch-fidelity prc, k={self.settings['k']}, "
+        return (f"improved {self.name} (Kynkäänniemi et al. 2019), torch-fidelity prc, k={self.settings['k']}, "
                 f"{self.feature_spec().key}")
 
     def compute(self, reference_features, reconstruction_features):
-        return {self.name: precision_recall(reference_features, reconstruction_features, self.settings["k"])[self.key]}
+        return {self.name: precision_recall(reference_features, reconstruction_features, self.settings["k"])[self.name]}
 
 
 class Precision(_PrecisionRecall):
     name = "precision"
-    key = "precision"
     columns = (Column("precision", "Precision", higher_is_better=True, decimals=3),)
 
 
 class Recall(_PrecisionRecall):
     name = "recall"
-    key = "recall"
     columns = (Column("recall", "Recall", higher_is_better=True, decimals=3),)
 
 
