@@ -5,12 +5,16 @@ references on identical inputs:
   in NumPy and the reference's ``mmd`` (google-research cmmd/distance.py) transcribed with NumPy
   for jax.numpy, torch-fidelity's ``prc_features_to_metric`` and the k-NN definition in NumPy;
 - the extractors on stand-in weights (tests/standins.py: the real widths and file formats, one
-  transformer block instead of 24): DINOv2 against dgm-eval's transform and DINOv2's forward pass
-  written out from Meta's code; CLIP against torch-fidelity's own extractor (which loads the
-  TorchScript file itself) and CMMD's preprocessing written out from its io_util/embedding.
+  transformer block instead of 24; full-depth ViT-L stand-ins take about a minute and 3-5 GB each on
+  a 2-core machine, and one block runs the same code): DINOv2 against dgm-eval's transform and
+  DINOv2's forward pass written out from Meta's code; CLIP against torch-fidelity's own extractor
+  (which loads the TorchScript file itself) and CMMD's preprocessing written out from its
+  io_util/embedding.
+
+Metric values agree to 1e-6 relative; features to 1e-5 of their largest magnitude (float32
+networks against float64 or differently fused float32 references).
 """
 
-import io
 import math
 import pickle
 import zipfile
@@ -217,7 +221,8 @@ def _context(weights):
 
 
 def _interpolate_pos_encoding(pos_embed, x, w, h, patch_size=14, interpolate_offset=0.1, interpolate_antialias=False):
-    """dinov2/models/vision_transformer.py ``interpolate_pos_encoding`` (commit b8931f7), as a function."""
+    """dinov2/models/vision_transformer.py ``interpolate_pos_encoding`` (commit b8931f7) as a function, with the
+    hub models' interpolate_offset=0.1 (its ``scale_factor`` branch)."""
     previous_dtype = x.dtype
     npatch = x.shape[1] - 1
     N = pos_embed.shape[1] - 1
@@ -261,13 +266,15 @@ def _dinov2_forward(state, images):
     for block in sorted({int(key.split(".")[1]) for key in s if key.startswith("blocks.")}):
         p = {key.split(".", 2)[2]: value for key, value in s.items() if key.startswith(f"blocks.{block}.")}
         h = F.layer_norm(x, (C,), p["norm1.weight"], p["norm1.bias"], eps=1e-6)
-        qkv = F.linear(h, p["attn.qkv.weight"], p["attn.qkv.bias"]).reshape(B, N, 3, heads, C // heads).permute(2, 0, 3, 1, 4)
+        qkv = F.linear(h, p["attn.qkv.weight"], p["attn.qkv.bias"])
+        qkv = qkv.reshape(B, N, 3, heads, C // heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0] * (C // heads) ** -0.5, qkv[1], qkv[2]
         attention = (q @ k.transpose(-2, -1)).softmax(dim=-1)
         h = F.linear((attention @ v).transpose(1, 2).reshape(B, N, C), p["attn.proj.weight"], p["attn.proj.bias"])
         x = x + p["ls1.gamma"] * h
         h = F.layer_norm(x, (C,), p["norm2.weight"], p["norm2.bias"], eps=1e-6)
-        h = F.linear(F.gelu(F.linear(h, p["mlp.fc1.weight"], p["mlp.fc1.bias"])), p["mlp.fc2.weight"], p["mlp.fc2.bias"])
+        h = F.gelu(F.linear(h, p["mlp.fc1.weight"], p["mlp.fc1.bias"]))
+        h = F.linear(h, p["mlp.fc2.weight"], p["mlp.fc2.bias"])
         x = x + p["ls2.gamma"] * h
     return F.layer_norm(x, (C,), s["norm.weight"], s["norm.bias"], eps=1e-6)[:, 0]
 

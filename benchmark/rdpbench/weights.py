@@ -283,7 +283,8 @@ def load_torchscript_tensors(located: LocatedWeight) -> dict[str, Any]:
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-        roots = [name[:-len("/data.pkl")] for name in archive.namelist() if name.count("/") == 1 and name.endswith("/data.pkl")]
+        roots = [name[:-len("/data.pkl")] for name in archive.namelist()
+                 if name.count("/") == 1 and name.endswith("/data.pkl")]
     except zipfile.BadZipFile:
         raise refuse("not a zip file") from None
     if len(roots) != 1:

@@ -44,7 +44,8 @@ class CMMD(DistributionMetric):
                 f"biased MMD² (diagonals included) x {self.settings['scale']:g}, {self.feature_spec().key}")
 
     def compute(self, reference_features, reconstruction_features):
-        return {"cmmd": cmmd(reference_features, reconstruction_features, self.settings["sigma"], self.settings["scale"])}
+        sigma, scale = self.settings["sigma"], self.settings["scale"]
+        return {"cmmd": cmmd(reference_features, reconstruction_features, sigma, scale)}
 
 
 def cmmd(first: np.ndarray, second: np.ndarray, sigma: float = 10.0, scale: float = 1000.0) -> float:
@@ -52,7 +53,8 @@ def cmmd(first: np.ndarray, second: np.ndarray, sigma: float = 10.0, scale: floa
     unit length first (see the module docstring)."""
     x, y = (unit_rows(f) for f in (first, second))
     gamma = 1.0 / (2.0 * sigma ** 2)
-    return float(scale * (mean_rbf_kernel(x, x, gamma) + mean_rbf_kernel(y, y, gamma) - 2.0 * mean_rbf_kernel(x, y, gamma)))
+    k_xx, k_yy, k_xy = mean_rbf_kernel(x, x, gamma), mean_rbf_kernel(y, y, gamma), mean_rbf_kernel(x, y, gamma)
+    return float(scale * (k_xx + k_yy - 2.0 * k_xy))
 
 
 def unit_rows(features: np.ndarray) -> np.ndarray:

@@ -46,7 +46,8 @@ class FDDINOv2(FID):
     columns = (Column("fd_dinov2", "FD-DINOv2", higher_is_better=False, decimals=2),)
 
     def describe(self):
-        return f"Fréchet distance (torch-fidelity statistics) on dgm-eval's DINOv2 ViT-L/14 features, {self.feature_spec().key}"
+        return ("Fréchet distance (torch-fidelity statistics) on dgm-eval's DINOv2 ViT-L/14 features, "
+                f"{self.feature_spec().key}")
 
 
 def frechet_distance(first: np.ndarray, second: np.ndarray) -> float:
