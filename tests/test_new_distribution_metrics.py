@@ -26,6 +26,7 @@ from PIL import Image
 
 import standins
 from rdpbench.context import RunContext
+from rdpbench.features.preprocessing import pil_bicubic
 from rdpbench.features.registry import create_extractor
 from rdpbench.metrics.base import MetricOptionError
 from rdpbench.metrics.registry import create_metric
@@ -301,6 +302,8 @@ def test_dinov2_features_equal_dgm_eval_preprocessing_and_dinov2s_forward(weight
     got = extractor.features(np.stack([p.transpose(2, 0, 1) for p in patches[:2]]))
     state = torch.load(weights / "dinov2_vitl14_pretrain.pth", weights_only=True)
     inputs = torch.stack([_dgm_eval_transform(Image.fromarray(p)) for p in patches[:2]])
+    uint8 = torch.from_numpy(np.stack([p.transpose(2, 0, 1) for p in patches[:2]]))
+    assert torch.equal(pil_bicubic(uint8, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), inputs)
     expected = _dinov2_forward(state, inputs).numpy()
     assert got.shape == (2, 1024) and got.dtype == np.float32
     assert _relative_error(got, expected) < 1e-5
@@ -308,8 +311,7 @@ def test_dinov2_features_equal_dgm_eval_preprocessing_and_dinov2s_forward(weight
     from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
     from torchvision.transforms.functional import normalize
 
-    uint8 = torch.from_numpy(np.stack([p.transpose(2, 0, 1) for p in patches[:2]])).float()
-    bilinear = normalize(interpolate_bilinear_2d_like_tensorflow1x(uint8, size=(224, 224), align_corners=False),
+    bilinear = normalize(interpolate_bilinear_2d_like_tensorflow1x(uint8.float(), size=(224, 224), align_corners=False),
                          (255 * 0.485, 255 * 0.456, 255 * 0.406), (255 * 0.229, 255 * 0.224, 255 * 0.225))
     assert _relative_error(_dinov2_forward(state, bilinear).numpy(), expected) > 1e-3
 
@@ -346,7 +348,11 @@ def test_clip_features_equal_torch_fidelity_network_with_cmmds_preprocessing(wei
         # 256 px patches: CMMD's bicubic upsampling, not torch-fidelity's bilinear
         small = np.stack([p.transpose(2, 0, 1) for p in patches[:2]])
         got = extractor.features(small)
-        expected = fidelity.model.visual(torch.stack([_cmmd_preprocess(p) for p in patches[:2]])).numpy()
+        inputs = torch.stack([_cmmd_preprocess(p) for p in patches[:2]])
+        ours = pil_bicubic(torch.from_numpy(small), 336, (0.48145466, 0.4578275, 0.40821073),
+                           (0.26862954, 0.26130258, 0.27577711))
+        assert torch.allclose(ours, inputs, rtol=0, atol=1e-6)  # float32 rounding of the normalisation only
+        expected = fidelity.model.visual(inputs).numpy()
         assert got.shape == (2, 768) and _relative_error(got, expected) < 1e-5
         assert _relative_error(got, fidelity(torch.from_numpy(small))[0].numpy()) > 1e-3
 
