@@ -119,3 +119,64 @@ def niqe(folder: Path, seed: int = 0) -> Path:
     scipy.io.savemat(path, {"mu_prisparam": generator.normal(size=(1, 36)),
                             "cov_prisparam": factor @ factor.T / 36 + np.eye(36)})
     return path
+
+
+def _randomise_norms(model: torch.nn.Module) -> None:
+    """LayerNorm weight 1 / bias 0 and equal layer scales would hide swapped or missing tensors."""
+    for name, parameter in model.named_parameters():
+        if "norm" in name or name.endswith("gamma") or name.startswith("ln_"):
+            torch.nn.init.normal_(parameter, 1.0 if name.endswith(("weight", "gamma")) else 0.0, 0.2)
+
+
+def dinov2_vitl14(folder: Path, depth: int = 1, seed: int = 0) -> Path:
+    """A DINOv2 ViT-L/14 checkpoint as Meta publishes it (its parameter names, width 1024, 16 heads,
+    518 px = 37x37 position grid, ``mask_token``) with only ``depth`` of the 24 blocks: the
+    extractor reads the depth from the file, so one block tests every code path in ~60 MB."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(seed)
+    model = VisionTransformer(img_size=518, patch_size=14, embed_dim=1024, depth=depth, num_heads=16,
+                              init_values=1.0, num_classes=0)
+    _randomise_norms(model)
+    torch.nn.init.normal_(model.cls_token, 0.0, 1.0)
+    state = {**model.state_dict(), "mask_token": torch.zeros(1, 1024)}
+    return _save(state, folder / "dinov2_vitl14_pretrain.pth")
+
+
+def clip_vit_l14_336px(folder: Path, layers: int = 1, seed: int = 0) -> Path:
+    """OpenAI's ViT-L-14-336px.pt format: a TorchScript archive of a module holding ``visual``
+    (torch-fidelity's port of OpenAI's VisionTransformer: 336 px, patch 14, width 1024, 768-d
+    output) and text-tower tensors that the loader drops (``text_projection``, ``logit_scale``,
+    ``ln_final``), half-precision weights as OpenAI stores them; only ``layers`` of the 24 blocks
+    (torch-fidelity reads the depth from the file). Saved under torch-fidelity's cache name."""
+    from torch_fidelity.feature_extractor_clip import LayerNorm, VisionTransformer, convert_weights
+
+    class CLIP(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.visual = VisionTransformer(336, 14, 1024, layers, 16, 768)
+            self.text_projection = torch.nn.Parameter(torch.randn(768, 768) / 768 ** 0.5)
+            self.logit_scale = torch.nn.Parameter(torch.tensor(4.6052))
+            self.ln_final = LayerNorm(768)
+
+        def forward(self, image):
+            return self.visual(image) @ self.text_projection.float()
+
+    torch.manual_seed(seed)
+    model = CLIP()
+    _randomise_norms(model)
+    convert_weights(model)
+    half = {name for name, parameter in model.named_parameters() if parameter.dtype == torch.float16}
+    model = model.float()  # traced in float32, then stored in half precision where OpenAI's file is
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.trace(model, torch.zeros(1, 3, 336, 336))
+        for name, parameter in scripted.named_parameters():
+            if name in half:
+                parameter.data = parameter.data.half()
+        path = folder / "clip-vit-l-14-336px-3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.jit.save(scripted, str(path))
+    return path

@@ -24,6 +24,8 @@ A file that contradicts what is known is refused unless ``allow_unverified``
 Loading: rdpbench reads every torch file itself, checks that the bytes are the ones that were
 hashed, and unpickles them with ``weights_only=True`` (:func:`load_torch_file`); libraries get
 state dicts, never a path to unpickle (see metrics/perceptual.py and metrics/features.py).
+OpenAI's CLIP files are TorchScript archives, which ``weights_only=True`` refuses:
+:func:`load_torchscript_tensors` reads only their tensors, without TorchScript.
 """
 
 from __future__ import annotations
@@ -106,6 +108,16 @@ KNOWN: dict[str, WeightFile] = {f.name: f for f in [
                "dists (pyiqa)",
                sha256="f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218",
                source="the DISTS release's weights.pt, as pinned by public DISTS users"),
+    WeightFile("dinov2_vitl14_pretrain.pth",
+               "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",
+               "fd_dinov2 (dinov2-vit-l-14; the file torch.hub's facebookresearch/dinov2 dinov2_vitl14 loads)"),
+    WeightFile("clip-vit-l-14-336px-3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02.pt",
+               "https://openaipublic.azureedge.net/clip/models/"
+               "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02/ViT-L-14-336px.pt",
+               "cmmd (clip-vit-l-14-336px; OpenAI's ViT-L-14-336px.pt under torch-fidelity's cache name)",
+               sha256="3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02",
+               source="published by OpenAI as the URL's path segment, which OpenAI's clip._download and "
+                      "torch-fidelity's download check the file's sha256 against"),
 ]}
 
 
@@ -236,6 +248,88 @@ def load_torch_file(located: LocatedWeight) -> Any:
     except (RuntimeError, EOFError, ValueError) as error:
         raise WeightsError(f"{located.path} is not a readable torch file ({str(error).splitlines()[0]}); "
                            f"replace it with the upstream {located.name}") from error
+
+
+class _ScriptObject:
+    """A module object of a TorchScript archive, reduced to its attributes (no methods, no code)."""
+
+
+_STORAGE_DTYPES = {"FloatStorage": "float32", "HalfStorage": "float16", "DoubleStorage": "float64",
+                   "BFloat16Storage": "bfloat16", "LongStorage": "int64", "IntStorage": "int32",
+                   "ByteStorage": "uint8", "BoolStorage": "bool"}
+_TORCHSCRIPT_LISTS = {"restore_type_tag", "build_intlist", "build_tensorlist", "build_doublelist", "build_boollist"}
+
+
+def load_torchscript_tensors(located: LocatedWeight) -> dict[str, Any]:
+    """The tensors of a TorchScript archive (OpenAI's CLIP ``.pt`` files) as a flat state dict
+    (``visual.conv1.weight``, ...), from the very bytes that hash to ``located.sha256``, without
+    TorchScript: ``torch.load(weights_only=True)`` refuses such archives and ``torch.jit.load``
+    would run the archive's code, so its ``data.pkl`` is read by an unpickler that builds only
+    tensors, lists, dicts and empty attribute holders for the archive's module objects; any other
+    global is refused with WeightsError. The ``code/`` the archive carries is never read."""
+    import collections
+    import pickle
+    import zipfile
+
+    import torch
+
+    data = Path(located.path).read_bytes()
+    if hashlib.sha256(data).hexdigest() != located.sha256:
+        raise WeightsError(f"{located.path} changed since it was verified; run again")
+
+    def refuse(why: str) -> WeightsError:
+        return WeightsError(f"{located.path} is not a TorchScript archive of tensors ({why}); nothing in it was run; "
+                            f"replace it with the upstream {located.name}")
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        roots = [name[:-len("/data.pkl")] for name in archive.namelist()
+                 if name.count("/") == 1 and name.endswith("/data.pkl")]
+    except zipfile.BadZipFile:
+        raise refuse("not a zip file") from None
+    if len(roots) != 1:
+        raise refuse("no single data.pkl")
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if module == "__torch__" or module.startswith("__torch__."):
+                return _ScriptObject
+            if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+                return torch._utils._rebuild_tensor_v2
+            if (module, name) == ("collections", "OrderedDict"):
+                return collections.OrderedDict
+            if module == "torch" and name in _STORAGE_DTYPES:
+                return getattr(torch, _STORAGE_DTYPES[name])
+            if module == "torch.jit._pickle" and name in _TORCHSCRIPT_LISTS:
+                return getattr(torch.jit._pickle, name)
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
+
+        def persistent_load(self, key: Any) -> Any:
+            kind, dtype, entry, _location, _numel = key
+            if kind != "storage" or not isinstance(dtype, torch.dtype):
+                raise pickle.UnpicklingError(f"persistent id {key!r} is not a storage")
+            raw = bytearray(archive.read(f"{roots[0]}/data/{entry}"))
+            return torch.storage.TypedStorage(wrap_storage=torch.UntypedStorage.from_buffer(raw, dtype=torch.uint8),
+                                              dtype=dtype, _internal=True)
+
+    try:
+        root = Unpickler(io.BytesIO(archive.read(f"{roots[0]}/data.pkl"))).load()
+    except (pickle.UnpicklingError, KeyError, TypeError, ValueError, RuntimeError, EOFError) as error:
+        raise refuse(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
+
+    state: dict[str, Any] = {}
+
+    def collect(node: Any, prefix: str) -> None:
+        for attribute, value in vars(node).items():
+            if isinstance(value, torch.Tensor):
+                state[prefix + attribute] = value
+            elif isinstance(value, _ScriptObject):
+                collect(value, f"{prefix}{attribute}.")
+
+    if not isinstance(root, _ScriptObject):
+        raise refuse("its data.pkl holds no module")
+    collect(root, "")
+    return state
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""FID and KID between the patch features of the originals and of one codec setting.
+"""FID, FD-DINOv2 and KID between the patch features of the originals and of one codec setting.
 
 The maths is torch-fidelity's (``fid_features_to_statistics``/``fid_statistics_to_metric``,
 ``kid_features_to_metric``); only the patch plumbing is ours. One shortcut, exact in exact
@@ -33,13 +33,33 @@ class FID(DistributionMetric):
         return f"torch-fidelity FID, {self.feature_spec().key}"
 
     def compute(self, reference_features, reconstruction_features):
-        import torch
-        from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+        return {self.columns[0].name: frechet_distance(reference_features, reconstruction_features)}
 
-        if min(len(reference_features), len(reconstruction_features)) < reference_features.shape[1]:
-            return {"fid": fid_from_few_features(reference_features, reconstruction_features)}
-        statistics = [fid_features_to_statistics(torch.from_numpy(f)) for f in (reference_features, reconstruction_features)]
-        return {"fid": fid_statistics_to_metric(*statistics, verbose=False)["frechet_inception_distance"]}
+
+class FDDINOv2(FID):
+    """Fréchet distance on DINOv2 ViT-L/14 features (FD-DINOv2, Stein et al. 2023, dgm-eval): FID's
+    maths (torch-fidelity statistics, the same few-sample shortcut) on the ``dinov2-vit-l-14``
+    extractor's 1024-d CLS tokens (rdpbench.features.dinov2) of HiFiC's patches."""
+
+    name = "fd_dinov2"
+    extractor = "dinov2-vit-l-14"
+    columns = (Column("fd_dinov2", "FD-DINOv2", higher_is_better=False, decimals=2),)
+
+    def describe(self):
+        return ("Fréchet distance (torch-fidelity statistics) on dgm-eval's DINOv2 ViT-L/14 features, "
+                f"{self.feature_spec().key}")
+
+
+def frechet_distance(first: np.ndarray, second: np.ndarray) -> float:
+    """torch-fidelity's Fréchet distance of two float32 (n, D) feature sets; through
+    :func:`fid_from_few_features` when either set has fewer rows than D."""
+    import torch
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+
+    if min(len(first), len(second)) < first.shape[1]:
+        return fid_from_few_features(first, second)
+    statistics = [fid_features_to_statistics(torch.from_numpy(f)) for f in (first, second)]
+    return fid_statistics_to_metric(*statistics, verbose=False)["frechet_inception_distance"]
 
 
 def fid_from_few_features(first: np.ndarray, second: np.ndarray) -> float:

@@ -25,6 +25,10 @@ METRICS = Registry("metric", "rdpbench.metrics", normalize=_normalize, listing="
     "niqe": "rdpbench.metrics.perceptual:NIQE",
     "fid": "rdpbench.metrics.distribution:FID",
     "kid": "rdpbench.metrics.distribution:KID",
+    "fd_dinov2": "rdpbench.metrics.distribution:FDDINOv2",
+    "cmmd": "rdpbench.metrics.cmmd:CMMD",
+    "precision": "rdpbench.metrics.prc:Precision",
+    "recall": "rdpbench.metrics.prc:Recall",
 })
 
 
