@@ -94,7 +94,8 @@ def distribution(store: ResultsStore) -> pd.DataFrame:
                               dropna=False)
     columns = _ordered(store, wide.columns)
     extra = values.groupby(["codec", "setting"]).agg(
-        n_patches=("n_patches", "max"), patch_protocol=("patch_protocol", "first"),
+        n_patches=("n_patches", "max"),
+        patch_protocol=("patch_protocol", lambda keys: "; ".join(sorted(set(keys)))),  # one per extractor used
         distribution_note=("note", lambda notes: next((n for n in notes if isinstance(n, str) and n), "")))
     return wide[columns].join(extra).reset_index()
 

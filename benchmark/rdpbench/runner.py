@@ -234,7 +234,8 @@ def prepare_metrics(spec: RunSpec) -> tuple[RunContext, dict[str, Metric]]:
                             weights=Weights.from_options(spec.weights_dir, spec.allow_unverified_weights),
                             options=spec.metric_options)
     try:
-        metrics = {name: create_metric(name, context) for name in dict.fromkeys(METRICS.resolve(n) for n in spec.metrics)}
+        names = dict.fromkeys(METRICS.resolve(name) for name in spec.metrics)
+        metrics = {name: create_metric(name, context) for name in names}
     except (MetricOptionError, ValueError) as error:
         raise SpecError(str(error)) from error
     return context, metrics

@@ -70,14 +70,15 @@ def prepare_reference(store: ResultsStore, dataset, metrics: dict[str, Metric], 
         if isinstance(metric, NoReferenceMetric):
             key = cache_key(kind="no-reference", dataset=dataset.fingerprint, images=subset, metric=name,
                             convention=metric.describe(), weights=str([weight_hashes[w] for w in metric.weight_names()]))
-            values = per_image_cached(state.context.cache, key, partial(originals, original_value, name, images, f"{name} of the originals"))
+            values = per_image_cached(state.context.cache, key, partial(originals, original_value, name, images,
+                                                                        f"{name} of the originals"))
             store.write_original_values(name, {image: float(value) for image, value in values.items()})
     features = {}
     specs = {m.feature_spec(): m.weight_names() for m in metrics.values() if isinstance(m, DistributionMetric)}
     for spec, weight_names in specs.items():
-        hashes = [weight_hashes[name] for name in weight_names]
         key = cache_key(kind="features", dataset=dataset.fingerprint, images=subset, spec=spec.key,
-                        weights=hashes[0] if len(hashes) == 1 else str(hashes))  # one file: the key of earlier releases
+                        convention=state.extractor(spec.extractor).describe(),
+                        weights=str([weight_hashes[name] for name in weight_names]))
         features[spec] = per_image_cached(state.context.cache, key, partial(originals, original_features, spec, images,
                                                        "patch features of the originals"))
     return Reference(features)
@@ -85,8 +86,9 @@ def prepare_reference(store: ResultsStore, dataset, metrics: dict[str, Metric], 
 
 def _note(n_patches: int, dimension: int) -> str:
     if n_patches < dimension:
-        return (f"small sample: {n_patches} patches < {dimension} feature dimensions; the covariance is "
-                "rank-deficient and FID/KID are biased: compare only values with equal n_patches")
+        return (f"small sample: {n_patches} patches < {dimension} feature dimensions; covariances are "
+                "rank-deficient (Fréchet distances biased) and every distribution metric depends on the "
+                "sample size: compare only values with equal n_patches")
     return ""
 
 

@@ -140,7 +140,7 @@ class LocatedWeight:
     def provenance(self) -> dict[str, Any]:
         """What a run records about the file (runs.versions -> weights)."""
         return {"sha256": self.sha256, "verified": self.verified, "check": self.check,
-                "meaning": CHECKS.get(self.check, "hash did not match; used with --allow-unverified-weights")}
+                "meaning": CHECKS.get(self.check, "hash does not match the known one: used only with --allow-unverified-weights")}
 
 
 @dataclass(frozen=True)
