@@ -110,6 +110,11 @@ def _array_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _bounded_decimals(value: Any) -> int:
+    """Decimals read from a store (a file from anyone): an integer in 0..12, else 4."""
+    return min(max(value, 0), 12) if isinstance(value, int) else 4
+
+
 def _insert_columns(db: sqlite3.Connection, run_id: int, columns: list[Column], position: int) -> None:
     db.executemany("INSERT OR REPLACE INTO metric_columns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    [(run_id, c.name, c.metric, c.label, c.unit, c.higher_is_better, c.decimals, c.kind, c.group,
@@ -287,8 +292,9 @@ class ResultsStore:
             "SELECT column_name, label, unit, higher_is_better, decimals, metric, kind, group_name FROM metric_columns m"
             " WHERE run_id = (SELECT MAX(run_id) FROM metric_columns WHERE column_name = m.column_name)"
             " ORDER BY metric_position, metric, column_position")
-        return {name: Column(name, label, unit or "", None if higher is None else bool(higher), decimals, metric, kind,
-                             group) for name, label, unit, higher, decimals, metric, kind, group in rows}
+        return {str(name): Column(str(name), str(label), str(unit or ""), None if higher is None else bool(higher),
+                                  _bounded_decimals(decimals), str(metric), str(kind), str(group or ""))
+                for name, label, unit, higher, decimals, metric, kind, group in rows}
 
     def record_setting(self, codec: str, setting: str, params: dict) -> None:
         with self.db:
