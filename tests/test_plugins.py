@@ -145,8 +145,12 @@ def test_the_registry_suggests_names_reports_broken_plugins_and_refuses_duplicat
         registry.load("raises")
     assert "failed to load" in registry.unavailable_reason("broken", None)
     duplicated = _registry(Entry("sum", "a plug-in folder", lambda: max))
-    with pytest.raises(ValueError, match="'sum' is defined twice: built-in and a plug-in folder"):
-        duplicated.entries()
+    assert duplicated.load("sum") is sum  # the first source keeps the name: a built-in cannot be replaced
+    clash = duplicated.entries()["sum [a plug-in folder]"]
+    assert "'sum' is already taken by built-in; rename this plug-in or uninstall it" in clash.load_error
+    metrics = Registry("metric", "rdpbench.no_such_group", normalize=str.lower,
+                       discover=lambda: [Entry("Sharp", "a package", lambda: max)])
+    assert "not spelled as rdpbench spells metric names ('sharp')" in metrics.entries()["Sharp [a package]"].load_error
 
 
 def test_a_plugin_registered_under_another_name_than_its_own_is_refused():
@@ -180,3 +184,24 @@ def test_an_extractor_returning_other_features_than_it_declares_is_an_error():
     patches = np.zeros((2, 3, 8, 8), np.uint8)
     with pytest.raises(ValueError, match=r"returned features of shape \(2, 3\) for 2 patches; it declares dimension 4"):
         Misdeclared(RunContext()).features(patches)
+
+
+def test_a_failed_pass_over_the_originals_is_not_cached(installed_plugins, photo_dir, tmp_path, run_cli,
+                                                       monkeypatch):
+    """The originals' features fail once (here: in this process only); the setting's value is NaN
+    with the reason, and the next run computes the originals again instead of reusing the failure."""
+    import rdpbench_test_plugins
+
+    monkeypatch.setenv("RDPBENCH_CACHE", str(tmp_path / "cache"))
+    arguments = ["run", "--images", photo_dir, "--codec", "jpeg", "--sweep", "quality=30", "--metrics", "colour_shift",
+                 "--option", "colour_shift.patch_size=64"]
+    with monkeypatch.context() as broken:
+        broken.setattr(rdpbench_test_plugins.MeanColour, "build", lambda self: 1 / 0)
+        assert run_cli(*arguments, "--out", tmp_path / "first") == 0
+    first = pd.read_csv(tmp_path / "first" / "summary.csv").iloc[0]
+    assert np.isnan(first["colour_shift"])
+    assert first["distribution_note"] == "no mean-colour features of the originals: their extraction failed (see the log)"
+    assert not list((tmp_path / "cache").glob("*.npz"))
+    assert run_cli(*arguments, "--out", tmp_path / "second") == 0
+    assert np.isfinite(pd.read_csv(tmp_path / "second" / "summary.csv").iloc[0]["colour_shift"])
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1

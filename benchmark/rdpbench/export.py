@@ -83,8 +83,10 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def distribution(store: ResultsStore) -> pd.DataFrame:
-    """Distribution metrics per (codec, setting): one column per value, plus ``n_patches``, ``patch_protocol``
-    (extractor, patch size and shift) and ``distribution_note`` (small-sample warning)."""
+    """Distribution metrics per (codec, setting): one column per value, plus ``n_patches`` (the fewest
+    any of them was computed on: metrics on other patch sizes see other counts), ``patch_protocol``
+    (each extractor, patch size and shift used) and ``distribution_note`` (every distinct note, e.g.
+    the small-sample warning, which names the count and the feature dimension)."""
     values = pd.DataFrame(store.query("SELECT codec, setting, column_name, value, n_patches, spec, note "
                                       "FROM distribution_values"),
                           columns=["codec", "setting", "column", "value", "n_patches", "patch_protocol", "note"])
@@ -94,9 +96,9 @@ def distribution(store: ResultsStore) -> pd.DataFrame:
                               dropna=False)
     columns = _ordered(store, wide.columns)
     extra = values.groupby(["codec", "setting"]).agg(
-        n_patches=("n_patches", "max"),
-        patch_protocol=("patch_protocol", lambda keys: "; ".join(sorted(set(keys)))),  # one per extractor used
-        distribution_note=("note", lambda notes: next((n for n in notes if isinstance(n, str) and n), "")))
+        n_patches=("n_patches", "min"),
+        patch_protocol=("patch_protocol", lambda keys: "; ".join(sorted(set(keys)))),
+        distribution_note=("note", lambda notes: " | ".join(dict.fromkeys(n for n in notes if isinstance(n, str) and n))))
     return wide[columns].join(extra).reset_index()
 
 

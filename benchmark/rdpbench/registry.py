@@ -7,9 +7,11 @@ A :class:`Registry` maps names to :class:`Entry` objects gathered from, in order
 3. the entry-point group of installed packages (``[project.entry-points."rdpbench.metrics"]``,
    ``name = "package.module:Class"``); the entry point's name is the plug-in's name.
 
-A name defined twice is an error naming both places. An entry that fails to import does not hide
-the others: it is listed with its error, and asking for it raises that error. Unknown names get a
-did-you-mean (:class:`UnknownNameError`).
+Names are spelled as ``normalize`` leaves them (metrics: lower snake_case); a plug-in whose name is
+spelled otherwise, or that takes a name already registered (the first source keeps it, so a
+built-in cannot be replaced), is listed as broken under ``"NAME [its source]"`` with what to do, and
+hides nothing. An entry that fails to import does not hide the others either: it is listed with its
+error, and asking for it raises that error. Unknown names get a did-you-mean (:class:`UnknownNameError`).
 """
 
 from __future__ import annotations
@@ -61,13 +63,20 @@ class Registry:
             candidates = [Entry(name, "built-in", lambda target=target: _import(target))
                           for name, target in self.builtin.items()]
             candidates += self.discover() if self.discover else []
-            candidates += [Entry(point.name, f"entry point {point.value} ({point.dist.name if point.dist else '?'})",
+            candidates += [Entry(point.name, f"entry point {point.value} "
+                                             f"({point.dist.name + ' ' + point.dist.version if point.dist else '?'})",
                                  point.load) for point in entry_points(group=self.group)]
             entries: dict[str, Entry] = {}
             for entry in candidates:
-                if entry.name in entries:
-                    raise ValueError(f"{self.kind} name {entry.name!r} is defined twice: "
-                                     f"{entries[entry.name].source} and {entry.source}")
+                problem = None
+                if self.normalize(entry.name) != entry.name:
+                    problem = (f"the name {entry.name!r} is not spelled as rdpbench spells {self.kind} names "
+                               f"({self.normalize(entry.name)!r}); rename the plug-in")
+                elif entry.name in entries:
+                    problem = (f"the name {entry.name!r} is already taken by {entries[entry.name].source}; "
+                               "rename this plug-in or uninstall it")
+                if problem:
+                    entry = Entry(f"{entry.name} [{entry.source}]", entry.source, None, problem)
                 entries[entry.name] = entry
             self._entries = entries
         return self._entries

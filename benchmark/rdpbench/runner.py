@@ -230,14 +230,18 @@ def plan_matches(spec: RunSpec, codecs: list[PlannedCodec], dataset: Dataset, st
 
 def prepare_metrics(spec: RunSpec) -> tuple[RunContext, dict[str, Metric]]:
     """Create the metrics (cheap: networks load lazily) with the run's context."""
+    options = {METRICS.resolve(name): values for name, values in spec.metric_options.items()}  # did-you-mean
     context = RunContext(device=spec.device,
-                            weights=Weights.from_options(spec.weights_dir, spec.allow_unverified_weights),
-                            options=spec.metric_options)
+                         weights=Weights.from_options(spec.weights_dir, spec.allow_unverified_weights), options=options)
     try:
         names = dict.fromkeys(METRICS.resolve(name) for name in spec.metrics)
         metrics = {name: create_metric(name, context) for name in names}
     except (MetricOptionError, ValueError) as error:
         raise SpecError(str(error)) from error
+    unused = sorted(set(options) - set(metrics))
+    if unused:
+        raise SpecError(f"options given for {', '.join(unused)}, which this run does not compute "
+                        f"(--metrics {','.join(metrics)}): add the metric or drop its options")
     return context, metrics
 
 

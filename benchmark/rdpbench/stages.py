@@ -9,6 +9,7 @@ stored, so Inception sees (k + 1) * n patches for k settings, never the original
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sys
 from dataclasses import dataclass
@@ -47,15 +48,16 @@ def original_features(state: WorkerState, spec: FeatureSpec, image: np.ndarray) 
 def originals_here(state: WorkerState, work: Callable, argument, images: dict[str, Path],
                    label: str) -> dict[str, np.ndarray]:
     """``work(state, argument, pixels)`` for every readable original, in this process. Unreadable
-    images, and images the computation fails on (NIQE of a 1x1 image), are left out: their tasks
-    record why as error rows or metric notes. A cluster executor has a ``map_originals`` with the
-    same arguments less ``state``."""
+    images, and images the computation fails on (NIQE of a 1x1 image), are left out, with the reason
+    in the log: their tasks record why as error rows or metric notes, and the incomplete pass is not
+    cached (rdpbench.reference). A cluster executor has a ``map_originals`` with the same arguments
+    less ``state``."""
     results = {}
     for name, file in tqdm(images.items(), desc=label, unit="image", file=sys.stderr, leave=False):
         try:
             results[name] = np.asarray(work(state, argument, read_rgb8(file)))
-        except Exception:  # noqa: BLE001 - one bad original must not stop the run (see docstring)
-            continue
+        except Exception as error:  # noqa: BLE001 - one bad original must not stop the run (see docstring)
+            logging.getLogger("rdpbench").warning("%s: %s left out: %s: %s", label, name, type(error).__name__, error)
     return results
 
 
@@ -71,7 +73,7 @@ def prepare_reference(store: ResultsStore, dataset, metrics: dict[str, Metric], 
             key = cache_key(kind="no-reference", dataset=dataset.fingerprint, images=subset, metric=name,
                             convention=metric.describe(), weights=str([weight_hashes[w] for w in metric.weight_names()]))
             values = per_image_cached(state.context.cache, key, partial(originals, original_value, name, images,
-                                                                        f"{name} of the originals"))
+                                                                        f"{name} of the originals"), set(images))
             store.write_original_values(name, {image: float(value) for image, value in values.items()})
     features = {}
     specs = {m.feature_spec(): m.weight_names() for m in metrics.values() if isinstance(m, DistributionMetric)}
@@ -79,8 +81,8 @@ def prepare_reference(store: ResultsStore, dataset, metrics: dict[str, Metric], 
         key = cache_key(kind="features", dataset=dataset.fingerprint, images=subset, spec=spec.key,
                         convention=state.extractor(spec.extractor).describe(),
                         weights=str([weight_hashes[name] for name in weight_names]))
-        features[spec] = per_image_cached(state.context.cache, key, partial(originals, original_features, spec, images,
-                                                       "patch features of the originals"))
+        features[spec] = per_image_cached(state.context.cache, key, partial(
+            originals, original_features, spec, images, f"{spec.extractor} features of the originals"), set(images))
     return Reference(features)
 
 
@@ -94,7 +96,8 @@ def _note(n_patches: int, dimension: int) -> str:
 
 def compute_distribution(store: ResultsStore, settings: list[tuple[str, str]], touched: set[tuple[str, str]],
                          metrics: dict[str, DistributionMetric], reference: Reference) -> None:
-    """FID/KID for every (codec, setting) whose features changed in this run or that has none yet."""
+    """Distribution metrics for every (codec, setting) whose features changed in this run or that has
+    none yet. A metric that returns other columns than it declares gets NaN with a note saying so."""
     if not metrics:
         return
     done = {tuple(row) for row in store.query("SELECT DISTINCT codec, setting, metric FROM distribution_values")}
@@ -109,10 +112,16 @@ def compute_distribution(store: ResultsStore, settings: list[tuple[str, str]], t
         reference_features = np.concatenate([originals[i] for i in images]) if images else np.zeros((0, 1))
         features = np.concatenate([reconstructions[i] for i in images]) if images else np.zeros((0, 1))
         n_patches = len(features)
-        if n_patches < 2:
-            values = {column.name: math.nan for column in metric.columns}
+        declared = [column.name for column in metric.columns]
+        values = dict.fromkeys(declared, math.nan)
+        if not originals:
+            note = f"no {spec.extractor} features of the originals: their extraction failed (see the log)"
+        elif n_patches < 2:
             note = f"{n_patches} patches: images smaller than {spec.patch_size} px give none"
         else:
-            values = metric.compute(reference_features, features)
-            note = _note(n_patches, spec.dimension)
+            computed = metric.compute(reference_features, features)
+            if sorted(computed) == sorted(declared):
+                values, note = computed, _note(n_patches, spec.dimension)
+            else:
+                note = f"metric {name} returned columns {sorted(computed)}, but declares {declared}"
         store.write_distribution(codec, setting, name, values, n_patches, len(images), spec.key, note)

@@ -32,6 +32,7 @@ from rdpbench.columns import Column
 from rdpbench.context import RunContext
 from rdpbench.features.registry import EXTRACTORS
 from rdpbench.memory import DEFAULT_METRIC_FACTOR
+from rdpbench.registry import UnknownNameError
 from rdpbench.tasks import FeatureSpec, MetricValue
 
 
@@ -39,8 +40,33 @@ class MetricOptionError(ValueError):
     """An option given to a metric is unknown or invalid."""
 
 
+class MetricDefinitionError(ValueError):
+    """A metric class breaks the rules of its kind (a plug-in bug); the message names the rule."""
+
+
+def parse_option(metric: str, key: str, value: Any, default: Any) -> Any:
+    """``value`` (text from ``--option``, or a config value) as the type of ``default``: bool from
+    true/false/yes/no/1/0, int only from whole numbers, float, str; MetricOptionError otherwise."""
+    kind = type(default)
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}[str(value).strip().lower()]
+        if kind is int:
+            number = float(value)
+            if isinstance(value, bool) or not number.is_integer():
+                raise ValueError
+            return int(number)
+        return kind(value)
+    except (KeyError, TypeError, ValueError):
+        wanted = {bool: "true or false", int: "a whole number", float: "a number"}.get(kind, kind.__name__)
+        raise MetricOptionError(f"metric {metric!r} option {key!r}: expected {wanted}, got {value!r}") from None
+
+
 class Metric:
-    """Common attributes (see the module docstring). A one-column metric's column has its name."""
+    """Common attributes (see the module docstring). A per-image metric fills one column, named as
+    the metric; a distribution metric returns a value for each of its columns."""
 
     name: ClassVar[str] = ""
     kind: ClassVar[str] = ""  # set by the kinds below (rdpbench.columns.KINDS)
@@ -55,7 +81,13 @@ class Metric:
         if unknown:
             known = ", ".join(self.defaults) or "none"
             raise MetricOptionError(f"metric {self.name!r} has no option {', '.join(sorted(unknown))} (known: {known})")
-        self.settings = {key: type(default)(given.get(key, default)) for key, default in self.defaults.items()}
+        self.settings = {key: parse_option(self.name, key, given[key], default) if key in given else default
+                         for key, default in self.defaults.items()}
+        if not self.columns:
+            raise MetricDefinitionError(f"metric {self.name!r} declares no columns")
+        if self.kind != "distribution" and [column.name for column in self.columns] != [self.name]:
+            raise MetricDefinitionError(f"metric {self.name!r} is per image: it fills one column, named "
+                                        f"{self.name!r}, not {[column.name for column in self.columns]}")
 
     def column_info(self) -> list[Column]:
         """The declared columns, with this metric's name, kind and group filled in."""
@@ -95,8 +127,20 @@ class DistributionMetric(Metric):
     options extend ``defaults`` (``{**DistributionMetric.defaults, "k": 3}``)."""
 
     kind = "distribution"
-    extractor: ClassVar[str] = "inception-v3-compat"
+    extractor: ClassVar[str] = ""  # a registered feature extractor (rdpbench.features.registry)
     defaults = {"patch_size": 256, "patch_shift": 128}
+
+    def __init__(self, context: RunContext):
+        super().__init__(context)
+        if not self.extractor:
+            raise MetricDefinitionError(f"metric {self.name!r} names no feature extractor (its `extractor`)")
+        try:
+            EXTRACTORS.load(self.extractor)
+        except UnknownNameError as error:
+            raise UnknownNameError(f"metric {self.name!r} needs a feature extractor: {error}") from None
+        if self.settings["patch_size"] < 1 or self.settings["patch_shift"] < 0:
+            raise MetricOptionError(f"metric {self.name!r}: patch_size must be at least 1 and patch_shift at least 0, "
+                                    f"got {self.settings['patch_size']} and {self.settings['patch_shift']}")
 
     def feature_spec(self) -> FeatureSpec:
         dimension = EXTRACTORS.load(self.extractor).dimension

@@ -26,6 +26,7 @@ class FID(DistributionMetric):
     """Fréchet Inception Distance on patches (HiFiC protocol), torch-fidelity statistics."""
 
     name = "fid"
+    extractor = "inception-v3-compat"
     columns = (Column("fid", "FID", higher_is_better=False, decimals=2),)
     group = GROUP
 
@@ -78,6 +79,7 @@ class KID(DistributionMetric):
     """Kernel Inception Distance on patches: mean and standard deviation over subsets."""
 
     name = "kid"
+    extractor = "inception-v3-compat"
     columns = (Column("kid", "KID", higher_is_better=False, decimals=4),
                Column("kid_std", "KID std", higher_is_better=None, decimals=4))
     group = GROUP

@@ -29,6 +29,7 @@ from rdpbench.metrics.distribution import GROUP
 
 
 class _PrecisionRecall(DistributionMetric):
+    extractor = "inception-v3-compat"
     defaults = {**DistributionMetric.defaults, "k": 3}
     group = GROUP  # subclasses' names are torch-fidelity's result keys
 

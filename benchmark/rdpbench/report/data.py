@@ -17,7 +17,6 @@ from rdpbench import export
 from rdpbench.columns import Column
 from rdpbench.store import STORE_NAME, ResultsStore
 
-SMALL_SAMPLE = 2048  # FID/KID on fewer patches than Inception's feature dimension: rank-deficient covariance
 DECIMALS = {"bpp": 4, "bd_rate_percent": 2}  # columns that are not metrics; metrics declare their own
 # CompressAI's result keys -> our columns (both its old and new spellings)
 IMPORT_KEYS = {"psnr-rgb": "psnr", "psnr": "psnr", "ms-ssim-rgb": "ms_ssim", "ms-ssim": "ms_ssim", "ms_ssim": "ms_ssim",
@@ -34,7 +33,8 @@ class Context:
     dataset: str = "?"
     n_images: int = 0
     unverified_weights: list[str] = field(default_factory=list)  # file names used without a hash match
-    n_patches: tuple[int, int] | None = None   # (min, max) patch count of the FID/KID values
+    n_patches: tuple[int, int] | None = None   # (min, max) patch count of the distribution metrics' values
+    small_sample: bool = False                 # some value had fewer patches than its features' dimension
     patch_protocol: str = ""
 
 
@@ -107,23 +107,26 @@ def _context(store: ResultsStore, summary: pd.DataFrame) -> Context:
         counts = summary["n_patches"].dropna().astype(int)
         patches = (int(counts.min()), int(counts.max()))
     protocols = summary["patch_protocol"].dropna().unique() if "patch_protocol" in summary.columns else []
+    notes = summary["distribution_note"].dropna() if "distribution_note" in summary.columns else []
     return Context(dataset=store.meta("dataset_name") or "?", n_images=store.query("SELECT COUNT(*) FROM images")[0][0],
                    unverified_weights=_unverified_weights(store), n_patches=patches,
+                   small_sample=any("small sample" in str(note) for note in notes),
                    patch_protocol="; ".join(map(str, protocols)))
 
 
 def caveats(data: ReportData) -> list[tuple[str, bool]]:
     """The lines every figure, table and page carries, as (text, prominent): dataset and image count,
-    FID/KID patch count (with the small-sample warning under 2048 patches), unverified weights."""
+    the distribution metrics' patch count (with the small-sample warning when a value had fewer
+    patches than its features' dimension, as its note says), unverified weights."""
     context, lines = data.context, []
     lines.append((f"{context.dataset}, {context.n_images} images", False))
     distribution = "/".join(data.columns[m].label for m in data.distribution_metrics())
     if context.n_patches and distribution:
         low, high = context.n_patches
         count = f"{low}" if low == high else f"{low}-{high}"
-        small = (f" — SMALL SAMPLE (fewer than {SMALL_SAMPLE}): compare {distribution} only at equal patch count"
-                 if low < SMALL_SAMPLE else "")
-        lines.append((f"{distribution} on {count} patches{small}", low < SMALL_SAMPLE))
+        small = (f" — SMALL SAMPLE (fewer patches than feature dimensions): compare {distribution} only at equal "
+                 "patch count" if context.small_sample else "")
+        lines.append((f"{distribution} on {count} patches{small}", context.small_sample))
     if context.unverified_weights:
         lines.append((f"UNVERIFIED WEIGHTS ({', '.join(context.unverified_weights)}): "
                       "not comparable with published values", True))
