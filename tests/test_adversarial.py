@@ -695,8 +695,9 @@ def test_an_interrupted_run_is_recorded_quietly_and_resumes_without_loss(tmp_pat
 
 def test_metric_names_from_a_store_never_name_files_outside_the_report(tmp_path, run_cli):
     """A results folder is input: its recorded metric columns (names, labels, decimals) come from
-    whoever wrote it. Figures named after them stay inside the report folder, and a billion decimals
-    are read as 12."""
+    whoever wrote it. Figures named after them stay inside the report folder, a billion decimals are
+    read as 12, and a label is text everywhere: HTML escaped in the page, "$" not TeX in figures,
+    "|" escaped in Markdown tables."""
     from metadata import record_metrics
     from rdpbench.columns import Column
     from rdpbench.store import ResultsStore
@@ -706,7 +707,7 @@ def test_metric_names_from_a_store_never_name_files_outside_the_report(tmp_path,
     with ResultsStore(tmp_path / "results") as store:
         run_id = store.start_run("2026-01-01T00:00:00", "rdpbench run", {}, {}, "", "host")
         record_metrics(store, run_id, "psnr")
-        store.record_metric(run_id, hostile, "", {}, [], [Column(hostile, "<b>label</b>", decimals=10**9, metric=hostile,
+        store.record_metric(run_id, hostile, "", {}, [], [Column(hostile, "<b>label</b> $x^$ | y", decimals=10**9, metric=hostile,
                                                                  kind="paired")], 99)
         for index, bpp in enumerate((0.5, 1.0)):
             task = Task("jpeg", "jpeg", f"q={index}", (), "a.png", "a.png", ("psnr", hostile))
@@ -717,4 +718,5 @@ def test_metric_names_from_a_store_never_name_files_outside_the_report(tmp_path,
     assert not (tmp_path / "escaped.svg").exists() and not list(tmp_path.glob("*escaped*"))
     assert (report / "rd_.._.._escaped.svg").is_file()
     assert "<b>label</b>" not in (report / "index.html").read_text()  # escaped in the page
-    assert "| 2.000000000000 |" in (report / "summary.md").read_text()
+    markdown = (report / "summary.md").read_text()
+    assert "| 2.000000000000 |" in markdown and "<b>label</b> $x^$ \\| y" in markdown

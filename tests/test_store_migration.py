@@ -54,9 +54,11 @@ def test_opening_for_writing_migrates_once_and_keeps_every_value(old_folder):
     assert rows == 4
 
 
-def test_a_migrated_store_is_reported_like_a_new_one(old_folder, tmp_path, run_cli):
+def test_an_old_store_is_reported_like_a_new_one_and_left_as_it_is(old_folder, tmp_path, run_cli):
+    before = _digest(old_folder / "results.sqlite")
     report = tmp_path / "report"
     assert run_cli("report", old_folder, "--out", report) == 0
+    assert _digest(old_folder / "results.sqlite") == before  # a report reads, it never migrates
     markdown = (report / "summary.md").read_text()
     assert "PSNR [dB] ↑" in markdown and "NIQE ↓" in markdown and "FID ↓" in markdown and "KID ↓" in markdown
     table = pd.read_csv(report / "summary.csv").set_index("setting")

@@ -41,7 +41,8 @@ from rdpbench.imageio import ImageReadError, image_size
 from rdpbench.matching import MatchTarget, reference_bpp, setting_text
 from rdpbench.metrics.base import DistributionMetric, Metric, MetricOptionError
 from rdpbench.metrics.registry import METRICS, create_metric, position
-from rdpbench.safe_paths import UnsafePathError, inside
+from rdpbench.paths import recon_path
+from rdpbench.safe_paths import UnsafePathError
 from rdpbench.spec import MAX_SETTINGS, MAX_TASKS, RunSpec, SpecError, check_device, check_jobs
 from rdpbench.store import ResultsStore
 from rdpbench.tasks import FeatureSpec, Task, TaskResult
@@ -108,13 +109,6 @@ def plan_codecs(spec: RunSpec, context: RunContext) -> list[PlannedCodec]:
     if not planned:
         raise SpecError("no codec to run: name one with --codec or in the config's [[codec]] tables")
     return planned
-
-
-def recon_path(out: Path, label: str, setting: str, image: str) -> Path:
-    """``OUT/recon/<label>/<setting>/<image>.png``; UnsafePathError unless it stays inside OUT/recon
-    (labels, setting texts and image names are text from configs, knobs and file names)."""
-    return inside(out / "recon", f"{label}/{setting}/{Path(image).with_suffix('.png').as_posix()}",
-                  f"reconstruction path of codec {label!r}, setting {setting!r}, image")
 
 
 def check_recon_paths(spec: RunSpec, codecs: list[PlannedCodec], dataset: Dataset) -> None:

@@ -18,9 +18,6 @@ from rdpbench.columns import Column
 from rdpbench.store import STORE_NAME, ResultsStore
 
 DECIMALS = {"bpp": 4, "bd_rate_percent": 2}  # columns that are not metrics; metrics declare their own
-# CompressAI's result keys -> our columns (both its old and new spellings)
-IMPORT_KEYS = {"psnr-rgb": "psnr", "psnr": "psnr", "ms-ssim-rgb": "ms_ssim", "ms-ssim": "ms_ssim", "ms_ssim": "ms_ssim",
-               "lpips": "lpips", "dists": "dists", "niqe": "niqe", "fid": "fid", "kid": "kid"}
 
 
 class ReportError(ValueError):
@@ -75,14 +72,19 @@ class ReportData:
 
 
 def import_compressai_json(path: Path) -> pd.DataFrame:
-    """A CompressAI results file as summary rows labelled "<name> (imported)"."""
+    """A CompressAI results file as summary rows labelled "<name> (imported)". Its keys become our
+    columns: CompressAI's own names through rdpbench.export.COMPRESSAI_KEYS (``psnr-rgb`` -> ``psnr``,
+    taken first), any other key with hyphens as underscores (``ms-ssim`` -> ``ms_ssim``, ``lpips``);
+    the report shows those the results folder has metric metadata for."""
     document = json.loads(Path(path).read_text())
     results = document.get("results", document)
     if "bpp" not in results:
         raise ReportError(f"{path}: no 'bpp' list in its results")
     frame = pd.DataFrame({"bpp": results["bpp"]})
-    for key, column in IMPORT_KEYS.items():
-        if key in results and column not in frame:
+    ours = {theirs: column for column, theirs in export.COMPRESSAI_KEYS.items()}
+    for key in sorted(results, key=lambda key: key not in ours):
+        column = ours.get(key, key.replace("-", "_"))
+        if column not in frame and isinstance(results[key], list) and len(results[key]) == len(frame):
             frame[column] = results[key]
     frame.insert(0, "codec", f"{document.get('name', Path(path).stem)} (imported)")
     frame.insert(1, "setting", [f"imported #{i + 1}" for i in range(len(frame))])
@@ -137,7 +139,7 @@ def load(results: Path, imports: list[Path] = (), metrics: list[str] | None = No
     """Read the store; raise ReportError (one line, what to do) when there is nothing to report."""
     if not (Path(results) / STORE_NAME).is_file():
         raise ReportError(f"no {STORE_NAME} in {results}: run `rdpbench run --out {results}` first")
-    with ResultsStore(results) as store:
+    with ResultsStore(results, read_only=True) as store:  # a report never changes the results
         per_image = export.per_image(store)
         if not (per_image["error"] == "").any():
             raise ReportError(f"{results} has no successful rows ({len(per_image)} error rows): see the error column "

@@ -144,7 +144,7 @@ def comparison(data: ReportData, folder: Path, images: list[str] | None, target_
 def _dataset_root(data: ReportData) -> str:
     from rdpbench.store import ResultsStore
 
-    with ResultsStore(data.results) as store:
+    with ResultsStore(data.results, read_only=True) as store:
         return store.meta("dataset_root")
 
 

@@ -35,7 +35,8 @@ BOOTSTRAP_SAMPLES = 2000
 STYLE = {"font.size": 8, "axes.labelsize": 8, "axes.titlesize": 9, "legend.fontsize": 7, "xtick.labelsize": 7,
          "ytick.labelsize": 7, "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
          "grid.alpha": 0.3, "grid.linewidth": 0.5, "lines.linewidth": 1.2, "lines.markersize": 4,
-         "savefig.bbox": "tight", "pdf.fonttype": 42, "svg.fonttype": "none"}
+         "savefig.bbox": "tight", "pdf.fonttype": 42, "svg.fonttype": "none",
+         "text.parse_math": False}  # labels are text from results folders: "$" is a dollar sign, not TeX
 
 
 def codec_styles(codecs: list[str]) -> dict[str, dict]:

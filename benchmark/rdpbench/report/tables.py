@@ -77,15 +77,21 @@ def header(data: ReportData, column: str) -> str:
     return column
 
 
+def _markdown_cell(text: str) -> str:
+    """Text from a results folder (labels, codec names) as one Markdown table cell."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def _markdown_table(data: ReportData, frame: pd.DataFrame, bold: dict[int, set[str]] | None = None,
                     metric: str | None = None) -> list[str]:
     """``metric``: format every column but bpp as this metric (the equal-rate tables)."""
-    lines = ["| " + " | ".join(header(data, c) for c in frame.columns) + " |",
+    lines = ["| " + " | ".join(_markdown_cell(header(data, c)) for c in frame.columns) + " |",
              "|" + "|".join("---" for _ in frame.columns) + "|"]
     for index, row in enumerate(frame.itertuples(index=False)):
         cells = [format_value(data, metric if metric and c != "bpp" else c, v) for c, v in zip(frame.columns, row)]
         marked = (bold or {}).get(index, set())
-        cells = [f"**{cell}**" if column in marked else cell for column, cell in zip(frame.columns, cells)]
+        cells = [f"**{cell}**" if column in marked else cell
+                 for column, cell in zip(frame.columns, map(_markdown_cell, cells))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 

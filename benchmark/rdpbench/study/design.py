@@ -41,7 +41,7 @@ from PIL import Image
 
 from rdpbench import export
 from rdpbench.imageio import read_rgb8
-from rdpbench.runner import recon_path
+from rdpbench.paths import recon_path
 from rdpbench.columns import Column
 from rdpbench.store import STORE_NAME, VERSION_1_COLUMNS, ResultsStore
 from rdpbench.study import DESIGNS
