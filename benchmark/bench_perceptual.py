@@ -142,7 +142,8 @@ def rdpbench_task(state, path: Path, metrics: tuple[str, ...]) -> float:
 
     codec = state.codec("jpeg")
     params = tuple(codec.resolve_setting({"quality": 50}).items())
-    task = Task("jpeg", "jpeg", "quality=50", params, path.name, str(path), metrics, features=(FeatureSpec(),))
+    features = (FeatureSpec("inception-v3-compat", 2048, 256, 128),)
+    task = Task("jpeg", "jpeg", "quality=50", params, path.name, str(path), metrics, features=features)
     start = time.perf_counter()
     result = execute_task(task, state)
     elapsed = time.perf_counter() - start

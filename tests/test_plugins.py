@@ -98,7 +98,8 @@ def test_entry_point_plugins_reach_the_results_the_tables_and_the_figures(instal
     out, report = tmp_path / "out", tmp_path / "report"
     assert run_cli("metrics") == 0
     listing = capsys.readouterr().out
-    assert "mae  [paired] mae: MAE [grey levels], lower is better" in listing
+    assert "mae  [paired] mae: MAE [grey levels], lower is better, 3 decimals" in listing
+    assert "table: distortion; options: none; weight files: none" in listing
     assert "colour_shift  [distribution, features: mean-colour]" in listing and "mean-colour (3-d, 64 px)" in listing
     assert run_cli("run", "--images", photo_dir, "--codec", "jpeg", "--sweep", "quality=10,60", "--metrics",
                    "psnr,mae,colour-shift", "--option", "colour_shift.patch_size=64", "--option",

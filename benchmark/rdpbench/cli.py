@@ -111,12 +111,13 @@ def _metrics(args: argparse.Namespace) -> int:
                 continue
             plugin = registry.create(entry.name, RunContext())
             if registry is METRICS:
-                columns = "; ".join(f"{c.name}: {c.heading}{', ' + c.direction if c.direction else ''}"
-                                    for c in plugin.column_info())
+                columns = "; ".join(f"{c.name}: {c.heading}{', ' + c.direction if c.direction else ''}, "
+                                    f"{c.decimals} decimals" for c in plugin.column_info())
                 options = ", ".join(f"{k}={v}" for k, v in plugin.defaults.items()) or "none"
                 extractor = f", features: {plugin.extractor}" if plugin.kind == "distribution" else ""
                 print(f"  {entry.name}  [{plugin.kind}{extractor}] {columns}")
-                print(f"      options: {options}; weight files: {', '.join(plugin.weight_names()) or 'none'}")
+                print(f"      table: {plugin.group}; options: {options}; "
+                      f"weight files: {', '.join(plugin.weight_names()) or 'none'}")
             else:
                 print(f"  {plugin.describe()}")
                 print(f"      weight files: {', '.join(plugin.weight_names()) or 'none'}")

@@ -47,7 +47,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from rdpbench.columns import Column
+from rdpbench.columns import KINDS, Column
 from rdpbench.tasks import TaskResult
 
 SCHEMA_VERSION = 2
@@ -293,7 +293,8 @@ class ResultsStore:
             " WHERE run_id = (SELECT MAX(run_id) FROM metric_columns WHERE column_name = m.column_name)"
             " ORDER BY metric_position, metric, column_position")
         return {str(name): Column(str(name), str(label), str(unit or ""), None if higher is None else bool(higher),
-                                  _bounded_decimals(decimals), str(metric), str(kind), str(group or ""))
+                                  _bounded_decimals(decimals), str(metric), kind if kind in KINDS else "paired",
+                                  str(group or ""))
                 for name, label, unit, higher, decimals, metric, kind, group in rows}
 
     def record_setting(self, codec: str, setting: str, params: dict) -> None:

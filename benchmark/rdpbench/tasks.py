@@ -31,10 +31,10 @@ class FeatureSpec:
     patches of ``patch_size`` px, shifted grid at ``patch_shift`` (rdpbench.features.patches).
     ``key`` names them in the store and the reference cache."""
 
-    extractor: str = "inception-v3-compat"
-    dimension: int = 2048
-    patch_size: int = 256
-    patch_shift: int = 128
+    extractor: str
+    dimension: int
+    patch_size: int
+    patch_shift: int
 
     @property
     def key(self) -> str:

@@ -109,7 +109,7 @@ def execute_task(task: Task, state: WorkerState) -> TaskResult:
     failures = []
     with logs.library_prints():  # model-loading messages of metric libraries go to the log
         _compute_metrics(task, state, original, reconstruction, result, failures)
-    result.error = "; ".join(f"metric {failure}" for failure in failures)
+    result.error = "; ".join(failures)
     return result
 
 
@@ -124,7 +124,7 @@ def _compute_metrics(task: Task, state: WorkerState, original: np.ndarray, recon
                 result.metrics[name] = metric.compute(original, reconstruction)
         except Exception as error:  # one failing metric must not lose the codec result
             result.metrics[name] = MetricValue.undefined(f"failed: {_describe(error)}")
-            failures.append(f"{name}: {_describe(error)}")
+            failures.append(f"metric {name}: {_describe(error)}")
     for spec in task.features:
         try:
             result.features[spec.key] = state.extractor(spec.extractor).image_features(

@@ -159,8 +159,11 @@ def load(results: Path, imports: list[Path] = (), metrics: list[str] | None = No
     if not present:
         raise ReportError(f"{results} has no metric values: rerun with --metrics psnr,ms_ssim (or others)")
     if metrics:
+        metrics = [m.strip().lower().replace("-", "_") for m in metrics]  # as `rdpbench run --metrics` spells them
         unknown = [m for m in metrics if m not in present]
         if unknown:
-            raise ReportError(f"no values for {', '.join(unknown)} in {results}: choose from {', '.join(present)}")
+            close = difflib.get_close_matches(unknown[0], present, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ReportError(f"no values for {', '.join(unknown)} in {results}: {hint}choose from {', '.join(present)}")
         present = [m for m in present if m in metrics]
     return ReportData(summary, per_image, originals, present, columns, labels, Path(results), context)
