@@ -118,10 +118,11 @@ class Registry:
         return instance
 
     def unavailable_reason(self, name: str, context: Any) -> str | None:
-        """None when the plug-in can run here; else why not (failed import, missing tool or library)."""
+        """None when the plug-in can run here; else why not (failed import, a broken rule of its kind,
+        missing tool or library)."""
         try:
             instance = self.create(name, context)
-        except UnknownNameError as error:
+        except (UnknownNameError, ValueError) as error:  # ValueError: a plug-in that breaks its kind's rules
             return str(error)
         check = getattr(instance, "unavailable_reason", None)
         return check() if check else None
