@@ -49,13 +49,15 @@ class _Worker:
         child_end.close()
         self.task: Task | None = None
 
+    def ask_to_stop(self) -> None:
+        """Tell the worker to exit once it reads this (it is idle when the run has finished)."""
+        try:
+            self.connection.send(None)
+        except OSError:  # it is gone already
+            pass
+
     def stop(self, now: bool = False) -> None:
-        """Ask the worker to finish (``now``: kill it, e.g. on an interrupt) and wait for it."""
-        if not now:
-            try:
-                self.connection.send(None)
-            except OSError:
-                pass
+        """Wait up to 5 s for a worker asked to stop, then kill it (``now``: at once, e.g. on an interrupt)."""
         self.process.join(timeout=0 if now else 5)
         if self.process.is_alive():
             self.process.kill()
@@ -91,9 +93,16 @@ def run_in_workers(tasks: Iterable[Task], context: MetricContext, jobs: int) -> 
                     worker = _Worker(context, single_thread)
                     workers.append(worker)
                 worker.task = None
-                idle.append(worker)
+                if pending:  # hand out the next task before the caller stores this result: no idle gap
+                    worker.task = pending.popleft()
+                    worker.connection.send(worker.task)
+                else:
+                    idle.append(worker)
                 yield result
         finished = True
     finally:
+        if finished:
+            for worker in workers:  # all asked first, so they shut down (unload torch, ...) side by side
+                worker.ask_to_stop()
         for worker in workers:
             worker.stop(now=not finished)

@@ -22,8 +22,10 @@ class PSNR(PairedMetric):
         return "RGB, 10*log10(255^2/MSE) per image, mean over images"
 
     def compute(self, reference, reconstruction):
-        difference = reference.astype(np.float64) - reconstruction.astype(np.float64)
-        mse = float(np.mean(difference * difference))
+        difference = np.subtract(reference, reconstruction, dtype=np.float64).ravel()
+        # The squares and every partial sum are integers below 2**53 (for images under 4.6e10 pixels), so
+        # the sum is exact in any order: the BLAS dot product gives np.mean(difference**2)'s float64, 3x faster.
+        mse = float(np.dot(difference, difference)) / difference.size
         return MetricValue(math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse))
 
 
