@@ -52,14 +52,18 @@ def test_ms_ssim_on_cpu_is_pytorch_msssims_value_bit_for_bit(photo):
     """rdpbench.metrics.msssim_cpu changes the memory layout for speed; the value must stay exactly the
     library's on the tensor the release built: the (1, 3, H, W) view of the uint8 (H, W, 3) array.
     JPEG quality 38 of this photo is a case where averaging a map in the other layout changes the last bit;
-    the odd-sized crop makes the pooling pad."""
+    the odd-sized crop makes the pooling pad. One metric object serves all pairs, as in a worker: it keeps
+    the last reference's side, which must serve that reference only (not the next one of the same size)."""
     import torch
     from pytorch_msssim import ms_ssim
 
     odd = np.ascontiguousarray(photo[7:170, :301])
+    other = photo.copy()
+    other[200:210, 300:310] = 0
+    metric = create_metric("ms_ssim", MetricContext())
     for image, reconstruction in [(photo, _jpeg(photo, 38)), (photo, _jpeg(photo, 10)), (photo, photo.copy()),
-                                  (odd, _noisy(odd, 6))]:
-        got = create_metric("ms_ssim", MetricContext()).compute(image, reconstruction).value
+                                  (other, _jpeg(photo, 38)), (odd, _noisy(odd, 6))]:
+        got = metric.compute(image, reconstruction).value
         x, y = (torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0).float() for a in (image, reconstruction))
         assert got == float(ms_ssim(x, y, data_range=255.0))
 

@@ -70,7 +70,9 @@ def _died(task: Task, exitcode: int | None) -> TaskResult:
 
 
 def run_in_workers(tasks: Iterable[Task], context: MetricContext, jobs: int) -> Iterator[TaskResult]:
-    pending = deque(tasks)
+    # One image's tasks in a row, so a worker reuses what it keeps of that original (its pixels, the
+    # reference side of MS-SSIM) instead of cycling through the whole dataset once per setting.
+    pending = deque(sorted(tasks, key=lambda task: task.image_path))
     single_thread = jobs > 1
     workers = [_Worker(context, single_thread) for _ in range(min(jobs, len(pending)))]
     idle = list(workers)
