@@ -24,14 +24,13 @@ from rdpbench.metrics.base import MetricContext
 from rdpbench.tasks import Task, TaskResult, WorkerState, execute_task
 
 
-def _worker_main(connection: Connection, context: MetricContext, single_thread: bool) -> None:
-    """Worker loop: receive a task, send its result; stop on None or when the parent is gone.
-    With ``single_thread`` torch and BLAS use one thread (set before they load), so N workers use N cores."""
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _worker_main(connection: Connection, context: MetricContext) -> None:
+    """Worker loop: receive a task, send its result; stop on None or when the parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if single_thread:
-        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            os.environ[variable] = "1"
     state = WorkerState(context)
     try:
         while (task := connection.recv()) is not None:
@@ -42,10 +41,22 @@ def _worker_main(connection: Connection, context: MetricContext, single_thread: 
 
 class _Worker:
     def __init__(self, context: MetricContext, single_thread: bool):
+        """With ``single_thread`` torch, numpy's BLAS and MKL use one thread, so N workers use N cores: the
+        limits are in the environment the worker starts with, since numpy loads before its code runs."""
         spawn = multiprocessing.get_context("spawn")  # no inherited torch/OpenMP state, as on a cluster
         self.connection, child_end = spawn.Pipe()
-        self.process = spawn.Process(target=_worker_main, args=(child_end, context, single_thread), daemon=True)
-        self.process.start()
+        self.process = spawn.Process(target=_worker_main, args=(child_end, context), daemon=True)
+        saved = {variable: os.environ.get(variable) for variable in THREAD_VARIABLES}
+        if single_thread:
+            os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
+        try:
+            self.process.start()
+        finally:
+            for variable, value in saved.items():
+                if value is None:
+                    os.environ.pop(variable, None)
+                else:
+                    os.environ[variable] = value
         child_end.close()
         self.task: Task | None = None
 

@@ -22,10 +22,11 @@ class PSNR(PairedMetric):
         return "RGB, 10*log10(255^2/MSE) per image, mean over images"
 
     def compute(self, reference, reconstruction):
-        difference = np.subtract(reference, reconstruction, dtype=np.float64).ravel()
-        # The squares and every partial sum are integers below 2**53 (for images under 4.6e10 pixels), so
-        # the sum is exact in any order: the BLAS dot product gives np.mean(difference**2)'s float64, 3x faster.
-        mse = float(np.dot(difference, difference)) / difference.size
+        # In integers: the sum of squares is exact, as is np.mean's float64 sum of these integers (below
+        # 2**53 for images under 4.6e10 pixels), so the MSE is the same float64, five times faster.
+        squares = np.subtract(reference, reconstruction, dtype=np.int32)
+        np.multiply(squares, squares, out=squares)
+        mse = float(squares.sum(dtype=np.int64)) / squares.size
         return MetricValue(math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse))
 
 
