@@ -38,7 +38,7 @@ def reference_side(x: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
     for scale in range(len(WEIGHTS)):
         mu1 = gaussian_filter(x, window)
         mu1_sq = mu1.pow(2)
-        scales.append((x, mu1, mu1_sq, gaussian_filter(x * x, window) - mu1_sq))
+        scales.append((x, mu1, mu1_sq, gaussian_filter(x * x, window).sub_(mu1_sq)))
         if scale < len(WEIGHTS) - 1:
             x = _pool(x)
     return scales
@@ -54,12 +54,14 @@ def ms_ssim(reference: torch.Tensor | list[tuple[torch.Tensor, ...]], y: torch.T
     window = _WINDOW.repeat(y.shape[1], 1, 1, 1)
     contrasts = []
     for scale, (x, mu1, mu1_sq, sigma1_sq) in enumerate(scales):
+        # pytorch_msssim's _ssim, in place where a tensor is not needed again: the same operations, fewer buffers
         mu2 = gaussian_filter(y, window)
-        mu2_sq, mu1_mu2 = mu2.pow(2), mu1 * mu2
-        sigma2_sq = gaussian_filter(y * y, window) - mu2_sq
-        sigma12 = gaussian_filter(x * y, window) - mu1_mu2
-        cs_map = (2 * sigma12 + c2) / (sigma1_sq + sigma2_sq + c2)
-        ssim_map = ((2 * mu1_mu2 + c1) / (mu1_sq + mu2_sq + c1)) * cs_map
+        mu2_sq = mu2.pow(2)
+        mu1_mu2 = mu2.mul_(mu1)
+        sigma2_sq = gaussian_filter(y * y, window).sub_(mu2_sq)
+        sigma12 = gaussian_filter(x * y, window).sub_(mu1_mu2)
+        cs_map = sigma12.mul_(2).add_(c2).div_(sigma2_sq.add_(sigma1_sq).add_(c2))
+        ssim_map = mu1_mu2.mul_(2).add_(c1).div_(mu2_sq.add_(mu1_sq).add_(c1)).mul_(cs_map)
         ssim = torch.flatten(ssim_map.contiguous(), 2).mean(-1)
         cs = torch.flatten(cs_map if scale == 0 else cs_map.contiguous(), 2).mean(-1)
         if scale < len(WEIGHTS) - 1:
