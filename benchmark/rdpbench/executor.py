@@ -59,6 +59,7 @@ class _Worker:
                     os.environ[variable] = value
         child_end.close()
         self.task: Task | None = None
+        self.image: str | None = None  # the original of its latest task (rdpbench.executor._ImageQueue)
 
     def ask_to_stop(self) -> None:
         """Tell the worker to exit once it reads this (it is idle when the run has finished)."""
@@ -80,20 +81,52 @@ def _died(task: Task, exitcode: int | None) -> TaskResult:
     return TaskResult(task, error=f"worker: the worker process {how} while running this task")
 
 
+class _ImageQueue:
+    """The tasks still to hand out, grouped by original image. A worker keeps taking tasks of the image
+    it worked on, so it reads and prepares each original once (it keeps the last one: its pixels, the
+    reference side of MS-SSIM); when that image is done it starts one no other worker is on, or, at the
+    end, helps with the image that has the most tasks left."""
+
+    def __init__(self, tasks: Iterable[Task]):
+        self.groups: dict[str, deque[Task]] = {}
+        for task in tasks:
+            self.groups.setdefault(task.image_path, deque()).append(task)
+
+    def __len__(self) -> int:
+        return sum(len(group) for group in self.groups.values())
+
+    def __bool__(self) -> bool:
+        return bool(self.groups)
+
+    def take(self, worker: _Worker, workers: list[_Worker]) -> Task:
+        image = worker.image
+        if image not in self.groups:
+            others = {other.image for other in workers if other is not worker}
+            image = next((path for path in self.groups if path not in others), None)
+            image = image or max(self.groups, key=lambda path: len(self.groups[path]))
+        group = self.groups[image]
+        task = group.popleft()
+        if not group:
+            del self.groups[image]
+        worker.image = image
+        return task
+
+
 def run_in_workers(tasks: Iterable[Task], context: MetricContext, jobs: int) -> Iterator[TaskResult]:
-    # One image's tasks in a row, so a worker reuses what it keeps of that original (its pixels, the
-    # reference side of MS-SSIM) instead of cycling through the whole dataset once per setting.
-    pending = deque(sorted(tasks, key=lambda task: task.image_path))
+    pending = _ImageQueue(tasks)
     single_thread = jobs > 1
     workers = [_Worker(context, single_thread) for _ in range(min(jobs, len(pending)))]
     idle = list(workers)
     finished = False
+
+    def hand_out(worker: _Worker) -> None:
+        worker.task = pending.take(worker, workers)
+        worker.connection.send(worker.task)
+
     try:
         while pending or len(idle) < len(workers):
             while idle and pending:
-                worker = idle.pop()
-                worker.task = pending.popleft()
-                worker.connection.send(worker.task)
+                hand_out(idle.pop())
             busy = {w.connection: w for w in workers if w.task is not None}
             for connection in wait(list(busy)):
                 worker = busy[connection]
@@ -107,8 +140,7 @@ def run_in_workers(tasks: Iterable[Task], context: MetricContext, jobs: int) -> 
                     workers.append(worker)
                 worker.task = None
                 if pending:  # hand out the next task before the caller stores this result: no idle gap
-                    worker.task = pending.popleft()
-                    worker.connection.send(worker.task)
+                    hand_out(worker)
                 else:
                     idle.append(worker)
                 yield result
