@@ -13,9 +13,11 @@ A cluster executor would have the same shape: take picklable tasks, yield TaskRe
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
+import sys
 from collections import deque
 from multiprocessing.connection import Connection, wait
 from typing import Iterable, Iterator
@@ -28,7 +30,9 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 
 
 def _worker_main(connection: Connection, context: MetricContext) -> None:
-    """Worker loop: receive a task, send its result; stop on None or when the parent is gone."""
+    """Worker loop: receive a task, send its result; stop on None or when the parent is gone.
+    It exits without tearing down the interpreter (unloading torch and its libraries takes about a
+    second, which the parent would wait for): results are sent and output is flushed, nothing is lost."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     state = WorkerState(context)
@@ -37,6 +41,10 @@ def _worker_main(connection: Connection, context: MetricContext) -> None:
             connection.send(execute_task(task, state))
     except (EOFError, OSError):  # the parent stopped or was killed: nothing to report to
         pass
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 class _Worker:
