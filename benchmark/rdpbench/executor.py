@@ -1,7 +1,8 @@
 """Executor: run tasks and yield their results as they finish, in any order.
 
 :func:`run_in_workers` runs them in N spawned worker processes (one at ``--jobs 1``: the work never
-runs in the process that owns the store), one task per worker at a time. The parent always knows
+runs in the process that owns the store), one task per worker at a time, handed out image by image
+(:class:`_ImageQueue`) so that a worker prepares each original once. The parent always knows
 which task each worker holds, so a worker that dies (a segfaulting codec library, the out-of-memory
 killer) turns exactly that task into an error row; a new worker takes its place and the run goes on.
 
@@ -155,7 +156,7 @@ def run_in_workers(tasks: Iterable[Task], context: MetricContext, jobs: int) -> 
         finished = True
     finally:
         if finished:
-            for worker in workers:  # all asked first, so they shut down (unload torch, ...) side by side
+            for worker in workers:  # all asked first, so they shut down side by side
                 worker.ask_to_stop()
         for worker in workers:
             worker.stop(now=not finished)
