@@ -61,11 +61,13 @@ def ms_ssim(reference: torch.Tensor | list[tuple[torch.Tensor, ...]], y: torch.T
         sigma2_sq = gaussian_filter(y * y, window).sub_(mu2_sq)
         sigma12 = gaussian_filter(x * y, window).sub_(mu1_mu2)
         cs_map = sigma12.mul_(2).add_(c2).div_(sigma2_sq.add_(sigma1_sq).add_(c2))
-        ssim_map = mu1_mu2.mul_(2).add_(c1).div_(mu2_sq.add_(mu1_sq).add_(c1)).mul_(cs_map)
-        ssim = torch.flatten(ssim_map.contiguous(), 2).mean(-1)
-        cs = torch.flatten(cs_map if scale == 0 else cs_map.contiguous(), 2).mean(-1)
-        if scale < len(WEIGHTS) - 1:
+        if scale < len(scales) - 1:
+            cs = torch.flatten(cs_map if scale == 0 else cs_map.contiguous(), 2).mean(-1)
             contrasts.append(torch.relu(cs))
             y = _pool(y)
+    # The SSIM map of the coarsest scale (the maps of this last iteration): pytorch_msssim makes one at
+    # every scale but uses only this one.
+    ssim_map = mu1_mu2.mul_(2).add_(c1).div_(mu2_sq.add_(mu1_sq).add_(c1)).mul_(cs_map)
+    ssim = torch.flatten(ssim_map.contiguous(), 2).mean(-1)
     values = torch.stack(contrasts + [torch.relu(ssim)], dim=0)  # (scale, batch, channel)
     return torch.prod(values ** y.new_tensor(WEIGHTS).view(-1, 1, 1), dim=0).mean()
