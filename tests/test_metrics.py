@@ -1,10 +1,12 @@
 """PSNR and MS-SSIM conventions (those of CompressAI's evaluation) against formulas and other libraries."""
 
+import io
 import math
 
 import numpy as np
 import pytest
 import skimage.metrics
+from PIL import Image
 
 from rdpbench.context import RunContext
 from rdpbench.metrics.registry import METRICS, create_metric
@@ -39,6 +41,32 @@ def test_ms_ssim_matches_compressai_evaluation(photo):
     assert got == pytest.approx(reference, abs=1e-7)
     assert 0.5 < got < 1.0
     assert create_metric("ms_ssim", RunContext()).compute(photo, photo.copy()).value == pytest.approx(1.0, abs=1e-6)
+
+
+def _jpeg(image, quality):
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
+def test_ms_ssim_on_cpu_is_pytorch_msssims_value_bit_for_bit(photo):
+    """rdpbench.metrics.msssim_cpu changes the memory layout for speed; the value must stay exactly the
+    library's on the tensor the release built: the (1, 3, H, W) view of the uint8 (H, W, 3) array.
+    JPEG quality 38 of this photo is a case where averaging a map in the other layout changes the last bit;
+    the odd-sized crop makes the pooling pad. One metric object serves all pairs, as in a worker: it keeps
+    the last reference's side, which must serve that reference only (not the next one of the same size)."""
+    import torch
+    from pytorch_msssim import ms_ssim
+
+    odd = np.ascontiguousarray(photo[7:170, :301])
+    other = photo.copy()
+    other[200:210, 300:310] = 0
+    metric = create_metric("ms_ssim", RunContext())
+    for image, reconstruction in [(photo, _jpeg(photo, 38)), (photo, _jpeg(photo, 10)), (photo, photo.copy()),
+                                  (other, _jpeg(photo, 38)), (odd, _noisy(odd, 6))]:
+        got = metric.compute(image, reconstruction).value
+        x, y = (torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0).float() for a in (image, reconstruction))
+        assert got == float(ms_ssim(x, y, data_range=255.0))
 
 
 @pytest.mark.parametrize("shape, defined", [((160, 400, 3), False), ((400, 160, 3), False), ((161, 161, 3), True)])

@@ -29,14 +29,18 @@ class PSNR(PairedMetric):
         return "RGB, 10*log10(255^2/MSE) per image, mean over images"
 
     def compute(self, reference, reconstruction):
-        difference = reference.astype(np.float64) - reconstruction.astype(np.float64)
-        mse = float(np.mean(difference * difference))
+        # In integers: the sum of squares is exact, as is np.mean's float64 sum of these integers (below
+        # 2**53 for images under 4.6e10 pixels), so the MSE is the same float64, five times faster.
+        squares = np.subtract(reference, reconstruction, dtype=np.int32)
+        np.multiply(squares, squares, out=squares)
+        mse = float(squares.sum(dtype=np.int64)) / squares.size
         return MetricValue(math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse))
 
 
 class MSSSIM(PairedMetric):
     """RGB MS-SSIM by ``pytorch_msssim.ms_ssim``: data_range 255, 5 scales with the standard weights
     (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), Gaussian window 11 with sigma 1.5, channels averaged.
+    On the CPU the same value comes from rdpbench.metrics.msssim_cpu, three times faster.
     Images with a short side under 161 px give NaN with the reason."""
 
     name = "ms_ssim"
@@ -53,12 +57,31 @@ class MSSSIM(PairedMetric):
 
     def compute(self, reference, reconstruction):
         import torch
-        from pytorch_msssim import ms_ssim
 
         if min(reference.shape[:2]) < MS_SSIM_MIN_SIDE:
             return MetricValue.undefined(f"MS-SSIM needs >= {MS_SSIM_MIN_SIDE} px on the short side")
         device = self.context.device
         with torch.no_grad():
-            value = ms_ssim(image_tensor(reference, device, "0..255"), image_tensor(reconstruction, device, "0..255"),
-                            data_range=255.0)
+            if device != "cpu":
+                from pytorch_msssim import ms_ssim
+
+                value = ms_ssim(image_tensor(reference, device, "0..255"),
+                                image_tensor(reconstruction, device, "0..255"), data_range=255.0)
+            else:  # the same value, three times as fast (rdpbench.metrics.msssim_cpu)
+                from rdpbench.metrics.msssim_cpu import ms_ssim
+
+                value = ms_ssim(self._reference_side(reference), image_tensor(reconstruction, "cpu", "0..255"), 255.0)
         return MetricValue(float(value))
+
+    def _reference_side(self, reference):
+        """The reference's per-scale tensors (msssim_cpu.reference_side), kept with a copy of the last
+        reference: a worker runs one image's settings in a row and filters that original once."""
+        from rdpbench.metrics.msssim_cpu import reference_side
+
+        last = getattr(self, "_last_reference", None)
+        if last is not None and last[0].shape == reference.shape and np.array_equal(last[0], reference):
+            return last[1]
+        self._last_reference = None  # freed first: at most one side is held (rdpbench.memory's MS-SSIM share)
+        side = reference_side(image_tensor(reference, "cpu", "0..255"))
+        self._last_reference = (reference.copy(), side)
+        return side
