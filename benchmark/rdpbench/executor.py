@@ -122,10 +122,28 @@ class _ImageQueue:
         return task
 
 
-def run_in_workers(tasks: Iterable[Task], context: RunContext, jobs: int) -> Iterator[TaskResult]:
+def start_workers(context: RunContext, jobs: int) -> list[_Worker]:
+    """``jobs`` worker processes, started ahead of the tasks: each spends about two seconds importing
+    torch and the libraries, which then overlaps the planning of the run. Hand them to
+    :func:`run_in_workers`, and to :func:`stop_workers` in any case."""
+    return [_Worker(context, jobs > 1) for _ in range(jobs)]
+
+
+def stop_workers(workers: list[_Worker]) -> None:
+    """Kill workers that never got a task (a run that stopped early or had nothing to do); they hold
+    no state. Workers that :func:`run_in_workers` used are stopped by it already."""
+    for worker in workers:
+        worker.stop(now=True)
+
+
+def run_in_workers(tasks: Iterable[Task], context: RunContext, jobs: int,
+                   started: list[_Worker] = ()) -> Iterator[TaskResult]:
+    """Results of ``tasks`` as they finish, from ``jobs`` worker processes (the ``started`` ones first)."""
     pending = _ImageQueue(tasks)
     single_thread = jobs > 1
-    workers = [_Worker(context, single_thread) for _ in range(min(jobs, len(pending)))]
+    wanted = min(jobs, len(pending))
+    workers = list(started[:wanted]) + [_Worker(context, single_thread) for _ in range(wanted - len(started))]
+    stop_workers(list(started[wanted:]))
     idle = list(workers)
     finished = False
 

@@ -36,7 +36,7 @@ from rdpbench.context import RunContext
 from rdpbench.dask_cluster import parse_config
 from rdpbench.dask_executor import DaskExecutor, open_executor
 from rdpbench.datasets import Dataset, load_dataset
-from rdpbench.executor import run_in_workers
+from rdpbench.executor import run_in_workers, start_workers, stop_workers
 from rdpbench.imageio import ImageReadError, image_size
 from rdpbench.matching import MatchTarget, reference_bpp, setting_text
 from rdpbench.metrics.base import DistributionMetric, Metric, MetricOptionError
@@ -267,10 +267,11 @@ def locate_weights(context: RunContext, metrics: dict[str, Metric], codecs: list
 
 
 def execute(tasks: list[Task], spec: RunSpec, state: WorkerState, store: ResultsStore, run_id: int,
-            executor: DaskExecutor | None = None) -> None:
-    """Run the tasks (on a Dask executor, or in worker processes of this machine) and stream each
-    result into the store as it arrives."""
-    results = executor.run(tasks) if executor is not None else run_in_workers(tasks, state.context, spec.jobs)
+            executor: DaskExecutor | None = None, workers: list = ()) -> None:
+    """Run the tasks (on a Dask executor, or in the worker processes of this machine, ``workers``
+    started ahead) and stream each result into the store as it arrives."""
+    results = (executor.run(tasks) if executor is not None
+               else run_in_workers(tasks, state.context, spec.jobs, workers))
     with tqdm(total=len(tasks), unit="task", desc="rdpbench", file=sys.stderr, smoothing=0.1,
               mininterval=0.2 if sys.stderr.isatty() else 10) as progress:
         failed = 0
@@ -290,13 +291,16 @@ def run(spec: RunSpec, command: str) -> int:
         check_device(spec.device)
     spec.jobs = cap_jobs(spec.jobs)
     context, metrics = prepare_metrics(spec)
-    codecs = plan_codecs(spec, context)
     with open_executor(spec, context) as executor:  # None: this machine's executors
-        return _run(spec, command, context, metrics, codecs, executor)
+        workers = start_workers(context, spec.jobs) if executor is None else []  # they load while we plan
+        try:
+            return _run(spec, command, context, metrics, plan_codecs(spec, context), executor, workers)
+        finally:
+            stop_workers(workers)
 
 
 def _run(spec: RunSpec, command: str, context: RunContext, metrics: dict[str, Metric],
-         codecs: list[PlannedCodec], executor: DaskExecutor | None) -> int:
+         codecs: list[PlannedCodec], executor: DaskExecutor | None, workers: list) -> int:
     located = locate_weights(context, metrics, codecs, executor)
     dataset = load_dataset(spec.images, spec.dataset)
     spec.out = spec.out or Path("results") / dataset.name
@@ -347,7 +351,7 @@ def _run(spec: RunSpec, command: str, context: RunContext, metrics: dict[str, Me
 
         status = "interrupted"
         try:
-            execute(tasks, spec, state, store, run_id, executor)
+            execute(tasks, spec, state, store, run_id, executor, workers)
             touched = {(task.codec, task.setting) for task in tasks}
             settings = [(c.label, setting) for c in codecs for setting, _ in c.settings]
             stages.compute_distribution(store, settings, touched, distribution, reference)
