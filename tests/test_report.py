@@ -268,3 +268,11 @@ def test_the_page_loads_in_headless_chromium_with_every_image(results, tmp_path,
     # the overview figure plus, for 2 images, the original and 4 codecs
     assert 'data-images="11"' in body
     assert "better</b> q=" in dom and "bpp" in dom
+
+
+def test_a_report_with_only_the_anchor_says_there_is_nothing_to_compare(tmp_path, run_cli):
+    curves = {"anchor": (ANCHOR_BPP, {"psnr": ANCHOR_PSNR})}
+    report = tmp_path / "report"
+    assert run_cli("report", make_store(tmp_path, curves, recon=False), "--anchor", "anchor", "--out", report) == 0
+    page = (report / "index.html").read_text()
+    assert "No other codec to compare with the anchor anchor." in page and "No anchor given" not in page

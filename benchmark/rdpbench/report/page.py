@@ -158,7 +158,9 @@ def render(data: ReportData, folder: Path, figures: list[str], files: list[str],
     bd_html = ("<p class=\"note\">bd_rate_percent &lt; 0: fewer bits than the anchor at equal quality. bd_metric: "
                "codec − anchor at equal rate in the metric's unit (for lower-is-better metrics negative is better). "
                "better: who wins when both agree.</p>" + _html_table(data, bd)
-               if bd is not None and len(bd) else "<p>No anchor given (--anchor CODEC).</p>")
+               if bd is not None and len(bd) else
+               f"<p>No other codec to compare with the anchor {html.escape(anchor)}.</p>" if anchor else
+               "<p>No anchor given (--anchor CODEC).</p>")
     box = caveat_box(data)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>rdpbench report: {html.escape(data.results.name)}</title>
