@@ -44,6 +44,9 @@ class MetricDefinitionError(ValueError):
     """A metric class breaks the rules of its kind (a plug-in bug); the message names the rule."""
 
 
+_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
 def parse_option(metric: str, key: str, value: Any, default: Any) -> Any:
     """``value`` (text from ``--option``, or a config value) as the type of ``default``: bool from
     true/false/yes/no/1/0, int only from whole numbers, float, str; MetricOptionError otherwise."""
@@ -52,7 +55,7 @@ def parse_option(metric: str, key: str, value: Any, default: Any) -> Any:
         if kind is bool:
             if isinstance(value, bool):
                 return value
-            return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}[str(value).strip().lower()]
+            return _BOOLEANS[str(value).strip().lower()]
         if kind is int:
             number = float(value)
             if isinstance(value, bool) or not number.is_integer():
