@@ -201,10 +201,18 @@ def test_weights_fetch_refuses_a_download_that_matches_only_the_prefix(tmp_path,
 
 
 # -- 2. nothing written outside its folder --------------------------------------------------------------
-@pytest.mark.parametrize("text", ["../escape", "a/../../escape", "/tmp/abs", "..", "", ".", "x\x00y", "..\\win"])
+@pytest.mark.parametrize("text", ["../escape", "a/../../escape", "/tmp/abs", "..", "", ".", "x\x00y", "..\\win",
+                                  "C:foo", "c:/abs", "Z:\\abs", "./C:foo", "\\\\server\\share\\x"])
 def test_the_path_rule_refuses_text_that_leaves_the_root(tmp_path, text):
     with pytest.raises(UnsafePathError):
         inside(tmp_path / "root", text, "test")
+
+
+@pytest.mark.parametrize("text", ["HEVC intra (x265, 4:4:4)/quality=10/kodim01.png", "jpeg[subsampling=4:4:4]/q=5/a.png",
+                                  "CC:x/a.png", "1:2/a.png", "é:x/a.png"])
+def test_a_colon_that_is_no_drive_letter_is_plain_text(tmp_path, text):
+    """Only one ASCII letter and a colon opening the text is a (Windows) drive; other colons are names."""
+    assert inside(tmp_path / "root", text, "test") == tmp_path / "root" / text
 
 
 def test_the_path_rule_refuses_a_link_leading_out_and_accepts_sub_folders(tmp_path):

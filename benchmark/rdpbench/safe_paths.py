@@ -3,8 +3,10 @@ manifest names and ``dest``, file names in manifests, archive members).
 
 :func:`inside` joins the text under a root folder and refuses it, with :class:`UnsafePathError`,
 unless the result stays strictly inside that root: no absolute paths, no ``..`` components, no
-drive letters or backslash tricks, no NUL bytes, and — after following any links that already
-exist on disk — still under the root. Nothing is created or written here; callers write only to
+drive letters (``C:``, ``C:foo``: one ASCII letter and a colon opening the text) or backslash
+tricks, no NUL bytes, and — after following any links that already exist on disk — still under the
+root. A colon elsewhere is plain text: the label ``HEVC intra (x265, 4:4:4)`` and the setting
+``subsampling=4:4:4`` are names, not drives. Nothing is created or written here; callers write only to
 the path it returns.
 """
 
@@ -12,6 +14,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path, PurePosixPath
+
+
+DRIVE = re.compile(r"[A-Za-z]:")  # what Windows reads as a drive: "C:/x" (absolute), "C:x" (drive-relative)
 
 
 class UnsafePathError(ValueError):
@@ -25,8 +30,10 @@ def unsafe_reason(text: str) -> str | None:
     if "\x00" in text:
         return "contains a NUL byte"
     path = PurePosixPath(text.replace("\\", "/"))
-    if path.is_absolute() or (path.parts and ":" in path.parts[0]):
+    if path.is_absolute():
         return "is an absolute path"
+    if DRIVE.match(path.as_posix()):
+        return "starts with a drive letter"
     if ".." in path.parts:
         return "has a '..' component"
     if path == PurePosixPath("."):
