@@ -728,3 +728,97 @@ def test_metric_names_from_a_store_never_name_files_outside_the_report(tmp_path,
     assert "<b>label</b>" not in (report / "index.html").read_text()  # escaped in the page
     markdown = (report / "summary.md").read_text()
     assert "| 2.000000000000 |" in markdown and "<b>label</b> $x^$ \\| y" in markdown
+
+
+# -- 6. a received study folder is untrusted input ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """A small round-robin study with two simulated raters' answers (read-only: tests copy it)."""
+    import study_fixtures
+    from rdpbench.cli import main
+
+    folder = tmp_path_factory.mktemp("adversarial-study")
+    results = study_fixtures.make_results(folder)
+    assert main(["study", "create", str(results), "--out", str(folder / "study"), "--design", "round-robin",
+                 "--entries", "jpeg:quality=10,jpeg:quality=60", "--probes", "1", "--seed", "3"]) == 0
+    assert main(["study", "simulate", str(folder / "study"), "--raters", "2", "--model", "metric:psnr",
+                 "--seed", "1"]) == 0
+    return folder / "study"
+
+
+def _received(study: Path, tmp_path: Path, edit=None, raw: bytes | None = None) -> Path:
+    """A copy of ``study`` whose study.json is ``edit``ed (a function of the parsed design) or replaced by ``raw``."""
+    import json
+    import shutil
+
+    copy = tmp_path / "received" / "study"
+    shutil.copytree(study, copy)
+    path = copy / "study.json"
+    path.chmod(0o644)
+    if raw is None:
+        design = json.loads(path.read_text())
+        edit(design)
+        raw = json.dumps(design).encode()
+    path.write_bytes(raw)
+    (copy / "responses.sqlite").unlink()  # answers of the original design would be refused as such
+    for name in ("responses.sqlite-wal", "responses.sqlite-shm"):
+        (copy / name).unlink(missing_ok=True)
+    return copy
+
+
+def _rename_pictures(design: dict, new: str) -> None:
+    old = design["trials"][0]["original"]
+    design["files"][new] = design["files"].pop(old)
+    for trial in design["trials"]:
+        for key in ("original", "a_file", "b_file"):
+            trial[key] = new if trial[key] == old else trial[key]
+
+
+STUDY_COMMANDS = [("status",), ("export",), ("analyze",), ("simulate", "--raters", "1", "--model", "metric:psnr"),
+                  ("export-static", "OUT"), ("import", "ANSWERS"), ("serve", "--port", "1")]
+
+
+@pytest.mark.parametrize("damage", [
+    b"\x00garbage{", b"[1, 2]", b'{"format": "rdpbench-study/1"}', b"[" * 100_000, b'"just a string"',
+    "no trials", "trials not a list", "picture name leading out", "absolute picture name", "unknown entry",
+    "seed a string", "trial not an object"])
+def test_a_damaged_or_hostile_study_json_is_one_clear_error_in_every_study_command(
+        study, tmp_path, run_cli, capsys, damage):
+    edits = {
+        "no trials": lambda d: d.pop("trials"),
+        "trials not a list": lambda d: d.update(trials={"t": 1}),
+        "picture name leading out": lambda d: _rename_pictures(d, "../../../escaped.png"),
+        "absolute picture name": lambda d: _rename_pictures(d, str(tmp_path / "escaped.png")),
+        "unknown entry": lambda d: d["trials"][0].update(a="nobody:q=1"),
+        "seed a string": lambda d: d.update(seed="7"),
+        "trial not an object": lambda d: d["trials"].append(5),
+    }
+    received = (_received(study, tmp_path, raw=damage) if isinstance(damage, bytes)
+                else _received(study, tmp_path, edit=edits[damage]))
+    (tmp_path / "answers.json").write_text("{}")
+    before = _files_under(tmp_path)
+    for command in STUDY_COMMANDS:
+        arguments = [str(tmp_path / "static") if a == "OUT" else str(tmp_path / "answers.json") if a == "ANSWERS"
+                     else a for a in command[1:]]
+        extra = ["--out", str(tmp_path / "analysis")] if command[0] == "analyze" else []
+        assert run_cli("study", command[0], received, *arguments, *extra) == 2, command
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "Traceback" not in error, (command, error)
+        assert "study.json" in error and ("damaged" in error or "no such" in error), (command, error)
+    assert _files_under(tmp_path) - before <= {received / "responses.sqlite", received / "responses.sqlite-wal",
+                                               received / "responses.sqlite-shm"}
+    assert not list(tmp_path.rglob("escaped*"))
+
+
+def test_analyze_and_export_static_write_only_inside_their_out_folder(study, tmp_path, run_cli):
+    """Even a picture name that passed the schema is joined through the path rule: the outputs
+    name only files under --out."""
+    outputs = tmp_path / "outputs"
+    assert run_cli("study", "analyze", study, "--out", outputs / "analysis") == 0
+    assert run_cli("study", "export-static", study, outputs / "static", "--raters", "1") == 0
+    from rdpbench.study import design as designs
+
+    with pytest.raises(designs.StudyError, match="must stay inside"):
+        designs.picture(outputs, "../escaped.png")
+    written = [p.resolve() for p in tmp_path.rglob("*")]
+    assert all(p.is_relative_to(outputs.resolve()) or p == outputs.resolve() for p in written)

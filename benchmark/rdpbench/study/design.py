@@ -39,12 +39,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rdpbench import export
+from rdpbench import bounded_json, export
+from rdpbench.bounded_json import JSONLimitError
 from rdpbench.imageio import read_rgb8
 from rdpbench.paths import recon_path
+from rdpbench.safe_paths import UnsafePathError, inside
 from rdpbench.columns import Column
 from rdpbench.store import STORE_NAME, VERSION_1_COLUMNS, ResultsStore
-from rdpbench.study import DESIGNS
+from rdpbench.study import DESIGNS, schema
 
 DESIGN_NAME = "study.json"
 IMAGES_DIR = "images"
@@ -279,15 +281,26 @@ def _number(value) -> float | None:
 
 
 def load(folder: Path) -> dict:
-    """The design of a study folder (``study.json``)."""
+    """The design of a study folder (``study.json``), checked against :mod:`rdpbench.study.schema`:
+    a study folder may come from someone else."""
     path = Path(folder) / DESIGN_NAME
     if not path.is_file():
         raise StudyError(f"no {DESIGN_NAME} in {folder}: create the study with `rdpbench study create RESULTS --out {folder} ...`")
-    design = json.loads(path.read_text())
-    if design.get("format") != FORMAT:
-        raise StudyError(f"{path} is not an rdpbench study ({FORMAT})")
-    if "columns" not in design:  # created before studies recorded metric metadata: version 1's metrics
-        design["columns"] = {c.name: dataclasses.asdict(c) for c in VERSION_1_COLUMNS}
+    damaged = f"{path} is damaged or not an rdpbench study ({FORMAT})"
+    try:
+        if path.stat().st_size > schema.MAX_BYTES:
+            raise JSONLimitError(f"it is over {schema.MAX_BYTES >> 20} MiB")
+        design = bounded_json.loads(path.read_bytes(), schema.MAX_BYTES, schema.MAX_DEPTH, "it")
+        if not isinstance(design, dict) or design.get("format") != FORMAT:
+            raise JSONLimitError(f"no \"format\": \"{FORMAT}\"")
+        if "columns" not in design:  # created before studies recorded metric metadata: version 1's metrics
+            design["columns"] = {c.name: dataclasses.asdict(c) for c in VERSION_1_COLUMNS}
+        schema.check(design)
+    except (JSONLimitError, schema.SchemaError) as error:
+        raise StudyError(f"{damaged}: {error}; get an intact copy of the study folder, or create it again "
+                         "with `rdpbench study create`") from None
+    except OSError as error:
+        raise StudyError(f"cannot read {path} ({error.strerror})") from None
     return design
 
 
@@ -296,10 +309,19 @@ def metric_columns(design: dict) -> dict[str, Column]:
     return {name: Column(**fields) for name, fields in design["columns"].items()}
 
 
+def picture(folder: Path, name: str) -> Path:
+    """``folder/images/name`` for a picture name read from study.json, through the path rule
+    (:func:`rdpbench.safe_paths.inside`); ``folder`` may be a study or an output folder."""
+    try:
+        return inside(Path(folder) / IMAGES_DIR, name, "study picture name")
+    except UnsafePathError as error:
+        raise StudyError(str(error)) from None
+
+
 def verify_images(folder: Path, design: dict) -> None:
     """Raise StudyError naming the first picture whose bytes no longer match the recorded sha256."""
     for name, digest in design["files"].items():
-        path = Path(folder) / IMAGES_DIR / name
+        path = picture(folder, name)
         if not path.is_file():
             raise StudyError(f"study image {path} is missing; the study cannot be served (recreate it)")
         if hashlib.sha256(path.read_bytes()).hexdigest() != digest:

@@ -17,7 +17,8 @@ import pandas as pd
 
 from rdpbench.report.page import STYLE
 from rdpbench.study import analysis, figures
-from rdpbench.study.design import IMAGES_DIR, StudyError, metric_columns
+from rdpbench.safe_paths import inside
+from rdpbench.study.design import StudyError, metric_columns, picture
 from rdpbench.study.session import Session
 
 EXAMPLES = 3
@@ -112,7 +113,7 @@ def _examples(session: Session, answers: pd.DataFrame, out: Path) -> str:
         trial = trials[trial_id]
         cells = []
         for label, name in (("original", trial["original"]), (trial["a"], trial["a_file"]), (trial["b"], trial["b_file"])):
-            shutil.copyfile(session.folder / IMAGES_DIR / name, out / "examples" / name)
+            shutil.copyfile(picture(session.folder, name), inside(out / "examples", name, "study picture name"))
             share = "" if label == "original" else f" — chosen by {int((group['chosen'] == label).sum())}/{len(group)}"
             cells.append(f'<figure><img src="examples/{name}" alt="{html.escape(label)}" style="image-rendering:'
                          f'pixelated"><figcaption>{html.escape(label)}{share}</figcaption></figure>')

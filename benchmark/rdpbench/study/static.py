@@ -37,7 +37,7 @@ def export_static(folder: Path, out: Path, raters: int) -> list[str]:
         raise designs.StudyError(f"{out} is not empty; choose a new folder for the static study")
     (out / designs.IMAGES_DIR).mkdir(parents=True)
     for name in session.design["files"]:
-        shutil.copyfile(session.folder / designs.IMAGES_DIR / name, out / designs.IMAGES_DIR / name)
+        shutil.copyfile(designs.picture(session.folder, name), designs.picture(out, name))
     data = {"study_id": session.design["study_id"], "raters": {}}
     ids = []
     for _ in range(raters):

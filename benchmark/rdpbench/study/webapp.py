@@ -102,7 +102,7 @@ def create_app(folder: Path) -> Starlette:
         name = request.path_params["name"]
         if not _NAME.fullmatch(name) or name not in session.design["files"]:
             raise RequestError("no such image", 404)
-        data = (session.folder / designs.IMAGES_DIR / name).read_bytes()
+        data = designs.picture(session.folder, name).read_bytes()
         if hashlib.sha256(data).hexdigest() != session.design["files"][name]:
             return PlainTextResponse(f"study image {name} was modified since the study was created; "
                                      "refusing to serve it", status_code=503)
