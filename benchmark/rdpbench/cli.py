@@ -21,8 +21,9 @@ from rdpbench import __version__
 
 def _run(args: argparse.Namespace) -> int:
     from rdpbench.metrics.registry import METRICS
+    from rdpbench.paths import user_path
     from rdpbench.runner import run
-    from rdpbench.spec import CodecSpec, RunSpec, SpecError, load_config, parse_assignment, parse_values, resolve_path
+    from rdpbench.spec import CodecSpec, RunSpec, SpecError, load_config, parse_assignment, parse_values
 
     spec = load_config(Path(args.config)) if args.config else RunSpec(codecs=[])
     codec_options = {}
@@ -41,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
         raise SpecError("--sweep and --option apply to one codec or more: add --codec NAME (repeat it for several; "
                         "a config describes codecs with different sweeps)")
     if args.images or args.dataset:
-        spec.images = resolve_path(args.images) if args.images else None
+        spec.images = user_path(args.images) if args.images else None
         spec.dataset = args.dataset
     if args.metrics:
         spec.metrics = [name for name in args.metrics.split(",") if name.strip()]
@@ -55,10 +56,10 @@ def _run(args: argparse.Namespace) -> int:
             spec.memory_budget = parse_size(args.memory_budget)
         except BudgetError as error:
             raise SpecError(f"--memory-budget: {error}") from None
-    spec.out = Path(args.out) if args.out else spec.out
+    spec.out = user_path(args.out) if args.out else spec.out
     spec.save_recon = args.save_recon or spec.save_recon
     spec.retry_errors = args.retry_errors
-    spec.weights_dir = Path(args.weights_dir) if args.weights_dir else spec.weights_dir
+    spec.weights_dir = user_path(args.weights_dir) if args.weights_dir else spec.weights_dir
     spec.allow_unverified_weights = args.allow_unverified_weights
     if args.scheduler or args.cluster:  # replaces the config's choice of cluster, keeps its options
         spec.executor = {k: v for k, v in spec.executor.items() if k not in ("scheduler", "cluster")}
@@ -71,11 +72,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _codecs(args: argparse.Namespace) -> int:
-    from rdpbench.codecs.registry import CODECS, create_codec
+    from rdpbench.codecs.registry import CODECS, codec_dirs, create_codec
     from rdpbench.registry import UnknownNameError
 
     entries = CODECS.entries()
     shown = [entries[CODECS.resolve(args.name)]] if args.name else list(entries.values())
+    if not shown:
+        folders = ", ".join(map(str, codec_dirs())) or "no codec folder exists"
+        print(f"no codecs found (codec folders: {folders}; entry-point group {CODECS.group}): "
+              "reinstall rdpbench, or add adapter folders with RDPBENCH_CODECS_PATH")
+        return 0
     width = max(len(entry.name) for entry in shown)
     for entry in shown:
         try:

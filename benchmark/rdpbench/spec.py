@@ -4,7 +4,7 @@ Config format (see benchmark/configs/*.toml)::
 
     dataset = "kodak"               # or: images = "path/to/folder"
     metrics = ["psnr", "ms_ssim"]
-    out = "results/kodak"           # relative paths are taken from the project root
+    out = "results/kodak"           # relative paths: from the current folder, as on the command line
     jobs = 2
     save_recon = true               # optional; also weights_dir = "...", memory_budget = "4G"
 
@@ -39,7 +39,7 @@ from decimal import ROUND_FLOOR, Decimal, DecimalException
 from pathlib import Path
 from typing import Any
 
-from rdpbench.paths import project_root
+from rdpbench.paths import user_path
 
 
 MAX_SWEEP_VALUES = 10_000
@@ -188,11 +188,6 @@ def parse_assignment(text: str, flag: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def resolve_path(path: str | Path) -> Path:
-    path = Path(path).expanduser()
-    return path if path.is_absolute() else project_root() / path
-
-
 def load_config(path: Path) -> RunSpec:
     """Read and validate a config (see the module docstring); SpecError names the file and key."""
     from rdpbench.memory import BudgetError, parse_size
@@ -232,14 +227,14 @@ def load_config(path: Path) -> RunSpec:
         raise SpecError(f"{path}: {error}") from error
     return RunSpec(
         codecs=codecs,
-        images=resolve_path(data["images"]) if "images" in data else None,
+        images=user_path(data["images"]) if "images" in data else None,
         dataset=data.get("dataset"),
         metrics=list(metrics),
-        out=resolve_path(data["out"]) if "out" in data else None,
+        out=user_path(data["out"]) if "out" in data else None,
         jobs=jobs,
         device=device,
         save_recon=data.get("save_recon", False),
-        weights_dir=resolve_path(data["weights_dir"]) if "weights_dir" in data else None,
+        weights_dir=user_path(data["weights_dir"]) if "weights_dir" in data else None,
         metric_options={name: dict(values) for name, values in data.get("metric_options", {}).items()},
         memory_budget=budget,
         executor=dict(data.get("executor", {})),

@@ -2,7 +2,7 @@
 
 Sources, in order (a name defined twice is an error that names both places):
 
-1. the folders of the codec path: the project's ``codecs/`` folder, then every folder in the
+1. the folders of the codec path: the shipped ``codecs/`` folder (the checkout's, or the wheel's copy), then every folder in the
    ``RDPBENCH_CODECS_PATH`` environment variable (``os.pathsep``-separated). In each, ``*.py``
    files are loaded by file path under a private module name (a root ``codecs`` package would be
    shadowed by the standard library) and every :class:`Codec` subclass with a ``name`` defined in
@@ -25,13 +25,13 @@ from pathlib import Path
 from rdpbench.codecs.api import Codec
 from rdpbench.codecs.command_line import CommandLineCodec
 from rdpbench.context import RunContext
-from rdpbench.paths import project_root
+from rdpbench.paths import shipped
 from rdpbench.registry import Entry, Registry
 
 
 def codec_dirs() -> list[Path]:
-    """The codec path: the project's codecs/ folder and the RDPBENCH_CODECS_PATH folders."""
-    dirs = [project_root() / "codecs"]
+    """The codec path: the shipped codecs/ folder (rdpbench.paths.shipped) and the RDPBENCH_CODECS_PATH folders."""
+    dirs = [shipped("codecs")]
     dirs += [Path(p) for p in os.environ.get("RDPBENCH_CODECS_PATH", "").split(os.pathsep) if p]
     return [d for d in dirs if d.is_dir()]
 
