@@ -23,9 +23,9 @@ def _run(args: argparse.Namespace) -> int:
     from rdpbench.metrics.registry import METRICS
     from rdpbench.paths import user_path
     from rdpbench.runner import run
-    from rdpbench.spec import CodecSpec, RunSpec, SpecError, load_config, parse_assignment, parse_values
+    from rdpbench.spec import CodecSpec, RunSpec, SpecError, find_config, load_config, parse_assignment, parse_values
 
-    spec = load_config(Path(args.config)) if args.config else RunSpec(codecs=[])
+    spec = load_config(find_config(args.config)) if args.config else RunSpec(codecs=[])
     codec_options = {}
     for text in args.option:
         key, value = parse_assignment(text, "--option")
@@ -99,6 +99,23 @@ def _codecs(args: argparse.Namespace) -> int:
             print(f"{'':{width + 11}s}defaults: {codec.defaults_note}")
         for param in codec.params:
             print(f"{'':{width + 11}s}{param.describe()}")
+    return 0
+
+
+def _configs(args: argparse.Namespace) -> int:
+    """The shipped configs (name, dataset, codecs), or one config's text (to copy and edit)."""
+    from rdpbench.spec import find_config, load_config, shipped_configs
+
+    if args.name:
+        print(find_config(args.name).read_text(), end="")
+        return 0
+    configs = shipped_configs()
+    for name, path in configs.items():
+        spec = load_config(path)
+        codecs = ", ".join(dict.fromkeys(codec.name for codec in spec.codecs))
+        print(f"{name:26s} {spec.dataset or spec.images}: {codecs}; metrics {','.join(spec.metrics)}")
+    print(f"({len(configs)} configs in {next(iter(configs.values())).parent if configs else 'no folder'}; "
+          "`rdpbench run NAME` runs one, `rdpbench configs NAME` prints it)")
     return 0
 
 
@@ -229,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="compress images with codecs and measure rate, distortion, perception")
-    run.add_argument("config", nargs="?", help="benchmark config (TOML), e.g. benchmark/configs/demo.toml")
+    run.add_argument("config", nargs="?", help="benchmark config: a TOML file, or a shipped config's name "
+                     "(`rdpbench configs`), e.g. demo")
     source = run.add_mutually_exclusive_group()
     source.add_argument("--images", metavar="DIR", help="evaluate every image in this folder (recursive)")
     source.add_argument("--dataset", metavar="NAME", help="a fetched dataset (`rdpbench datasets`)")
@@ -264,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     codecs = commands.add_parser("codecs", help="list codecs, their availability, versions and knobs")
     codecs.add_argument("name", nargs="?", help="show one codec")
     codecs.set_defaults(handler=_codecs)
+
+    configs = commands.add_parser("configs", help="list the shipped benchmark configs, or print one")
+    configs.add_argument("name", nargs="?", help="print this config (a name from the list)")
+    configs.set_defaults(handler=_configs)
 
     metrics = commands.add_parser("metrics", help="list metrics (columns, units, directions, options, weight files) "
                                   "and feature extractors")

@@ -39,7 +39,8 @@ from decimal import ROUND_FLOOR, Decimal, DecimalException
 from pathlib import Path
 from typing import Any
 
-from rdpbench.paths import user_path
+from rdpbench.paths import shipped, user_path
+from rdpbench.safe_paths import UnsafePathError, inside
 
 
 MAX_SWEEP_VALUES = 10_000
@@ -186,6 +187,27 @@ def parse_assignment(text: str, flag: str) -> tuple[str, str]:
     if not sep or not key.strip() or not value.strip():
         raise SpecError(f"{flag} {text!r}: expected KEY=VALUE")
     return key.strip(), value.strip()
+
+
+def shipped_configs() -> dict[str, Path]:
+    """The configs rdpbench ships (benchmark/configs/ of the checkout, or the wheel's copy), by name."""
+    return {path.stem: path for path in sorted(shipped("configs").glob("*.toml"))}
+
+
+def find_config(text: str) -> Path:
+    """A config: a file (relative to the current folder), else a shipped config by name (``demo``,
+    ``kodak-classical``: ``rdpbench configs`` lists them); SpecError naming both when neither exists."""
+    path = user_path(text)
+    if path.is_file():
+        return path
+    try:
+        named = inside(shipped("configs"), f"{text}.toml", "config name")
+    except UnsafePathError:
+        named = None
+    if named is not None and named.is_file():
+        return named
+    raise SpecError(f"no config file {path}, and no shipped config named {text!r} "
+                    f"(shipped: {', '.join(shipped_configs()) or 'none'}; `rdpbench configs` shows them)")
 
 
 def load_config(path: Path) -> RunSpec:
