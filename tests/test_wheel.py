@@ -1,7 +1,8 @@
 """The wheel works outside the checkout: build the sdist from this checkout, the wheel from the
 unpacked sdist (so the sdist is complete too), install it into a fresh virtual environment, and from
-an unrelated folder list the codecs, fetch the demo's photos, run the demo config by name (one codec)
-and render a report.
+an unrelated folder list the codecs, fetch the demo's photos, run the demo config by name (one codec),
+render a report, and evaluate a registered codec (the same values as the CLI) and an encode/decode
+object through the Python API.
 
 The fresh environment reuses the locked packages of the environment running the tests (torch is not
 downloaded twice): a .pth file puts that environment's site-packages after its own, where .pth files
@@ -68,3 +69,19 @@ def test_the_wheel_runs_the_cli_and_the_api_from_an_unrelated_folder(tmp_path):
     assert list(summary["setting"]) == ["quality=30", "quality=70"] and (summary["n_failed"] == 0).all()
     _python(rdpbench, "report", "res", "--out", "rep", cwd=elsewhere, env=env)
     assert (elsewhere / "rep" / "index.html").is_file()
+
+    api = _python(str(python), "-c", API, cwd=elsewhere, env=env)
+    assert api.strip().splitlines()[-1] == "same as the CLI", api
+
+
+API = """
+import numpy as np, pandas as pd, rdpbench
+results = rdpbench.evaluate("jpeg", "skimage-photos", sweep={"quality": [30, 70]})
+cli = pd.read_csv("res/summary.csv")
+assert np.allclose(results.summary[["bpp", "psnr", "ms_ssim"]], cli[["bpp", "psnr", "ms_ssim"]], rtol=0, atol=0)
+class Identity:
+    def encode(self, image): return image.shape[0].to_bytes(4, "big") + image.tobytes()
+    def decode(self, data): return np.frombuffer(data[4:], np.uint8).reshape(int.from_bytes(data[:4], "big"), -1, 3)
+assert np.isinf(rdpbench.evaluate(Identity(), "skimage-photos", metrics=["psnr"]).summary["psnr"]).all()
+print("same as the CLI")
+"""

@@ -365,9 +365,10 @@ class Dataset:
         return hashlib.sha256(lines.encode()).hexdigest()
 
 
-def load_dataset(images: Path | None, name: str | None) -> Dataset:
-    """A run's images: a folder (``--images``, every image file under it) or a fetched, verified
-    dataset (``--dataset``); DatasetError when neither or both are given, or there are no images."""
+def load_dataset(images: Path | list[Path] | None, name: str | None) -> Dataset:
+    """A run's images: a folder (``--images``, every image file under it), a list of image files (the
+    Python API; named by their path below their deepest common folder) or a fetched, verified dataset
+    (``--dataset``); DatasetError when neither or both are given, or there are no images."""
     if images and name:
         raise DatasetError("give either --images DIR or --dataset NAME, not both")
     if name:
@@ -375,6 +376,16 @@ def load_dataset(images: Path | None, name: str | None) -> Dataset:
         return Dataset(name, root, hashes)
     if not images:
         raise DatasetError("no images: give --images DIR or --dataset NAME (or set one in the config)")
+    if isinstance(images, list):
+        missing = [str(path) for path in images if not Path(path).is_file()]
+        if missing:
+            raise DatasetError(f"no such image file: {', '.join(missing[:3])}")
+        files = [Path(path).absolute() for path in images]
+        root = Path(os.path.commonpath([file.parent for file in files]))
+        names = {file.relative_to(root).as_posix(): file for file in files}
+        if len(names) < len(files):
+            raise DatasetError("the same image file is listed twice")
+        return Dataset(root.name, root, {name: _digest(file) for name, file in sorted(names.items())})
     if not images.is_dir():
         raise DatasetError(f"--images {images}: no such folder")
     found = find_images(images)

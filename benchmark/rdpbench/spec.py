@@ -96,6 +96,7 @@ class CodecSpec:
     sweep: dict[str, list[Any]] = field(default_factory=dict)
     label: str | None = None
     optional: bool = False
+    instance: Any = None  # a Codec object handed over by the Python API (runs in its process), else None
 
     def column_label(self) -> str:
         """The ``codec`` value of result rows: the given label, else the name plus any options, so
@@ -110,7 +111,7 @@ class CodecSpec:
 @dataclass
 class RunSpec:
     codecs: list[CodecSpec]
-    images: Path | None = None
+    images: Path | list[Path] | None = None  # a folder, or (Python API) image files
     dataset: str | None = None
     metrics: list[str] = field(default_factory=lambda: ["psnr", "ms_ssim"])
     out: Path | None = None
@@ -129,7 +130,8 @@ class RunSpec:
     def as_config(self) -> dict[str, Any]:
         """JSON-able form for the run's provenance."""
         return {
-            "images": str(self.images) if self.images else None, "dataset": self.dataset,
+            "images": ([str(p) for p in self.images] if isinstance(self.images, list) else str(self.images))
+            if self.images else None, "dataset": self.dataset,
             "metrics": self.metrics, "out": str(self.out), "jobs": self.jobs, "device": self.device,
             "save_recon": self.save_recon, "retry_errors": self.retry_errors,
             "weights_dir": str(self.weights_dir) if self.weights_dir else None,
