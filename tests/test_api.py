@@ -144,3 +144,14 @@ def test_invalid_requests_raise_before_any_work(tmp_path, photo_dir):
     with pytest.raises(ValueError, match="in this process only"):
         rdpbench.evaluate(EveryOtherLevel(), photo_dir, jobs=1)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("variables", [{"TORCH_HOME": "/somewhere/torch"}, {"XDG_CACHE_HOME": "/xdg"}, {}])
+def test_the_weight_lookup_finds_torch_hub_as_torch_does_without_importing_it(variables):
+    import os
+
+    code = ("import sys; from rdpbench.weights import torch_hub_dir; ours = str(torch_hub_dir()); "
+            "assert 'torch' not in sys.modules; import torch; print(ours == torch.hub.get_dir())")
+    env = {k: v for k, v in os.environ.items() if k not in ("TORCH_HOME", "XDG_CACHE_HOME")} | variables
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == "True"

@@ -116,10 +116,10 @@ def load(folder: str | Path) -> Results:
     return Results(user_path(folder))
 
 
-def evaluate(codec: Any, images: str | Path | Sequence[str | Path], metrics: Sequence[str] = ("psnr", "ms_ssim"),
-             out: str | Path | None = None, device: str = "cpu", jobs: int = 0, *,
-             sweep: Mapping[str, Any] | None = None, options: Mapping[str, Any] | None = None,
-             label: str | None = None, **run_options: Any) -> Results:
+def evaluate(codec: Any, images: str | Path | Sequence[str | Path],
+             metrics: Sequence[str | type] = ("psnr", "ms_ssim"), out: str | Path | None = None, device: str = "cpu",
+             jobs: int = 0, *, sweep: Mapping[str, Any] | None = None, options: Mapping[str, Any] | None = None,
+             label: str | None = None, plugins: Sequence[str | Path | type] = (), **run_options: Any) -> Results:
     """Compress ``images`` with ``codec``, measure ``metrics``, and return the :class:`Results`.
 
     ``codec``, one of:
@@ -141,7 +141,10 @@ def evaluate(codec: Any, images: str | Path | Sequence[str | Path], metrics: Seq
     datasets fetch kodak`` first), or a list of image files. Relative paths are taken from the
     current folder; an existing folder wins over a dataset of the same name.
 
-    ``metrics``: names as ``--metrics`` takes them (``rdpbench metrics``). ``out``: a results folder,
+    ``metrics``: names as ``--metrics`` takes them (``rdpbench metrics``), or metric classes (plug-in
+    objects: subclasses of rdpbench.metrics.base's PairedMetric, NoReferenceMetric, DistributionMetric).
+    ``plugins``: plug-in files or folders (as ``--plugin``), and classes of any kind (codecs, metrics,
+    feature extractors) registered under their ``name`` for this process. ``out``: a results folder,
     the same store as ``rdpbench run --out``, with the same resume rules (a (codec label, setting,
     image) stored without error is not computed again: give each checkpoint its own label or
     folder); None: a temporary folder. ``device``: "cpu" or "cuda" for metrics and registered
@@ -155,6 +158,7 @@ def evaluate(codec: Any, images: str | Path | Sequence[str | Path], metrics: Seq
     rdpbench.weights.WeightsError, ... : ValueError/RuntimeError subclasses with a one-line message)
     before any work; failures of single tasks are error rows (``per_image["error"]``).
     """
+    from rdpbench import plugins as plugin_paths
     from rdpbench.runner import run
     from rdpbench.spec import RunSpec, SpecError, check_jobs
 
@@ -164,6 +168,14 @@ def evaluate(codec: Any, images: str | Path | Sequence[str | Path], metrics: Seq
         raise TypeError(f"evaluate() got unknown option {unknown[0]!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
     if isinstance(metrics, str):
         metrics = [name for name in metrics.split(",") if name.strip()]
+    given = [item for item in [*plugins, *metrics] if isinstance(item, type)]
+    if given and jobs:
+        raise SpecError("plug-in classes given in Python run in this process only (jobs=0); for worker processes "
+                        "name their file in plugins=[...]")
+    metrics = [_register(item) if isinstance(item, type) else item for item in metrics]
+    for item in plugins:
+        if isinstance(item, type):
+            _register(item)
     codec_spec = _codec_spec(codec, sweep, options, label)
     image_folder, dataset = _images(images)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
@@ -176,8 +188,10 @@ def evaluate(codec: Any, images: str | Path | Sequence[str | Path], metrics: Seq
     temporary = None if out is not None else tempfile.TemporaryDirectory(prefix="rdpbench-")
     folder = user_path(out) if out is not None else Path(temporary.name)
     spec = RunSpec(codecs=[codec_spec], images=image_folder, dataset=dataset, metrics=list(metrics), out=folder,
-                   jobs=max(jobs, 1), device=device, **run_options)
+                   jobs=max(jobs, 1), device=device, plugins=[user_path(p) for p in plugins if not isinstance(p, type)],
+                   **run_options)
     command = f"rdpbench.evaluate({codec_spec.column_label()!r}, {images!r}, metrics={list(metrics)!r}, out={out!r})"
+    plugin_paths.add(spec.plugins)  # before any plug-in name is resolved
     models = _models(codec_spec.instance)
     with _LOCK:  # one evaluation at a time per process: they share the kept state
         for model in models:
@@ -197,6 +211,20 @@ def evaluate(codec: Any, images: str | Path | Sequence[str | Path], metrics: Seq
             for model in models:
                 model.restore()
     return Results(folder, temporary)
+
+
+def _register(cls: type) -> str:
+    """Register a plug-in class in its kind's registry (by its base class); returns its name."""
+    from rdpbench.codecs.registry import CODECS
+    from rdpbench.features.base import FeatureExtractor
+    from rdpbench.features.registry import EXTRACTORS
+    from rdpbench.metrics.base import Metric
+    from rdpbench.metrics.registry import METRICS
+
+    for base, registry in ((Metric, METRICS), (FeatureExtractor, EXTRACTORS), (Codec, CODECS)):
+        if issubclass(cls, base):
+            return registry.add_object(cls)
+    raise TypeError(f"{cls.__name__} is not a codec, metric or feature extractor class")
 
 
 def _state(spec):

@@ -20,12 +20,17 @@ from rdpbench import __version__
 
 
 def _run(args: argparse.Namespace) -> int:
+    from rdpbench import plugins
     from rdpbench.metrics.registry import METRICS
     from rdpbench.paths import user_path
     from rdpbench.runner import run
     from rdpbench.spec import CodecSpec, RunSpec, SpecError, find_config, load_config, parse_assignment, parse_values
 
     spec = load_config(find_config(args.config)) if args.config else RunSpec(codecs=[])
+    if spec.plugins:  # code named by a config: said out loud (benchmark/docs/safety.md)
+        print(f"rdpbench: loading plug-in code named in {args.config}: {', '.join(map(str, spec.plugins))}",
+              file=sys.stderr)
+    plugins.add(spec.plugins)  # before any plug-in name is resolved
     codec_options = {}
     for text in args.option:
         key, value = parse_assignment(text, "--option")
@@ -80,7 +85,7 @@ def _codecs(args: argparse.Namespace) -> int:
     if not shown:
         folders = ", ".join(map(str, codec_dirs())) or "no codec folder exists"
         print(f"no codecs found (codec folders: {folders}; entry-point group {CODECS.group}): "
-              "reinstall rdpbench, or add adapter folders with RDPBENCH_CODECS_PATH")
+              "reinstall rdpbench, or add plug-ins with --plugin PATH or RDPBENCH_PLUGINS")
         return 0
     width = max(len(entry.name) for entry in shown)
     for entry in shown:
@@ -244,8 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rdpbench", description="Rate–distortion–perception benchmarks of image codecs.")
     parser.add_argument("--version", action="version", version=f"rdpbench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--plugin", metavar="PATH", action="append", default=[],
+                        help="a plug-in file or folder (codecs, metrics, feature extractors); repeatable; "
+                             "also RDPBENCH_PLUGINS")
 
-    run = commands.add_parser("run", help="compress images with codecs and measure rate, distortion, perception")
+    run = commands.add_parser("run", parents=[common],
+                              help="compress images with codecs and measure rate, distortion, perception")
     run.add_argument("config", nargs="?", help="benchmark config: a TOML file, or a shipped config's name "
                      "(`rdpbench configs`), e.g. demo")
     source = run.add_mutually_exclusive_group()
@@ -279,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --match-bpp: just above (default), just below, or closest to the target bpp")
     run.set_defaults(handler=_run)
 
-    codecs = commands.add_parser("codecs", help="list codecs, their availability, versions and knobs")
+    codecs = commands.add_parser("codecs", parents=[common], help="list codecs, their availability, versions and knobs")
     codecs.add_argument("name", nargs="?", help="show one codec")
     codecs.set_defaults(handler=_codecs)
 
@@ -287,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     configs.add_argument("name", nargs="?", help="print this config (a name from the list)")
     configs.set_defaults(handler=_configs)
 
-    metrics = commands.add_parser("metrics", help="list metrics (columns, units, directions, options, weight files) "
+    metrics = commands.add_parser("metrics", parents=[common], help="list metrics (columns, units, directions, options, weight files) "
                                   "and feature extractors")
     metrics.set_defaults(handler=_metrics)
 
@@ -312,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="figure x-axis: the rate range all codecs reach (default), every point, or given bounds")
     report.set_defaults(handler=_report)
 
-    weights = commands.add_parser("weights", help="pretrained files: which are needed, found, verified; fetch them")
+    weights = commands.add_parser("weights", parents=[common], help="pretrained files: which are needed, found, verified; fetch them")
     weights.add_argument("action", choices=["status", "fetch"])
     weights.add_argument("names", nargs="*", help="canonical file names (default: all, or those of --metrics)")
     weights.add_argument("--metrics", metavar="NAME,NAME", help="the files these metrics need")
@@ -339,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     from rdpbench.store import DatasetMismatchError, StoreError
     from rdpbench.weights import WeightsError
 
-    from rdpbench import logs
+    from rdpbench import logs, plugins
 
     args = build_parser().parse_args(argv)
     try:  # SIGTERM ends the run like Ctrl-C: recorded as interrupted, resumable
@@ -353,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rdpbench: warning: no log file ({error}); library warnings stay on the terminal", file=sys.stderr)
     size = log.stat().st_size if log.is_file() else 0
     try:
+        plugins.add(getattr(args, "plugin", []))
         code = args.handler(args)
         if args.command == "run" and log.is_file() and log.stat().st_size > size:
             print(f"rdpbench: library warnings and messages of this run are in {log}", file=sys.stderr)

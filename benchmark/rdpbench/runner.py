@@ -22,16 +22,18 @@ metrics only; a row with an error is kept as it is unless ``--retry-errors``.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import itertools
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from rdpbench import export, memory, provenance, stages
+from rdpbench import export, memory, plugins, provenance, stages
 from rdpbench.codecs.api import Codec, ParamError
 from rdpbench.codecs.registry import create_codec
 from rdpbench.context import RunContext
@@ -298,11 +300,28 @@ def execute(tasks: list[Task], spec: RunSpec, state: WorkerState, store: Results
             progress.set_postfix(failed=failed, refresh=False)
 
 
+def preload(metrics) -> None:
+    """Import the ``libraries`` the distribution metrics' compute() needs in a background thread (it
+    only imports; a failure is left for compute() to report)."""
+    modules = list(dict.fromkeys(module for metric in metrics for module in metric.libraries))
+
+    def load() -> None:
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except Exception:  # noqa: BLE001 - compute() imports it again and reports the error where it counts
+                pass
+
+    if modules:
+        threading.Thread(target=load, name="rdpbench-preload", daemon=True).start()
+
+
 def run(spec: RunSpec, command: str, state: WorkerState | None = None) -> int:
     """Execute the run; return 0 when every requested task has a result without error, else 1.
     With ``state`` (created with :func:`run_context` of ``spec``) the tasks run in this process with
     its codecs, metrics and extractors, which it keeps for the next run; codecs the spec hands over as
     objects (``CodecSpec.instance``) run only so."""
+    plugins.add(spec.plugins)
     if state is not None:
         require_device(spec.device)
         context, metrics = prepare_metrics(spec, state)
@@ -378,6 +397,8 @@ def _run(spec: RunSpec, command: str, context: RunContext, metrics: dict[str, Me
                                 metric.column_info(), position(name))
 
         status = "interrupted"
+        if tasks and not in_process:  # the workers compute; meanwhile this process loads what comes next
+            preload(distribution.values())
         try:
             execute(tasks, spec, state, store, run_id, executor, workers, in_process)
             touched = {(task.codec, task.setting) for task in tasks}

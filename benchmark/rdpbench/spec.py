@@ -7,6 +7,7 @@ Config format (see benchmark/configs/*.toml)::
     out = "results/kodak"           # relative paths: from the current folder, as on the command line
     jobs = 2
     save_recon = true               # optional; also weights_dir = "...", memory_budget = "4G"
+    plugins = ["my_metric.py"]      # plug-in files or folders (rdpbench.plugins)
 
     [[codec]]
     name = "jpeg"                   # registry name (`rdpbench codecs`)
@@ -57,7 +58,7 @@ class SpecError(ValueError):
 _TOP_KEYS: dict[str, tuple[type, ...]] = {
     "dataset": (str,), "images": (str,), "metrics": (list,), "out": (str,), "jobs": (int,), "device": (str,),
     "save_recon": (bool,), "weights_dir": (str,), "memory_budget": (str, int), "metric_options": (dict,),
-    "codec": (list,), "executor": (dict,),
+    "codec": (list,), "executor": (dict,), "plugins": (list,),
 }
 _CODEC_KEYS: dict[str, tuple[type, ...]] = {
     "name": (str,), "label": (str,), "optional": (bool,), "options": (dict,), "sweep": (dict,),
@@ -126,6 +127,7 @@ class RunSpec:
     match_bpp: str | None = None  # "CODEC:SETTING" whose per-image bpp the one codec must meet
     match_side: str = "above"
     executor: dict[str, Any] = field(default_factory=dict)  # the [executor] table, read by rdpbench.dask_executor
+    plugins: list[Path] = field(default_factory=list)  # plug-in files and folders (rdpbench.plugins)
 
     def as_config(self) -> dict[str, Any]:
         """JSON-able form for the run's provenance."""
@@ -137,7 +139,7 @@ class RunSpec:
             "weights_dir": str(self.weights_dir) if self.weights_dir else None,
             "allow_unverified_weights": self.allow_unverified_weights, "metric_options": self.metric_options,
             "match_bpp": self.match_bpp, "match_side": self.match_side, "memory_budget": self.memory_budget,
-            "executor": self.executor,
+            "executor": self.executor, "plugins": [str(path) for path in self.plugins],
             "codecs": [{"name": c.name, "label": c.column_label(), "options": c.options, "sweep": c.sweep}
                        for c in self.codecs],
         }
@@ -236,6 +238,8 @@ def load_config(path: Path) -> RunSpec:
             sweep[knob] = parse_values(values)
         codecs.append(CodecSpec(name=entry["name"], label=entry.get("label"), optional=entry.get("optional", False),
                                 options=dict(entry.get("options", {})), sweep=sweep))
+    if not all(isinstance(item, str) for item in data.get("plugins", [])):
+        raise SpecError(f'{path}: plugins must be a list of paths, e.g. plugins = ["my_metric.py"]')
     metrics = data.get("metrics", ["psnr", "ms_ssim"])
     if not all(isinstance(name, str) for name in metrics):
         raise SpecError(f'{path}: metrics must be a list of names, e.g. metrics = ["psnr", "ms_ssim"]')
@@ -262,4 +266,5 @@ def load_config(path: Path) -> RunSpec:
         metric_options={name: dict(values) for name, values in data.get("metric_options", {}).items()},
         memory_budget=budget,
         executor=dict(data.get("executor", {})),
+        plugins=[user_path(item) for item in data.get("plugins", [])],
     )
