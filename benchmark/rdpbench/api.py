@@ -72,7 +72,7 @@ class Results:
 
     def report_data(self, published: Sequence[str | Path] = (), metrics: Sequence[str] | None = None):
         """What the report draws from (rdpbench.report.data.ReportData), with published curves
-        (names from :func:`rdpbench.published.names`, or CompressAI-format JSON files) overlaid."""
+        (names from ``rdpbench published``, or CompressAI-format JSON files) overlaid."""
         from rdpbench.report.data import load as load_report
 
         return load_report(self._folder, _published_files(published), list(metrics) if metrics else None)
@@ -361,6 +361,9 @@ def _models(instance: Codec | None) -> list:
 
 
 def _published_files(names: Iterable[str | Path]) -> list[Path]:
-    """CompressAI-format results files to overlay (relative to the current folder)."""
-    return [user_path(name) for name in names]
+    """CompressAI-format results files to overlay: published curves by name (rdpbench.published), or
+    files (relative to the current folder)."""
+    from rdpbench.published import resolve
+
+    return [resolve(name) for name in names]
 

@@ -231,13 +231,34 @@ def _bpp_range(text: str):
     return bounds
 
 
+def _published(args: argparse.Namespace) -> int:
+    """The catalogue of published curves, or one curve with its citation, conventions and points."""
+    from rdpbench import published
+
+    if args.name:
+        curve = published.curve(args.name)
+        print(f"{curve.name}: {curve.label}, dataset {curve.dataset}\n  source: {curve.source}, {curve.url}\n"
+              f"  cite: {curve.citation}\n  conventions: {curve.conventions}")
+        for key, values in {**curve.settings, **curve.points}.items():
+            print(f"  {key:14s} " + " ".join("-" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
+                                              for v in values))
+        return 0
+    for curve in published.catalogue().values():
+        metrics = ",".join(key for key in curve.points if key not in ("bpp", "encode_s", "decode_s"))
+        print(f"{curve.name:58s} {curve.dataset:14s} {len(curve.points['bpp']):2d} points  {metrics}")
+    print("`rdpbench published NAME` shows a curve's source, citation and conventions; "
+          "`rdpbench report RESULTS --import NAME` overlays it")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
+    from rdpbench import published
     from rdpbench.report.build import build
 
     out = Path(args.out) if args.out else Path("reports") / Path(args.results).resolve().name
     written = build(Path(args.results), out, anchor=args.anchor,
                     metrics=[m.strip().replace("-", "_") for m in args.metrics.split(",")] if args.metrics else None,
-                    preset=args.preset, imports=[Path(p) for p in args.imports],
+                    preset=args.preset, imports=[published.resolve(p) for p in args.imports],
                     images=args.images.split(",") if args.images else None, target_bpp=args.target_bpp,
                     bd_method=args.bd_method, bpp_range=args.bpp_range)
     print(f"report: {out}/index.html ({len(written)} files); open it in a browser "
@@ -312,8 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--anchor", metavar="CODEC", help="codec label the BD-rates are computed against")
     report.add_argument("--metrics", metavar="NAME,NAME", help="metrics to show (default: all present)")
     report.add_argument("--preset", choices=["hific2020"], help="a paper's figure layout")
-    report.add_argument("--import", dest="imports", metavar="FILE.json", action="append", default=[],
-                        help="overlay a CompressAI-format results file (labelled imported)")
+    report.add_argument("--import", dest="imports", metavar="FILE.json|NAME", action="append", default=[],
+                        help="overlay a CompressAI-format results file, or a published curve by name "
+                             "(`rdpbench published`), labelled imported")
     report.add_argument("--images", metavar="NAME,NAME", help="images for the visual comparison")
     report.add_argument("--target-bpp", type=float, help="bpp the visual comparison matches (default: anchor median)")
     report.add_argument("--bd-method", choices=["akima", "pchip", "cubic"], default="akima",
@@ -321,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--bpp-range", type=_bpp_range, default="shared", metavar="shared|full|LOW:HIGH",
                         help="figure x-axis: the rate range all codecs reach (default), every point, or given bounds")
     report.set_defaults(handler=_report)
+
+    listing = commands.add_parser("published", help="list the published results rdpbench ships, or show one")
+    listing.add_argument("name", nargs="?", help="a curve's name, e.g. compressai:kodak/bpg_444_x265_ycbcr")
+    listing.set_defaults(handler=_published)
 
     weights = commands.add_parser("weights", parents=[common], help="pretrained files: which are needed, found, verified; fetch them")
     weights.add_argument("action", choices=["status", "fetch"])
@@ -342,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     from rdpbench.codecs.command_line import CardError
     from rdpbench.dask_executor import ExecutorError
     from rdpbench.datasets import DatasetError
+    from rdpbench.published import PublishedError
     from rdpbench.registry import UnknownNameError
     from rdpbench.report.data import ReportError
     from rdpbench.safe_paths import UnsafePathError
@@ -369,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"rdpbench: library warnings and messages of this run are in {log}", file=sys.stderr)
         return code
     except (SpecError, DatasetError, DatasetMismatchError, UnknownNameError, CardError,
-            WeightsError, ReportError, StoreError, UnsafePathError, ExecutorError, OSError, sqlite3.Error) as error:
+            WeightsError, ReportError, StoreError, UnsafePathError, ExecutorError, PublishedError, OSError,
+            sqlite3.Error) as error:
         print(f"rdpbench: error: {error}", file=sys.stderr)  # one line; stored results stay as they are
         return 2
     except KeyboardInterrupt:
