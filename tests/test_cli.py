@@ -1,5 +1,7 @@
 """Command-line behaviour: listings, errors with hints, argument parsing."""
 
+from pathlib import Path
+
 import pytest
 
 from rdpbench.spec import SpecError, parse_values
@@ -122,3 +124,16 @@ def test_an_empty_codec_registry_lists_nothing_without_crashing(run_cli, capsys,
     finally:
         CODECS.cache_clear()
     assert "no codecs found" in capsys.readouterr().out
+
+
+def test_outside_a_checkout_datasets_go_to_the_per_user_folder_and_shipped_files_to_the_package(monkeypatch, tmp_path):
+    from rdpbench import datasets, paths
+
+    monkeypatch.setattr(paths, "checkout", lambda: None)
+    for variable in ("RDPBENCH_HOME", "RDPBENCH_DATASETS_DIR"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert datasets.datasets_dir() == tmp_path / "xdg" / "rdpbench" / "datasets"
+    assert paths.shipped("codecs") == Path(paths.__file__).resolve().parent / "_shipped" / "codecs"
+    monkeypatch.setenv("RDPBENCH_HOME", str(tmp_path / "home"))
+    assert datasets.datasets_dir() == tmp_path / "home" / "datasets"

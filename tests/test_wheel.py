@@ -61,6 +61,7 @@ def test_the_wheel_runs_the_cli_and_the_api_from_an_unrelated_folder(tmp_path):
     for name in ("jpeg", "webp", "png", "bpg", "compressai-mbt2018-mean"):
         assert f"\n{name} " in "\n" + listing, listing
     assert "demo" in _python(rdpbench, "configs", cwd=elsewhere, env=env)
+    assert "compressai:kodak/bpg_444_x265_ycbcr" in _python(rdpbench, "published", cwd=elsewhere, env=env)
     _python(rdpbench, "datasets", "fetch", "skimage-photos", cwd=elsewhere, env=env)
     assert len(list((tmp_path / "home" / "datasets" / "skimage-photos").glob("*.png"))) == 4
     _python(rdpbench, "run", "demo", "--codec", "jpeg", "--sweep", "quality=30,70", "--jobs", "1", "--out", "res",

@@ -182,9 +182,8 @@ def evaluate(codec: Any, images: str | Path | Sequence[str | Path],
         raise SpecError(f"jobs must be 0 (this process) or a number of worker processes >= 1, not {jobs!r}")
     if jobs:
         check_jobs(jobs)
-    for key in ("weights_dir",):
-        if run_options.get(key) is not None:
-            run_options[key] = user_path(run_options[key])
+    if run_options.get("weights_dir") is not None:
+        run_options["weights_dir"] = user_path(run_options["weights_dir"])
     temporary = None if out is not None else tempfile.TemporaryDirectory(prefix="rdpbench-")
     folder = user_path(out) if out is not None else Path(temporary.name)
     spec = RunSpec(codecs=[codec_spec], images=image_folder, dataset=dataset, metrics=list(metrics), out=folder,
