@@ -155,3 +155,50 @@ def test_the_weight_lookup_finds_torch_hub_as_torch_does_without_importing_it(va
     env = {k: v for k, v in os.environ.items() if k not in ("TORCH_HOME", "XDG_CACHE_HOME")} | variables
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert done.stdout.strip() == "True"
+
+
+def test_repeated_evaluations_in_one_process_reuse_the_metric_instances(photo_dir):
+    """What a training loop relies on: the second call creates no metric again (networks stay loaded)."""
+    from rdpbench.columns import Column
+    from rdpbench.metrics.base import PairedMetric
+    from rdpbench.tasks import MetricValue
+
+    created = []
+
+    class CountedMAE(PairedMetric):
+        name = "counted_mae"
+        columns = (Column("counted_mae", "MAE", higher_is_better=False, decimals=3),)
+        group = "distortion"
+
+        def __init__(self, context):
+            super().__init__(context)
+            created.append(self)
+
+        def compute(self, reference, reconstruction):
+            return MetricValue(float(np.abs(reference.astype(float) - reconstruction).mean()))
+
+    first = rdpbench.evaluate("jpeg", photo_dir, sweep={"quality": [30]}, metrics=["psnr", CountedMAE])
+    second = rdpbench.evaluate("jpeg", photo_dir, sweep={"quality": [60]}, metrics=["psnr", CountedMAE])
+    assert len(created) == 1
+    assert first.summary["counted_mae"].iloc[0] > second.summary["counted_mae"].iloc[0] > 0
+
+
+def test_a_metric_class_defined_again_replaces_the_kept_instance(photo_dir):
+    """A notebook cell run again defines a new class of the same name: the next call uses it."""
+    from rdpbench.columns import Column
+    from rdpbench.metrics.base import PairedMetric
+    from rdpbench.tasks import MetricValue
+
+    def define(constant: float) -> type:
+        class Constant(PairedMetric):
+            name = "constant_value"
+            columns = (Column("constant_value", "Constant", higher_is_better=False, decimals=1),)
+            group = "distortion"
+
+            def compute(self, reference, reconstruction):
+                return MetricValue(constant)
+        return Constant
+
+    values = [rdpbench.evaluate("png", photo_dir, metrics=[define(value)]).summary["constant_value"].iloc[0]
+              for value in (1.0, 2.0)]
+    assert values == [1.0, 2.0]

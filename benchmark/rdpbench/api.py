@@ -201,6 +201,7 @@ def evaluate(codec: Any, images: str | Path | Sequence[str | Path],
             else:
                 state = _state(spec)
                 state.references.clear()  # files may change between calls; NIQE/features are content-keyed
+                _drop_stale(state)
                 try:
                     run(spec, command, state)
                 finally:
@@ -239,6 +240,24 @@ def _state(spec):
     if key not in _STATES:
         _STATES[key] = WorkerState(context)
     return _STATES[key]
+
+
+def _drop_stale(state) -> None:
+    """Forget kept instances whose registered class changed since (a plug-in file edited, a class
+    defined again in a notebook): the next use creates them from the class registered now."""
+    from rdpbench.codecs.registry import CODECS
+    from rdpbench.features.registry import EXTRACTORS
+    from rdpbench.metrics.registry import METRICS
+    from rdpbench.registry import UnknownNameError
+
+    for kept, registry in ((state.metrics, METRICS), (state.extractors, EXTRACTORS), (state.codecs, CODECS)):
+        for name, instance in list(kept.items()):
+            try:
+                current = registry.load(name)
+            except UnknownNameError:
+                current = None
+            if type(instance) is not current:
+                del kept[name]
 
 
 def _images(images: Any) -> tuple[Path | list[Path] | None, str | None]:
