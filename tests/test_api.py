@@ -54,6 +54,9 @@ def test_evaluate_gives_the_rows_and_values_of_the_cli_on_identical_input(tmp_pa
         pd.testing.assert_frame_equal(frame.drop(columns=TIMING), cli.drop(columns=TIMING), check_dtype=False)
     assert len(results.per_image) == 4 and (results.per_image["error"] == "").all()
 
+    in_workers = rdpbench.evaluate("jpeg", photo_dir, sweep={"quality": [30, 70]}, jobs=1)  # as `run --jobs 1`
+    pd.testing.assert_frame_equal(in_workers.summary.drop(columns=TIMING), results.summary.drop(columns=TIMING))
+
     again = rdpbench.evaluate("jpeg", photo_dir, sweep={"quality": [30, 70]}, out=tmp_path / "api")
     pd.testing.assert_frame_equal(again.per_image, results.per_image)  # resumed: nothing recomputed, timings kept
     loaded = rdpbench.load(tmp_path / "api")
