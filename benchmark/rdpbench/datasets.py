@@ -385,7 +385,7 @@ def load_dataset(images: Path | list[Path] | None, name: str | None) -> Dataset:
         names = {file.relative_to(root).as_posix(): file for file in files}
         if len(names) < len(files):
             raise DatasetError("the same image file is listed twice")
-        return Dataset(root.name, root, {name: _digest(file) for name, file in sorted(names.items())})
+        return Dataset(root.name or "images", root, {name: _digest(file) for name, file in sorted(names.items())})
     if not images.is_dir():
         raise DatasetError(f"--images {images}: no such folder")
     found = find_images(images)

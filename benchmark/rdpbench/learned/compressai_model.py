@@ -67,6 +67,13 @@ class ModelCodec(Codec):
         self.model, self.name = model, name
         self._training = model.training
 
+    def unavailable_reason(self) -> str | None:
+        try:
+            import compressai.ops  # noqa: F401 - the padding rule of its evaluation
+        except ImportError as error:
+            return f"compressai cannot be imported ({error}): pip install compressai==1.2.8 --no-deps"
+        return None
+
     def version(self) -> str:
         from importlib.metadata import version
 
