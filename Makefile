@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.rdpbench-installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-tools demo test benchmark mutation clean
+.PHONY: setup system-tools demo test benchmark mutation wheel docs clean
 
 setup: $(STAMP) system-tools
 
@@ -49,5 +49,14 @@ benchmark: setup
 mutation: setup
 	$(BIN)/python benchmark/mutation.py
 
+# The documentation site (benchmark/site/): benchmark/docs/ and an API reference from the docstrings;
+# warnings are errors (tests/test_docs.py runs the same build).
+docs: setup
+	$(BIN)/mkdocs build --strict -f benchmark/mkdocs.yml
+
+# The wheel and the sdist (dist/), with codecs/, datasets/ and benchmark/configs/ inside (benchmark/build_support.py).
+wheel: setup
+	$(BIN)/python -c "from setuptools import build_meta as b; b.build_sdist('dist'); b.build_wheel('dist')"
+
 clean:
-	rm -rf $(VENV) .mutation
+	rm -rf $(VENV) .mutation build dist benchmark/site

@@ -2,10 +2,9 @@
 
 One codec per architecture, ``compressai-<arch>``: knob ``quality`` (the zoo's range), option
 ``metric`` (mse | ms-ssim). Conventions follow CompressAI's own evaluation (compressai.utils.eval_model):
-the image is zero-padded centrally to a multiple of 64, the model is ``update(force=True)``-ed after
-loading, ``compress()`` gives the strings, ``decompress()`` and a crop give the reconstruction, which
-is rounded to uint8. The stream is rdpbench's container (learned/stream.py: 5-8 header bytes) around
-the model's strings, so bpp counts everything needed to decode.
+the model is ``update(force=True)``-ed after loading; padding, streams and rounding are those of
+rdpbench.learned.compressai_model (centred zero padding to a multiple of 64, rdpbench's 5-8 byte
+container around the model's strings, reconstructions rounded to uint8), shared with the Python API.
 Weights: the zoo's files under their canonical names (e.g. mbt2018-mean-3-723404a8.pth.tar) through
 rdpbench.weights (--weights-dir, torch hub cache), loaded with weights_only=True.
 """
@@ -14,10 +13,9 @@ from functools import lru_cache
 from importlib.metadata import version
 from pathlib import PurePosixPath
 
-from rdpbench.codecs.api import Codec, CodecError, Param
-from rdpbench.learned import stream
+from rdpbench.codecs.api import Codec, Param
+from rdpbench.learned import compressai_model
 from rdpbench.learned.checkpoints import load_state_dict
-from rdpbench.learned.tensors import to_tensor, to_uint8
 from rdpbench.weights import WeightFile, register
 
 ARCHITECTURES = {  # name: (highest quality, description)
@@ -28,7 +26,6 @@ ARCHITECTURES = {  # name: (highest quality, description)
     "cheng2020-anchor": (6, "Cheng et al. 2020, anchor"),
     "cheng2020-attn": (6, "Cheng et al. 2020, with attention"),
 }
-PADDING = 64
 
 
 def zoo_file(architecture: str, metric: str, quality: int) -> str:
@@ -72,33 +69,11 @@ class CompressAIZoo(Codec):
         return model.to(device)
 
     def encode(self, image, setting):
-        import torch
-        import torch.nn.functional as F
-        from compressai.ops import compute_padding
-
-        height, width = image.shape[:2]
-        pad, _ = compute_padding(height, width, min_div=PADDING)
         model = self.model(setting["metric"], setting["quality"], self.context.device)
-        with torch.no_grad():
-            out = model.compress(F.pad(to_tensor(image, self.context.device), pad, mode="constant", value=0))
-        return stream.pack(height, width, [strings[0] for strings in out["strings"]])
+        return compressai_model.encode(model, image, self.context.device)
 
     def decode(self, data, setting):
-        import torch
-        import torch.nn.functional as F
-        from compressai.ops import compute_padding
-
-        try:
-            height, width, strings = stream.unpack(data)
-        except stream.StreamError as error:
-            raise CodecError(str(error)) from error
-        pad, unpad = compute_padding(height, width, min_div=PADDING)
-        model = self.model(setting["metric"], setting["quality"], self.context.device)
-        factor = model.downsampling_factor  # compress() reports the coarsest latent's shape: padded size / factor
-        latent_shape = ((height + pad[2] + pad[3]) // factor, (width + pad[0] + pad[1]) // factor)
-        with torch.no_grad():
-            out = model.decompress([[s] for s in strings], latent_shape)
-        return to_uint8(F.pad(out["x_hat"], unpad))
+        return compressai_model.decode(self.model(setting["metric"], setting["quality"], self.context.device), data)
 
 
 def _adapter(architecture: str, top_quality: int, description: str) -> type:

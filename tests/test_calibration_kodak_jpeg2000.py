@@ -1,4 +1,4 @@
-"""JPEG 2000 against CompressAI's published Kodak table (tests/data/compressai_kodak_jpeg2000.json).
+"""JPEG 2000 against CompressAI's published Kodak table (``compressai:kodak/jpeg2000`` of rdpbench.published).
 
 The table was made with ffmpeg's libopenjpeg wrapper (`-pix_fmt yuv444p -compression_level N`):
 8-bit limited-range YCbCr coded with OpenJPEG's reversible 5/3 wavelet and no colour transform
@@ -19,12 +19,11 @@ The Kodak images come from the `kodak_dir` fixture (tests/conftest.py: RDPBENCH_
 dataset cache, verified against the published hashes); without them the test is skipped.
 """
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+
+from rdpbench.published import curve
 
 RATIOS = [20, 40, 80]  # 1.2, 0.6, 0.3 bpp
 BANDS = {  # option: (PSNR dB low, high), (MS-SSIM low, high), differences ours - published at equal bpp
@@ -34,7 +33,7 @@ BANDS = {  # option: (PSNR dB low, high), (MS-SSIM low, high), differences ours 
 
 
 def published_at(bpp: float, column: str) -> float:
-    table = json.loads((Path(__file__).parent / "data" / "compressai_kodak_jpeg2000.json").read_text())
+    table = curve("compressai:kodak/jpeg2000").points  # points by falling rate
     rates, values = np.log10(table["bpp"][::-1]), np.array(table[column][::-1])
     assert rates[0] <= np.log10(bpp) <= rates[-1]
     return float(np.interp(np.log10(bpp), rates, values))

@@ -1,5 +1,7 @@
 """Command-line behaviour: listings, errors with hints, argument parsing."""
 
+from pathlib import Path
+
 import pytest
 
 from rdpbench.spec import SpecError, parse_values
@@ -82,13 +84,56 @@ sweep = {{ quality = "40:50:10" }}
 def test_every_shipped_config_names_real_codecs_and_valid_settings():
     from rdpbench.context import RunContext
     from rdpbench.metrics.registry import METRICS
-    from rdpbench.paths import project_root
+    from rdpbench.paths import shipped
     from rdpbench.runner import plan_codecs
     from rdpbench.spec import load_config
 
-    configs = sorted((project_root() / "benchmark" / "configs").glob("*.toml"))
+    configs = sorted(shipped("configs").glob("*.toml"))
     assert len(configs) >= 4
     for path in configs:
         spec = load_config(path)
         assert plan_codecs(spec, RunContext()), path
         assert [METRICS.resolve(m) for m in spec.metrics]
+
+
+def test_relative_paths_are_taken_from_the_current_folder(run_cli, tmp_path, photo_dir, monkeypatch):
+    """--images, --out and the paths inside a config are relative to the current folder, wherever the
+    config file is (not to the checkout, nor to the config's folder)."""
+    import shutil
+
+    import pandas as pd
+
+    work = tmp_path / "work"
+    shutil.copytree(photo_dir, work / "img")
+    monkeypatch.chdir(work)
+    assert run_cli("run", "--images", "img", "--codec", "png", "--out", "res") == 0
+    assert sorted(pd.read_csv(work / "res" / "per_image.csv")["image"]) == ["astronaut.png", "coffee.png"]
+    (work / "configs").mkdir()
+    (work / "configs" / "c.toml").write_text('images = "img"\nout = "res2"\n[[codec]]\nname = "png"\n')
+    assert run_cli("run", "configs/c.toml") == 0
+    assert (work / "res2" / "summary.csv").is_file() and not (work / "configs" / "res2").exists()
+
+
+def test_an_empty_codec_registry_lists_nothing_without_crashing(run_cli, capsys, monkeypatch):
+    from rdpbench.codecs.registry import CODECS
+
+    monkeypatch.setattr(CODECS, "discover", lambda: [])
+    CODECS.cache_clear()
+    try:
+        assert run_cli("codecs") == 0
+    finally:
+        CODECS.cache_clear()
+    assert "no codecs found" in capsys.readouterr().out
+
+
+def test_outside_a_checkout_datasets_go_to_the_per_user_folder_and_shipped_files_to_the_package(monkeypatch, tmp_path):
+    from rdpbench import datasets, paths
+
+    monkeypatch.setattr(paths, "checkout", lambda: None)
+    for variable in ("RDPBENCH_HOME", "RDPBENCH_DATASETS_DIR"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert datasets.datasets_dir() == tmp_path / "xdg" / "rdpbench" / "datasets"
+    assert paths.shipped("codecs") == Path(paths.__file__).resolve().parent / "_shipped" / "codecs"
+    monkeypatch.setenv("RDPBENCH_HOME", str(tmp_path / "home"))
+    assert datasets.datasets_dir() == tmp_path / "home" / "datasets"

@@ -20,11 +20,17 @@ from rdpbench import __version__
 
 
 def _run(args: argparse.Namespace) -> int:
+    from rdpbench import plugins
     from rdpbench.metrics.registry import METRICS
+    from rdpbench.paths import user_path
     from rdpbench.runner import run
-    from rdpbench.spec import CodecSpec, RunSpec, SpecError, load_config, parse_assignment, parse_values, resolve_path
+    from rdpbench.spec import CodecSpec, RunSpec, SpecError, find_config, load_config, parse_assignment, parse_values
 
-    spec = load_config(Path(args.config)) if args.config else RunSpec(codecs=[])
+    spec = load_config(find_config(args.config)) if args.config else RunSpec(codecs=[])
+    if spec.plugins:  # code named by a config: said out loud (benchmark/docs/safety.md)
+        print(f"rdpbench: loading plug-in code named in {args.config}: {', '.join(map(str, spec.plugins))}",
+              file=sys.stderr)
+    plugins.add(spec.plugins)  # before any plug-in name is resolved
     codec_options = {}
     for text in args.option:
         key, value = parse_assignment(text, "--option")
@@ -41,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
         raise SpecError("--sweep and --option apply to one codec or more: add --codec NAME (repeat it for several; "
                         "a config describes codecs with different sweeps)")
     if args.images or args.dataset:
-        spec.images = resolve_path(args.images) if args.images else None
+        spec.images = user_path(args.images) if args.images else None
         spec.dataset = args.dataset
     if args.metrics:
         spec.metrics = [name for name in args.metrics.split(",") if name.strip()]
@@ -55,10 +61,10 @@ def _run(args: argparse.Namespace) -> int:
             spec.memory_budget = parse_size(args.memory_budget)
         except BudgetError as error:
             raise SpecError(f"--memory-budget: {error}") from None
-    spec.out = Path(args.out) if args.out else spec.out
+    spec.out = user_path(args.out) if args.out else spec.out
     spec.save_recon = args.save_recon or spec.save_recon
     spec.retry_errors = args.retry_errors
-    spec.weights_dir = Path(args.weights_dir) if args.weights_dir else spec.weights_dir
+    spec.weights_dir = user_path(args.weights_dir) if args.weights_dir else spec.weights_dir
     spec.allow_unverified_weights = args.allow_unverified_weights
     if args.scheduler or args.cluster:  # replaces the config's choice of cluster, keeps its options
         spec.executor = {k: v for k, v in spec.executor.items() if k not in ("scheduler", "cluster")}
@@ -71,11 +77,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _codecs(args: argparse.Namespace) -> int:
-    from rdpbench.codecs.registry import CODECS, create_codec
+    from rdpbench.codecs.registry import CODECS, codec_dirs, create_codec
     from rdpbench.registry import UnknownNameError
 
     entries = CODECS.entries()
     shown = [entries[CODECS.resolve(args.name)]] if args.name else list(entries.values())
+    if not shown:
+        folders = ", ".join(map(str, codec_dirs())) or "no codec folder exists"
+        print(f"no codecs found (codec folders: {folders}; entry-point group {CODECS.group}): "
+              "reinstall rdpbench, or add plug-ins with --plugin PATH or RDPBENCH_PLUGINS")
+        return 0
     width = max(len(entry.name) for entry in shown)
     for entry in shown:
         try:
@@ -93,6 +104,23 @@ def _codecs(args: argparse.Namespace) -> int:
             print(f"{'':{width + 11}s}defaults: {codec.defaults_note}")
         for param in codec.params:
             print(f"{'':{width + 11}s}{param.describe()}")
+    return 0
+
+
+def _configs(args: argparse.Namespace) -> int:
+    """The shipped configs (name, dataset, codecs), or one config's text (to copy and edit)."""
+    from rdpbench.spec import find_config, load_config, shipped_configs
+
+    if args.name:
+        print(find_config(args.name).read_text(), end="")
+        return 0
+    configs = shipped_configs()
+    for name, path in configs.items():
+        spec = load_config(path)
+        codecs = ", ".join(dict.fromkeys(codec.name for codec in spec.codecs))
+        print(f"{name:26s} {spec.dataset or spec.images}: {codecs}; metrics {','.join(spec.metrics)}")
+    print(f"({len(configs)} configs in {next(iter(configs.values())).parent if configs else 'no folder'}; "
+          "`rdpbench run NAME` runs one, `rdpbench configs NAME` prints it)")
     return 0
 
 
@@ -203,13 +231,34 @@ def _bpp_range(text: str):
     return bounds
 
 
+def _published(args: argparse.Namespace) -> int:
+    """The catalogue of published curves, or one curve with its citation, conventions and points."""
+    from rdpbench import published
+
+    if args.name:
+        curve = published.curve(args.name)
+        print(f"{curve.name}: {curve.label}, dataset {curve.dataset}\n  source: {curve.source}, {curve.url}\n"
+              f"  cite: {curve.citation}\n  conventions: {curve.conventions}")
+        for key, values in {**curve.settings, **curve.points}.items():
+            print(f"  {key:14s} " + " ".join("-" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
+                                              for v in values))
+        return 0
+    for curve in published.catalogue().values():
+        metrics = ",".join(key for key in curve.points if key not in ("bpp", "encode_s", "decode_s"))
+        print(f"{curve.name:58s} {curve.dataset:14s} {len(curve.points['bpp']):2d} points  {metrics}")
+    print("`rdpbench published NAME` shows a curve's source, citation and conventions; "
+          "`rdpbench report RESULTS --import NAME` overlays it")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
+    from rdpbench import published
     from rdpbench.report.build import build
 
     out = Path(args.out) if args.out else Path("reports") / Path(args.results).resolve().name
     written = build(Path(args.results), out, anchor=args.anchor,
                     metrics=[m.strip().replace("-", "_") for m in args.metrics.split(",")] if args.metrics else None,
-                    preset=args.preset, imports=[Path(p) for p in args.imports],
+                    preset=args.preset, imports=[published.resolve(p) for p in args.imports],
                     images=args.images.split(",") if args.images else None, target_bpp=args.target_bpp,
                     bd_method=args.bd_method, bpp_range=args.bpp_range)
     print(f"report: {out}/index.html ({len(written)} files); open it in a browser "
@@ -221,9 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rdpbench", description="Rate–distortion–perception benchmarks of image codecs.")
     parser.add_argument("--version", action="version", version=f"rdpbench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--plugin", metavar="PATH", action="append", default=[],
+                        help="a plug-in file or folder (codecs, metrics, feature extractors); repeatable; "
+                             "also RDPBENCH_PLUGINS")
 
-    run = commands.add_parser("run", help="compress images with codecs and measure rate, distortion, perception")
-    run.add_argument("config", nargs="?", help="benchmark config (TOML), e.g. benchmark/configs/demo.toml")
+    run = commands.add_parser("run", parents=[common],
+                              help="compress images with codecs and measure rate, distortion, perception")
+    run.add_argument("config", nargs="?", help="benchmark config: a TOML file, or a shipped config's name "
+                     "(`rdpbench configs`), e.g. demo")
     source = run.add_mutually_exclusive_group()
     source.add_argument("--images", metavar="DIR", help="evaluate every image in this folder (recursive)")
     source.add_argument("--dataset", metavar="NAME", help="a fetched dataset (`rdpbench datasets`)")
@@ -255,11 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --match-bpp: just above (default), just below, or closest to the target bpp")
     run.set_defaults(handler=_run)
 
-    codecs = commands.add_parser("codecs", help="list codecs, their availability, versions and knobs")
+    codecs = commands.add_parser("codecs", parents=[common], help="list codecs, their availability, versions and knobs")
     codecs.add_argument("name", nargs="?", help="show one codec")
     codecs.set_defaults(handler=_codecs)
 
-    metrics = commands.add_parser("metrics", help="list metrics (columns, units, directions, options, weight files) "
+    configs = commands.add_parser("configs", help="list the shipped benchmark configs, or print one")
+    configs.add_argument("name", nargs="?", help="print this config (a name from the list)")
+    configs.set_defaults(handler=_configs)
+
+    metrics = commands.add_parser("metrics", parents=[common], help="list metrics (columns, units, directions, options, weight files) "
                                   "and feature extractors")
     metrics.set_defaults(handler=_metrics)
 
@@ -274,8 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--anchor", metavar="CODEC", help="codec label the BD-rates are computed against")
     report.add_argument("--metrics", metavar="NAME,NAME", help="metrics to show (default: all present)")
     report.add_argument("--preset", choices=["hific2020"], help="a paper's figure layout")
-    report.add_argument("--import", dest="imports", metavar="FILE.json", action="append", default=[],
-                        help="overlay a CompressAI-format results file (labelled imported)")
+    report.add_argument("--import", dest="imports", metavar="FILE.json|NAME", action="append", default=[],
+                        help="overlay a CompressAI-format results file, or a published curve by name "
+                             "(`rdpbench published`), labelled imported")
     report.add_argument("--images", metavar="NAME,NAME", help="images for the visual comparison")
     report.add_argument("--target-bpp", type=float, help="bpp the visual comparison matches (default: anchor median)")
     report.add_argument("--bd-method", choices=["akima", "pchip", "cubic"], default="akima",
@@ -284,7 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="figure x-axis: the rate range all codecs reach (default), every point, or given bounds")
     report.set_defaults(handler=_report)
 
-    weights = commands.add_parser("weights", help="pretrained files: which are needed, found, verified; fetch them")
+    listing = commands.add_parser("published", help="list the published results rdpbench ships, or show one")
+    listing.add_argument("name", nargs="?", help="a curve's name, e.g. compressai:kodak/bpg_444_x265_ycbcr")
+    listing.set_defaults(handler=_published)
+
+    weights = commands.add_parser("weights", parents=[common], help="pretrained files: which are needed, found, verified; fetch them")
     weights.add_argument("action", choices=["status", "fetch"])
     weights.add_argument("names", nargs="*", help="canonical file names (default: all, or those of --metrics)")
     weights.add_argument("--metrics", metavar="NAME,NAME", help="the files these metrics need")
@@ -304,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     from rdpbench.codecs.command_line import CardError
     from rdpbench.dask_executor import ExecutorError
     from rdpbench.datasets import DatasetError
+    from rdpbench.published import PublishedError
     from rdpbench.registry import UnknownNameError
     from rdpbench.report.data import ReportError
     from rdpbench.safe_paths import UnsafePathError
@@ -311,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     from rdpbench.store import DatasetMismatchError, StoreError
     from rdpbench.weights import WeightsError
 
-    from rdpbench import logs
+    from rdpbench import logs, plugins
 
     args = build_parser().parse_args(argv)
     try:  # SIGTERM ends the run like Ctrl-C: recorded as interrupted, resumable
@@ -325,12 +390,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rdpbench: warning: no log file ({error}); library warnings stay on the terminal", file=sys.stderr)
     size = log.stat().st_size if log.is_file() else 0
     try:
+        plugins.add(getattr(args, "plugin", []))
         code = args.handler(args)
         if args.command == "run" and log.is_file() and log.stat().st_size > size:
             print(f"rdpbench: library warnings and messages of this run are in {log}", file=sys.stderr)
         return code
     except (SpecError, DatasetError, DatasetMismatchError, UnknownNameError, CardError,
-            WeightsError, ReportError, StoreError, UnsafePathError, ExecutorError, OSError, sqlite3.Error) as error:
+            WeightsError, ReportError, StoreError, UnsafePathError, ExecutorError, PublishedError, OSError,
+            sqlite3.Error) as error:
         print(f"rdpbench: error: {error}", file=sys.stderr)  # one line; stored results stay as they are
         return 2
     except KeyboardInterrupt:

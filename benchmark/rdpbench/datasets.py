@@ -1,8 +1,9 @@
 """Dataset manifests, fetching with checksum verification, local copies, and the images of a run
 (:func:`load_dataset`: a folder or a fetched dataset, each image with its sha256).
 
-A manifest is ``datasets/<name>.toml`` (or in ``RDPBENCH_DATASETS_DIR``); its pixels go to the
-git-ignored folder ``datasets/<name>/``. Fields::
+A manifest is ``datasets/<name>.toml`` (shipped with rdpbench, or in ``RDPBENCH_DATASETS_DIR``); its
+pixels go to ``HOME/datasets/<name>/`` (:func:`datasets_dir`; in a checkout the git-ignored
+``datasets/<name>/``, installed from a wheel the per-user data folder). Fields::
 
     name, description, citation, expected_images
     [[file]]     name, url, sha256                 # single files (Kodak)
@@ -43,7 +44,7 @@ from tqdm import tqdm
 
 from rdpbench.hashing import sha256_file
 from rdpbench.imageio import find_images
-from rdpbench.paths import project_root
+from rdpbench.paths import home, shipped
 from rdpbench.safe_paths import UnsafePathError, inside, unsafe_reason
 
 LOCK_NAME = ".rdpbench-lock.json"
@@ -64,12 +65,19 @@ class Manifest:
     archives: list[dict] = field(default_factory=list)
 
 
+def manifests_dir() -> Path:
+    """The manifests: ``RDPBENCH_DATASETS_DIR``, else the shipped ``datasets/`` (rdpbench.paths.shipped)."""
+    return Path(os.environ.get("RDPBENCH_DATASETS_DIR") or shipped("datasets"))
+
+
 def datasets_dir() -> Path:
-    return Path(os.environ.get("RDPBENCH_DATASETS_DIR") or project_root() / "datasets")
+    """The local copies, ``<this>/<name>/``: ``RDPBENCH_DATASETS_DIR``, else ``HOME/datasets``
+    (rdpbench.paths.home: ``RDPBENCH_HOME``, the checkout, or the per-user data folder)."""
+    return Path(os.environ.get("RDPBENCH_DATASETS_DIR") or home() / "datasets")
 
 
 def manifest_names() -> list[str]:
-    return sorted(path.stem for path in datasets_dir().glob("*.toml"))
+    return sorted(path.stem for path in manifests_dir().glob("*.toml"))
 
 
 def load_manifest(name: str) -> Manifest:
@@ -77,11 +85,11 @@ def load_manifest(name: str) -> Manifest:
     datasets folder and the dataset's folder."""
     known = ", ".join(manifest_names())
     try:
-        path = inside(datasets_dir(), f"{name}.toml", "dataset name")
+        path = inside(manifests_dir(), f"{name}.toml", "dataset name")
     except UnsafePathError:
         path = None
     if path is None or not path.is_file():
-        raise DatasetError(f"no dataset manifest {name!r} in {datasets_dir()} (known: {known})")
+        raise DatasetError(f"no dataset manifest {name!r} in {manifests_dir()} (known: {known})")
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
@@ -357,9 +365,10 @@ class Dataset:
         return hashlib.sha256(lines.encode()).hexdigest()
 
 
-def load_dataset(images: Path | None, name: str | None) -> Dataset:
-    """A run's images: a folder (``--images``, every image file under it) or a fetched, verified
-    dataset (``--dataset``); DatasetError when neither or both are given, or there are no images."""
+def load_dataset(images: Path | list[Path] | None, name: str | None) -> Dataset:
+    """A run's images: a folder (``--images``, every image file under it), a list of image files (the
+    Python API; named by their path below their deepest common folder) or a fetched, verified dataset
+    (``--dataset``); DatasetError when neither or both are given, or there are no images."""
     if images and name:
         raise DatasetError("give either --images DIR or --dataset NAME, not both")
     if name:
@@ -367,6 +376,16 @@ def load_dataset(images: Path | None, name: str | None) -> Dataset:
         return Dataset(name, root, hashes)
     if not images:
         raise DatasetError("no images: give --images DIR or --dataset NAME (or set one in the config)")
+    if isinstance(images, list):
+        missing = [str(path) for path in images if not Path(path).is_file()]
+        if missing:
+            raise DatasetError(f"no such image file: {', '.join(missing[:3])}")
+        files = [Path(path).absolute() for path in images]
+        root = Path(os.path.commonpath([file.parent for file in files]))
+        names = {file.relative_to(root).as_posix(): file for file in files}
+        if len(names) < len(files):
+            raise DatasetError("the same image file is listed twice")
+        return Dataset(root.name or "images", root, {name: _digest(file) for name, file in sorted(names.items())})
     if not images.is_dir():
         raise DatasetError(f"--images {images}: no such folder")
     found = find_images(images)

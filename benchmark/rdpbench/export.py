@@ -129,14 +129,20 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def write_all(store: ResultsStore) -> list[str]:
-    """Write every view into the store's folder; return the names written."""
-    out = store.folder
+def views(store: ResultsStore) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What per_image.csv and summary.csv hold (the summary with the distribution metrics)."""
     rows = per_image(store)
     table = summary(rows)
     extra = distribution(store)
     if len(extra):
         table = table.merge(extra, on=["codec", "setting"], how="left")
+    return rows, table
+
+
+def write_all(store: ResultsStore) -> list[str]:
+    """Write every view into the store's folder; return the names written."""
+    out = store.folder
+    rows, table = views(store)
     _atomic_write(out / "per_image.csv", rows.to_csv(index=False))
     _atomic_write(out / "summary.csv", table.to_csv(index=False))
     written = ["per_image.csv", "summary.csv"]

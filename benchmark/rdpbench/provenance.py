@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 
 from rdpbench import __version__
-from rdpbench.paths import project_root
+from rdpbench.paths import checkout
 
 LIBRARIES = ("numpy", "pillow", "torch", "pytorch_msssim", "pandas", "pillow_heif", "torch-fidelity",
              "lpips", "pyiqa", "compressai", "scipy")
@@ -31,8 +31,11 @@ def library_versions() -> dict[str, str]:
 
 
 def git_commit() -> str:
-    """HEAD of the project checkout, with "+dirty" when tracked files are modified; "" outside git."""
-    root = project_root()
+    """HEAD of the project checkout, with "+dirty" when tracked files are modified; "" outside git
+    (an installed wheel)."""
+    root = checkout()
+    if root is None:
+        return ""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,

@@ -3,9 +3,13 @@
 A :class:`Registry` maps names to :class:`Entry` objects gathered from, in order:
 
 1. ``builtin``: rdpbench's own plug-ins, ``name -> "module:attribute"``, imported on first use;
-2. ``discover``: extra sources of a kind (codecs: the ``codecs/`` folders and their TOML cards);
-3. the entry-point group of installed packages (``[project.entry-points."rdpbench.metrics"]``,
-   ``name = "package.module:Class"``); the entry point's name is the plug-in's name.
+2. ``discover``: extra sources of a kind (codecs: the shipped ``codecs/`` folder and TOML cards;
+   metrics: the metric cards other sources add), each a function returning :class:`Entry` objects;
+3. plug-in files and folders (rdpbench.plugins: ``--plugin``, ``plugins = [...]`` in a config,
+   ``RDPBENCH_PLUGINS``): the classes in them that subclass the kind's ``plugin_base``;
+4. the entry-point group of installed packages (``[project.entry-points."rdpbench.metrics"]``,
+   ``name = "package.module:Class"``); the entry point's name is the plug-in's name;
+5. classes handed over in Python (:meth:`Registry.add_object`, e.g. by ``rdpbench.evaluate``).
 
 Names are spelled as ``normalize`` leaves them (metrics: lower snake_case); a plug-in whose name is
 spelled otherwise, or that takes a name already registered (the first source keeps it, so a
@@ -48,14 +52,47 @@ def _import(target: str) -> Any:
 class Registry:
     """Plug-ins of one ``kind`` ("codec", "metric", "feature extractor")."""
 
+    instances: list["Registry"] = []  # every registry, so that new plug-in paths reset them all
+
     def __init__(self, kind: str, group: str, builtin: dict[str, str] | None = None,
                  discover: Callable[[], list[Entry]] | None = None,
-                 normalize: Callable[[str], str] = str.strip, listing: str = ""):
+                 normalize: Callable[[str], str] = str.strip, listing: str = "", plugin_base: str = ""):
         """``normalize`` maps what a user types to the registered spelling; ``listing`` is the
-        command that lists the known names, named in errors."""
+        command that lists the known names, named in errors; ``plugin_base`` ("module:Class") the
+        base class of this kind's classes in plug-in files."""
         self.kind, self.group, self.builtin = kind, group, dict(builtin or {})
-        self.discover, self.normalize, self.listing = discover, normalize, listing
+        self.discover, self.normalize, self.listing, self.plugin_base = discover, normalize, listing, plugin_base
         self._entries: dict[str, Entry] | None = None
+        self._objects: dict[str, Any] = {}
+        Registry.instances.append(self)
+
+    def add_object(self, cls: type) -> str:
+        """Register a class given in Python under its ``name`` (a later class of the same name replaces
+        it: a notebook cell run again); returns the name."""
+        name = getattr(cls, "name", "")
+        if not isinstance(cls, type) or not name:
+            raise TypeError(f"a {self.kind} plug-in is a class with a `name`, not {cls!r}")
+        if self._objects.get(name) is not cls:
+            self._objects[name] = cls
+            self.cache_clear()
+        return name
+
+    def _plugin_entries(self) -> list[Entry]:
+        from rdpbench import plugins
+
+        if not self.plugin_base:
+            return []
+        base, entries = _import(self.plugin_base), []
+        for path in plugins.files():
+            if path.suffix != ".py":
+                continue
+            try:
+                found = plugins.classes(path, base)
+            except Exception as error:  # a broken plug-in file is listed, and hides nothing else
+                entries.append(Entry(path.stem, str(path), None, f"{type(error).__name__}: {error}"))
+                continue
+            entries += [Entry(cls.name, str(path), lambda cls=cls: cls) for cls in found]
+        return entries
 
     def entries(self) -> dict[str, Entry]:
         """Every plug-in by name; cached per process (:meth:`cache_clear` forgets it)."""
@@ -63,9 +100,12 @@ class Registry:
             candidates = [Entry(name, "built-in", lambda target=target: _import(target))
                           for name, target in self.builtin.items()]
             candidates += self.discover() if self.discover else []
+            candidates += self._plugin_entries()
             candidates += [Entry(point.name, f"entry point {point.value} "
                                              f"({point.dist.name + ' ' + point.dist.version if point.dist else '?'})",
                                  point.load) for point in entry_points(group=self.group)]
+            candidates += [Entry(name, f"{cls.__module__}.{cls.__qualname__} (given in Python)",
+                                 lambda cls=cls: cls) for name, cls in self._objects.items()]
             entries: dict[str, Entry] = {}
             for entry in candidates:
                 problem = None

@@ -8,9 +8,11 @@ dataset (rdpbench.stages); then the tasks; then FID/KID per codec setting from s
 Limits, checked before any work: ``--jobs`` is capped at the CPUs this process may use (with a
 warning); ``--device cuda`` without CUDA is refused; with ``--save-recon`` every reconstruction path
 must stay inside ``OUT/recon`` (rdpbench.safe_paths); an image whose estimated memory need exceeds
-the budget (rdpbench.memory) is an error row, judged from its header, never decoded. Tasks always
-run in worker processes (one at ``--jobs 1``), so a crash or the out-of-memory killer takes one
-task, not the run.
+the budget (rdpbench.memory) is an error row, judged from its header, never decoded. On the command
+line tasks always run in worker processes (one at ``--jobs 1``), so a crash or the out-of-memory
+killer takes one task, not the run. The Python API (rdpbench.api) may instead hand :func:`run` a
+:class:`WorkerState` to run the tasks in its own process: codec objects that exist only in memory,
+and networks kept loaded between calls; a failing task is still an error row.
 
 Resuming: a (codec, setting, image) whose row is stored without error and holds every requested
 metric is never recomputed; a stored row that lacks some requested metrics is recomputed for those
@@ -20,16 +22,18 @@ metrics only; a row with an error is kept as it is unless ``--retry-errors``.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import itertools
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from rdpbench import export, memory, provenance, stages
+from rdpbench import export, memory, plugins, provenance, stages
 from rdpbench.codecs.api import Codec, ParamError
 from rdpbench.codecs.registry import create_codec
 from rdpbench.context import RunContext
@@ -47,7 +51,7 @@ from rdpbench.spec import MAX_SETTINGS, MAX_TASKS, RunSpec, SpecError, check_dev
 from rdpbench.store import ResultsStore
 from rdpbench.tasks import FeatureSpec, Task, TaskResult
 from rdpbench.weights import LocatedWeight, Weights, WeightsError
-from rdpbench.worker import WorkerState
+from rdpbench.worker import WorkerState, execute_task
 
 
 @dataclass
@@ -57,6 +61,7 @@ class PlannedCodec:
     options: dict[str, Any]
     settings: list[tuple[str, dict[str, Any]]]  # (setting text, full parameter values)
     matches: dict[str, MatchTarget] | None = None  # --match-bpp: per image, the bpp to meet
+    in_memory: bool = False  # an object handed over by the Python API, not created from the registry
 
 
 def format_value(value: Any) -> str:
@@ -68,7 +73,7 @@ def plan_codecs(spec: RunSpec, context: RunContext) -> list[PlannedCodec]:
     invalid parameters stop the run here, before any work."""
     planned, labels = [], set()
     for codec_spec in spec.codecs:
-        codec = create_codec(codec_spec.name, context)
+        codec = codec_spec.instance or create_codec(codec_spec.name, context)
         reason = codec.unavailable_reason()
         if reason:
             message = f"codec {codec.name!r} is not available: {reason}"
@@ -99,13 +104,15 @@ def plan_codecs(spec: RunSpec, context: RunContext) -> list[PlannedCodec]:
             if codec.rate_knob() is None or codec.param(codec.rate_knob()).kind == "str":
                 raise SpecError(f"codec {codec.name!r} has no numeric rate knob to search")
             planned.append(PlannedCodec(label, codec, dict(codec_spec.options),
-                                        [(setting_text(spec.match_bpp, spec.match_side), options)]))
+                                        [(setting_text(spec.match_bpp, spec.match_side), options)],
+                                        in_memory=codec_spec.instance is not None))
             continue
         settings = []
         for combination in itertools.product(*grids):
             text = ",".join(f"{k}={format_value(v)}" for k, v in zip(knobs, combination)) or "default"
             settings.append((text, {**options, **dict(zip(knobs, combination))}))
-        planned.append(PlannedCodec(label, codec, dict(codec_spec.options), settings))
+        planned.append(PlannedCodec(label, codec, dict(codec_spec.options), settings,
+                                    in_memory=codec_spec.instance is not None))
     if not planned:
         raise SpecError("no codec to run: name one with --codec or in the config's [[codec]] tables")
     return planned
@@ -222,14 +229,21 @@ def plan_matches(spec: RunSpec, codecs: list[PlannedCodec], dataset: Dataset, st
                                                        "for this image"), run_id)
 
 
-def prepare_metrics(spec: RunSpec) -> tuple[RunContext, dict[str, Metric]]:
-    """Create the metrics (cheap: networks load lazily) with the run's context."""
+def run_context(spec: RunSpec) -> RunContext:
+    """The context every codec, metric and extractor of the run is created with."""
     options = {METRICS.resolve(name): values for name, values in spec.metric_options.items()}  # did-you-mean
-    context = RunContext(device=spec.device,
-                         weights=Weights.from_options(spec.weights_dir, spec.allow_unverified_weights), options=options)
+    return RunContext(device=spec.device,
+                      weights=Weights.from_options(spec.weights_dir, spec.allow_unverified_weights), options=options)
+
+
+def prepare_metrics(spec: RunSpec, state: WorkerState | None = None) -> tuple[RunContext, dict[str, Metric]]:
+    """Create the metrics (cheap: networks load lazily) with the run's context, or take them from
+    ``state`` (created there once, with its context, which must be :func:`run_context` of ``spec``)."""
+    context = state.context if state is not None else run_context(spec)
+    options = context.options
     try:
         names = dict.fromkeys(METRICS.resolve(name) for name in spec.metrics)
-        metrics = {name: create_metric(name, context) for name in names}
+        metrics = {name: state.metric(name) if state is not None else create_metric(name, context) for name in names}
     except (MetricOptionError, ValueError) as error:
         raise SpecError(str(error)) from error
     unused = sorted(set(options) - set(metrics))
@@ -267,11 +281,15 @@ def locate_weights(context: RunContext, metrics: dict[str, Metric], codecs: list
 
 
 def execute(tasks: list[Task], spec: RunSpec, state: WorkerState, store: ResultsStore, run_id: int,
-            executor: DaskExecutor | None = None, workers: list = ()) -> None:
-    """Run the tasks (on a Dask executor, or in the worker processes of this machine, ``workers``
-    started ahead) and stream each result into the store as it arrives."""
-    results = (executor.run(tasks) if executor is not None
-               else run_in_workers(tasks, state.context, spec.jobs, workers))
+            executor: DaskExecutor | None = None, workers: list = (), in_process: bool = False) -> None:
+    """Run the tasks (on a Dask executor, in the worker processes of this machine, ``workers``
+    started ahead, or ``in_process`` with ``state``) and stream each result into the store as it arrives."""
+    if in_process:
+        results = (execute_task(task, state) for task in tasks)
+    elif executor is not None:
+        results = executor.run(tasks)
+    else:
+        results = run_in_workers(tasks, state.context, spec.jobs, workers)
     with tqdm(total=len(tasks), unit="task", desc="rdpbench", file=sys.stderr, smoothing=0.1,
               mininterval=0.2 if sys.stderr.isatty() else 10) as progress:
         failed = 0
@@ -282,8 +300,34 @@ def execute(tasks: list[Task], spec: RunSpec, state: WorkerState, store: Results
             progress.set_postfix(failed=failed, refresh=False)
 
 
-def run(spec: RunSpec, command: str) -> int:
-    """Execute the run; return 0 when every requested task has a result without error, else 1."""
+def preload(metrics) -> None:
+    """Import the ``libraries`` the distribution metrics' compute() needs in a background thread (it
+    only imports; a failure is left for compute() to report)."""
+    modules = list(dict.fromkeys(module for metric in metrics for module in metric.libraries))
+
+    def load() -> None:
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except Exception:  # noqa: BLE001 - compute() imports it again and reports the error where it counts
+                pass
+
+    if modules:
+        threading.Thread(target=load, name="rdpbench-preload", daemon=True).start()
+
+
+def run(spec: RunSpec, command: str, state: WorkerState | None = None) -> int:
+    """Execute the run; return 0 when every requested task has a result without error, else 1.
+    With ``state`` (created with :func:`run_context` of ``spec``) the tasks run in this process with
+    its codecs, metrics and extractors, which it keeps for the next run; codecs the spec hands over as
+    objects (``CodecSpec.instance``) run only so."""
+    plugins.add(spec.plugins)
+    if state is not None:
+        require_device(spec.device)
+        context, metrics = prepare_metrics(spec, state)
+        return _run(spec, command, context, metrics, plan_codecs(spec, context), None, [], state)
+    if any(codec.instance is not None for codec in spec.codecs):
+        raise SpecError("codec objects in memory run in this process only (rdpbench.evaluate with jobs=0)")
     cluster = parse_config(dict(spec.executor), spec.jobs)
     if cluster is None or cluster.mode == "local":
         require_device(spec.device)  # elsewhere the workers' GPUs count: their tasks ask for the GPU resource
@@ -300,7 +344,8 @@ def run(spec: RunSpec, command: str) -> int:
 
 
 def _run(spec: RunSpec, command: str, context: RunContext, metrics: dict[str, Metric],
-         codecs: list[PlannedCodec], executor: DaskExecutor | None, workers: list) -> int:
+         codecs: list[PlannedCodec], executor: DaskExecutor | None, workers: list,
+         state: WorkerState | None = None) -> int:
     located = locate_weights(context, metrics, codecs, executor)
     dataset = load_dataset(spec.images, spec.dataset)
     spec.out = spec.out or Path("results") / dataset.name
@@ -312,8 +357,10 @@ def _run(spec: RunSpec, command: str, context: RunContext, metrics: dict[str, Me
     oversized = screen_memory(dataset, budget, metrics)
     per_image = [name for name, metric in metrics.items() if not isinstance(metric, DistributionMetric)]
     distribution = {name: metric for name, metric in metrics.items() if isinstance(metric, DistributionMetric)}
-    state = WorkerState(context)
+    in_process = state is not None
+    state = state or WorkerState(context)
     state.metrics.update(metrics)
+    state.codecs.update({planned.codec.name: planned.codec for planned in codecs if planned.in_memory})
 
     with ResultsStore(spec.out) as store:
         store.bind_dataset(dataset.name, str(dataset.root.resolve()), dataset.fingerprint, dataset.images)
@@ -350,8 +397,10 @@ def _run(spec: RunSpec, command: str, context: RunContext, metrics: dict[str, Me
                                 metric.column_info(), position(name))
 
         status = "interrupted"
+        if tasks and not in_process:  # the workers compute; meanwhile this process loads what comes next
+            preload(distribution.values())
         try:
-            execute(tasks, spec, state, store, run_id, executor, workers)
+            execute(tasks, spec, state, store, run_id, executor, workers, in_process)
             touched = {(task.codec, task.setting) for task in tasks}
             settings = [(c.label, setting) for c in codecs for setting, _ in c.settings]
             stages.compute_distribution(store, settings, touched, distribution, reference)

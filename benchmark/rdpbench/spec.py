@@ -4,9 +4,10 @@ Config format (see benchmark/configs/*.toml)::
 
     dataset = "kodak"               # or: images = "path/to/folder"
     metrics = ["psnr", "ms_ssim"]
-    out = "results/kodak"           # relative paths are taken from the project root
+    out = "results/kodak"           # relative paths: from the current folder, as on the command line
     jobs = 2
     save_recon = true               # optional; also weights_dir = "...", memory_budget = "4G"
+    plugins = ["my_metric.py"]      # plug-in files or folders (rdpbench.plugins)
 
     [[codec]]
     name = "jpeg"                   # registry name (`rdpbench codecs`)
@@ -39,7 +40,8 @@ from decimal import ROUND_FLOOR, Decimal, DecimalException
 from pathlib import Path
 from typing import Any
 
-from rdpbench.paths import project_root
+from rdpbench.paths import shipped, user_path
+from rdpbench.safe_paths import UnsafePathError, inside
 
 
 MAX_SWEEP_VALUES = 10_000
@@ -56,7 +58,7 @@ class SpecError(ValueError):
 _TOP_KEYS: dict[str, tuple[type, ...]] = {
     "dataset": (str,), "images": (str,), "metrics": (list,), "out": (str,), "jobs": (int,), "device": (str,),
     "save_recon": (bool,), "weights_dir": (str,), "memory_budget": (str, int), "metric_options": (dict,),
-    "codec": (list,), "executor": (dict,),
+    "codec": (list,), "executor": (dict,), "plugins": (list,),
 }
 _CODEC_KEYS: dict[str, tuple[type, ...]] = {
     "name": (str,), "label": (str,), "optional": (bool,), "options": (dict,), "sweep": (dict,),
@@ -95,6 +97,7 @@ class CodecSpec:
     sweep: dict[str, list[Any]] = field(default_factory=dict)
     label: str | None = None
     optional: bool = False
+    instance: Any = None  # a Codec object handed over by the Python API (runs in its process), else None
 
     def column_label(self) -> str:
         """The ``codec`` value of result rows: the given label, else the name plus any options, so
@@ -109,7 +112,7 @@ class CodecSpec:
 @dataclass
 class RunSpec:
     codecs: list[CodecSpec]
-    images: Path | None = None
+    images: Path | list[Path] | None = None  # a folder, or (Python API) image files
     dataset: str | None = None
     metrics: list[str] = field(default_factory=lambda: ["psnr", "ms_ssim"])
     out: Path | None = None
@@ -124,17 +127,19 @@ class RunSpec:
     match_bpp: str | None = None  # "CODEC:SETTING" whose per-image bpp the one codec must meet
     match_side: str = "above"
     executor: dict[str, Any] = field(default_factory=dict)  # the [executor] table, read by rdpbench.dask_executor
+    plugins: list[Path] = field(default_factory=list)  # plug-in files and folders (rdpbench.plugins)
 
     def as_config(self) -> dict[str, Any]:
         """JSON-able form for the run's provenance."""
         return {
-            "images": str(self.images) if self.images else None, "dataset": self.dataset,
+            "images": ([str(p) for p in self.images] if isinstance(self.images, list) else str(self.images))
+            if self.images else None, "dataset": self.dataset,
             "metrics": self.metrics, "out": str(self.out), "jobs": self.jobs, "device": self.device,
             "save_recon": self.save_recon, "retry_errors": self.retry_errors,
             "weights_dir": str(self.weights_dir) if self.weights_dir else None,
             "allow_unverified_weights": self.allow_unverified_weights, "metric_options": self.metric_options,
             "match_bpp": self.match_bpp, "match_side": self.match_side, "memory_budget": self.memory_budget,
-            "executor": self.executor,
+            "executor": self.executor, "plugins": [str(path) for path in self.plugins],
             "codecs": [{"name": c.name, "label": c.column_label(), "options": c.options, "sweep": c.sweep}
                        for c in self.codecs],
         }
@@ -188,9 +193,25 @@ def parse_assignment(text: str, flag: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def resolve_path(path: str | Path) -> Path:
-    path = Path(path).expanduser()
-    return path if path.is_absolute() else project_root() / path
+def shipped_configs() -> dict[str, Path]:
+    """The configs rdpbench ships (benchmark/configs/ of the checkout, or the wheel's copy), by name."""
+    return {path.stem: path for path in sorted(shipped("configs").glob("*.toml"))}
+
+
+def find_config(text: str) -> Path:
+    """A config: a file (relative to the current folder), else a shipped config by name (``demo``,
+    ``kodak-classical``: ``rdpbench configs`` lists them); SpecError naming both when neither exists."""
+    path = user_path(text)
+    if path.is_file():
+        return path
+    try:
+        named = inside(shipped("configs"), f"{text}.toml", "config name")
+    except UnsafePathError:
+        named = None
+    if named is not None and named.is_file():
+        return named
+    raise SpecError(f"no config file {path}, and no shipped config named {text!r} "
+                    f"(shipped: {', '.join(shipped_configs()) or 'none'}; `rdpbench configs` shows them)")
 
 
 def load_config(path: Path) -> RunSpec:
@@ -217,6 +238,8 @@ def load_config(path: Path) -> RunSpec:
             sweep[knob] = parse_values(values)
         codecs.append(CodecSpec(name=entry["name"], label=entry.get("label"), optional=entry.get("optional", False),
                                 options=dict(entry.get("options", {})), sweep=sweep))
+    if not all(isinstance(item, str) for item in data.get("plugins", [])):
+        raise SpecError(f'{path}: plugins must be a list of paths, e.g. plugins = ["my_metric.py"]')
     metrics = data.get("metrics", ["psnr", "ms_ssim"])
     if not all(isinstance(name, str) for name in metrics):
         raise SpecError(f'{path}: metrics must be a list of names, e.g. metrics = ["psnr", "ms_ssim"]')
@@ -232,15 +255,16 @@ def load_config(path: Path) -> RunSpec:
         raise SpecError(f"{path}: {error}") from error
     return RunSpec(
         codecs=codecs,
-        images=resolve_path(data["images"]) if "images" in data else None,
+        images=user_path(data["images"]) if "images" in data else None,
         dataset=data.get("dataset"),
         metrics=list(metrics),
-        out=resolve_path(data["out"]) if "out" in data else None,
+        out=user_path(data["out"]) if "out" in data else None,
         jobs=jobs,
         device=device,
         save_recon=data.get("save_recon", False),
-        weights_dir=resolve_path(data["weights_dir"]) if "weights_dir" in data else None,
+        weights_dir=user_path(data["weights_dir"]) if "weights_dir" in data else None,
         metric_options={name: dict(values) for name, values in data.get("metric_options", {}).items()},
         memory_budget=budget,
         executor=dict(data.get("executor", {})),
+        plugins=[user_path(item) for item in data.get("plugins", [])],
     )

@@ -34,6 +34,7 @@ import hashlib
 import io
 import os
 import re
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -143,6 +144,17 @@ class LocatedWeight:
                 "meaning": CHECKS.get(self.check, "hash does not match the known one: used only with --allow-unverified-weights")}
 
 
+def torch_hub_dir() -> Path:
+    """``torch.hub.get_dir()``, without importing torch (seconds) when it is not loaded yet: then
+    torch.hub's own rule, ``$TORCH_HOME/hub``, else ``$XDG_CACHE_HOME/torch/hub``, else
+    ``~/.cache/torch/hub`` (a ``torch.hub.set_dir`` needs torch loaded, and is then honoured)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return Path(torch.hub.get_dir())
+    home = os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "torch"
+    return Path(home).expanduser() / "hub"
+
+
 @dataclass(frozen=True)
 class Weights:
     """Where to look and how strict to be; picklable, handed to every worker."""
@@ -156,9 +168,7 @@ class Weights:
         return cls(Path(directory).expanduser().resolve() if directory else None, allow_unverified)
 
     def search_path(self) -> list[Path]:
-        import torch
-
-        hub = Path(torch.hub.get_dir())
+        hub = torch_hub_dir()
         return ([self.directory] if self.directory else []) + [hub / "checkpoints", hub / "pyiqa"]
 
     def find(self, name: str) -> Path | None:

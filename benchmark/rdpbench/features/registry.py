@@ -11,7 +11,8 @@ from rdpbench.context import RunContext
 from rdpbench.features.base import FeatureExtractor
 from rdpbench.registry import Registry
 
-EXTRACTORS = Registry("feature extractor", "rdpbench.feature_extractors", builtin={
+EXTRACTORS = Registry("feature extractor", "rdpbench.feature_extractors",
+                      plugin_base="rdpbench.features.base:FeatureExtractor", builtin={
     "inception-v3-compat": "rdpbench.features.inception:InceptionV3",
     "dinov2-vit-l-14": "rdpbench.features.dinov2:DINOv2ViTL14",
     "clip-vit-l-14-336px": "rdpbench.features.clip:CLIPViTL14336",

@@ -131,6 +131,9 @@ class DistributionMetric(Metric):
 
     kind = "distribution"
     extractor: ClassVar[str] = ""  # a registered feature extractor (rdpbench.features.registry)
+    # Modules compute() imports: the runner imports them in a background thread while the tasks run,
+    # so the distribution stage after the tasks does not wait for them (torch-fidelity: seconds).
+    libraries: ClassVar[tuple[str, ...]] = ()
     defaults = {"patch_size": 256, "patch_shift": 128}
 
     def __init__(self, context: RunContext):

@@ -27,6 +27,7 @@ class FID(DistributionMetric):
 
     name = "fid"
     extractor = "inception-v3-compat"
+    libraries = ("torch_fidelity.metric_fid",)
     columns = (Column("fid", "FID", higher_is_better=False, decimals=2),)
     group = GROUP
 
@@ -79,6 +80,7 @@ class KID(DistributionMetric):
     """Kernel Inception Distance on patches: mean and standard deviation over subsets."""
 
     name = "kid"
+    libraries = ("torch_fidelity.metric_kid",)
     extractor = "inception-v3-compat"
     columns = (Column("kid", "KID", higher_is_better=False, decimals=4),
                Column("kid_std", "KID std", higher_is_better=None, decimals=4))

@@ -30,6 +30,7 @@ from rdpbench.metrics.distribution import GROUP
 
 class _PrecisionRecall(DistributionMetric):
     extractor = "inception-v3-compat"
+    libraries = ("torch_fidelity.metric_prc",)
     defaults = {**DistributionMetric.defaults, "k": 3}
     group = GROUP  # subclasses' names are torch-fidelity's result keys
 

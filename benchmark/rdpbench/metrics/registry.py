@@ -17,7 +17,8 @@ def _normalize(name: str) -> str:
     return name.strip().lower().replace("-", "_")
 
 
-METRICS = Registry("metric", "rdpbench.metrics", normalize=_normalize, listing="rdpbench metrics", builtin={
+METRICS = Registry("metric", "rdpbench.metrics", normalize=_normalize, listing="rdpbench metrics",
+                   plugin_base="rdpbench.metrics.base:Metric", builtin={
     "psnr": "rdpbench.metrics.distortion:PSNR",
     "ms_ssim": "rdpbench.metrics.distortion:MSSSIM",
     "lpips": "rdpbench.metrics.perceptual:LPIPS",

@@ -1,0 +1,93 @@
+"""Coding one image with a CompressAI ``CompressionModel`` the way CompressAI's own evaluation does
+(compressai.utils.eval_model): the image, as float32 in [0, 1], is zero-padded centrally to a
+multiple of 64 (compressai.ops.compute_padding), ``compress()`` gives the strings, ``decompress()``
+and a crop give the reconstruction, rounded to uint8. The stream is rdpbench's container
+(rdpbench.learned.stream: 5-8 header bytes: height, width, string lengths) around the model's
+strings, so the bytes after the header are exactly what ``model.compress()`` returns, and bpp counts
+everything needed to decode.
+
+Used by the zoo adapter (codecs/compressai_zoo.py) and by the Python API for a model object in
+memory (:class:`ModelCodec`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rdpbench.codecs.api import Codec, CodecError
+from rdpbench.context import RunContext
+from rdpbench.learned import stream
+from rdpbench.learned.tensors import to_tensor, to_uint8
+
+PADDING = 64
+
+
+def encode(model, image: np.ndarray, device: str) -> bytes:
+    """uint8 (H, W, 3) -> the container around ``model.compress()``'s strings (one per latent)."""
+    import torch
+    import torch.nn.functional as F
+    from compressai.ops import compute_padding
+
+    height, width = image.shape[:2]
+    pad, _ = compute_padding(height, width, min_div=PADDING)
+    with torch.no_grad():
+        out = model.compress(F.pad(to_tensor(image, device), pad, mode="constant", value=0))
+    return stream.pack(height, width, [strings[0] for strings in out["strings"]])
+
+
+def decode(model, data: bytes) -> np.ndarray:
+    """Bytes from :func:`encode` (same model) -> uint8 (H, W, 3)."""
+    import torch
+    import torch.nn.functional as F
+    from compressai.ops import compute_padding
+
+    try:
+        height, width, strings = stream.unpack(data)
+    except stream.StreamError as error:
+        raise CodecError(str(error)) from error
+    pad, unpad = compute_padding(height, width, min_div=PADDING)
+    factor = model.downsampling_factor  # compress() reports the coarsest latent's shape: padded size / factor
+    latent_shape = ((height + pad[2] + pad[3]) // factor, (width + pad[0] + pad[1]) // factor)
+    with torch.no_grad():
+        out = model.decompress([[s] for s in strings], latent_shape)
+    return to_uint8(F.pad(out["x_hat"], unpad))
+
+
+class ModelCodec(Codec):
+    """A CompressAI model object in memory as a codec (the Python API, ``rdpbench.evaluate``). It runs
+    on the device of the model's parameters; :meth:`prepare` puts it in eval mode and updates its
+    entropy coders' CDFs (``update(force=True)``, as compressai.utils.eval_model does after loading),
+    :meth:`restore` gives the model back its training mode."""
+
+    description = "CompressAI model object (in memory)"
+
+    def __init__(self, model, name: str):
+        device = str(next(model.parameters()).device)
+        super().__init__(RunContext(device=device))
+        self.model, self.name = model, name
+        self._training = model.training
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            import compressai.ops  # noqa: F401 - the padding rule of its evaluation
+        except ImportError as error:
+            return f"compressai cannot be imported ({error}): pip install compressai==1.2.8 --no-deps"
+        return None
+
+    def version(self) -> str:
+        from importlib.metadata import version
+
+        return f"compressai {version('compressai')}, {type(self.model).__name__} object"
+
+    def prepare(self) -> None:
+        self.model.eval()
+        self.model.update(force=True)
+
+    def restore(self) -> None:
+        self.model.train(self._training)
+
+    def encode(self, image, setting):
+        return encode(self.model, image, self.context.device)
+
+    def decode(self, data, setting):
+        return decode(self.model, data)

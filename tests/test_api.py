@@ -1,0 +1,207 @@
+"""The Python API (rdpbench.evaluate, rdpbench.load): the same rows and values as the command line on
+identical input, a CompressAI model object coded exactly as compressai's own compress()/decompress(),
+an encode/decode object checked against formulas written here, and error rows for failing objects."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import rdpbench
+from rdpbench.datasets import DatasetError
+from rdpbench.learned import stream
+
+TIMING = ["encode_s", "decode_s"]
+
+
+def _csv(path):
+    frame = pd.read_csv(path, dtype={"error": str})
+    if "error" in frame:
+        frame["error"] = frame["error"].fillna("")
+    return frame
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+
+
+def test_import_rdpbench_is_cheap_and_exports_the_api_lazily():
+    code = ("import sys, rdpbench; heavy = [m for m in ('torch', 'pandas', 'rdpbench.api', 'rdpbench.runner') "
+            "if m in sys.modules]; print(heavy); rdpbench.evaluate; print('rdpbench.api' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[:2] == ["[]", "True"]
+
+
+def test_evaluate_gives_the_rows_and_values_of_the_cli_on_identical_input(tmp_path, photo_dir, run_cli):
+    assert run_cli("run", "--images", photo_dir, "--codec", "jpeg", "--sweep", "quality=30,70",
+                   "--metrics", "psnr,ms_ssim", "--out", tmp_path / "cli") == 0
+    results = rdpbench.evaluate("jpeg", photo_dir, sweep={"quality": [30, 70]}, metrics=["psnr", "ms_ssim"],
+                                out=tmp_path / "api")
+    assert results.folder == tmp_path / "api"
+    for name, frame in (("per_image.csv", results.per_image), ("summary.csv", results.summary)):
+        pd.testing.assert_frame_equal(frame, _csv(tmp_path / "api" / name), check_dtype=False)  # its own CSV
+        cli = _csv(tmp_path / "cli" / name)
+        assert list(frame.columns) == list(cli.columns)
+        pd.testing.assert_frame_equal(frame.drop(columns=TIMING), cli.drop(columns=TIMING), check_dtype=False)
+    assert len(results.per_image) == 4 and (results.per_image["error"] == "").all()
+
+    in_workers = rdpbench.evaluate("jpeg", photo_dir, sweep={"quality": [30, 70]}, jobs=1)  # as `run --jobs 1`
+    pd.testing.assert_frame_equal(in_workers.summary.drop(columns=TIMING), results.summary.drop(columns=TIMING))
+
+    again = rdpbench.evaluate("jpeg", photo_dir, sweep={"quality": [30, 70]}, out=tmp_path / "api")
+    pd.testing.assert_frame_equal(again.per_image, results.per_image)  # resumed: nothing recomputed, timings kept
+    loaded = rdpbench.load(tmp_path / "api")
+    pd.testing.assert_frame_equal(loaded.summary, results.summary)
+
+
+class EveryOtherLevel:
+    """A toy codec: each channel value keeps its top 6 bits; 4 header bytes give the shape."""
+
+    def encode(self, image):
+        height, width = image.shape[:2]
+        return height.to_bytes(2, "big") + width.to_bytes(2, "big") + (image >> 2).tobytes()
+
+    def decode(self, data):
+        height, width = int.from_bytes(data[:2], "big"), int.from_bytes(data[2:4], "big")
+        return (np.frombuffer(data[4:], np.uint8).reshape(height, width, 3) << 2) + 2
+
+
+class Broken(EveryOtherLevel):
+    def decode(self, data):
+        if int.from_bytes(data[:2], "big") == 170:  # coffee.png only
+            raise RuntimeError("cannot decode this one")
+        return super().decode(data)
+
+
+def test_an_encode_decode_object_is_measured_with_the_conventions_and_failures_are_error_rows(photo_dir):
+    files = sorted(photo_dir.glob("*.png"))
+    results = rdpbench.evaluate({"top6": EveryOtherLevel(), "broken": Broken()}, files, label="toy")
+    rows = results.per_image.set_index(["setting", "image"])
+    for file in files:
+        image = np.asarray(Image.open(file).convert("RGB"))
+        height, width = image.shape[:2]
+        row = rows.loc[("point=top6", file.name)]
+        assert row["bytes"] == 4 + height * width * 3
+        assert row["bpp"] == pytest.approx(8 * (4 + height * width * 3) / (height * width))
+        assert row["psnr"] == pytest.approx(_psnr(image, ((image >> 2) << 2) + 2), abs=1e-9)
+    assert "cannot decode this one" in rows.loc[("point=broken", "coffee.png"), "error"]
+    assert rows.loc[("point=broken", "astronaut.png"), "error"] == ""
+    summary = results.summary.set_index("setting")
+    assert summary.loc["point=broken", "n_failed"] == 1 and summary.loc["point=top6", "n_failed"] == 0
+    assert set(results.summary["codec"]) == {"toy"} and results.folder is None
+
+
+def test_a_compressai_model_object_is_coded_as_compressais_own_compress(tmp_path, photo_dir):
+    """Reference: the same model's compress()/decompress() with compressai.utils.eval_model's padding."""
+    from compressai.ops import compute_padding
+    from compressai.zoo import bmshj2018_factorized
+
+    torch.manual_seed(3)
+    model = bmshj2018_factorized(quality=1, pretrained=False)  # stand-in weights
+    model.train()
+    results = rdpbench.evaluate(model, photo_dir, metrics=["psnr"], out=tmp_path / "out", save_recon=True,
+                                label="factorized")
+    assert model.training  # its mode is given back
+    model.eval()
+    for row in results.per_image.itertuples():
+        image = np.asarray(Image.open(photo_dir / row.image).convert("RGB"))
+        height, width = image.shape[:2]
+        pad, unpad = compute_padding(height, width, min_div=64)
+        x = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float() / 255
+        with torch.no_grad():
+            out = model.compress(F.pad(x, pad, mode="constant", value=0))
+            x_hat = F.pad(model.decompress(out["strings"], out["shape"])["x_hat"], unpad)
+        expected = (x_hat[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+        strings = [s[0] for s in out["strings"]]
+        assert row.bytes == len(stream.pack(height, width, strings)) <= sum(map(len, strings)) + 8
+        recon = np.asarray(Image.open(tmp_path / "out" / "recon" / "factorized" / "default" / row.image))
+        np.testing.assert_array_equal(recon, expected)
+        assert row.psnr == pytest.approx(_psnr(image, expected), abs=1e-9)
+
+
+def test_bd_rate_and_plot_of_a_folder_with_two_codecs(tmp_path, photo_dir):
+    for codec in ("jpeg", "webp"):
+        rdpbench.evaluate(codec, photo_dir, sweep={"quality": [20, 50, 80]}, metrics=["psnr"], out=tmp_path / "out")
+    results = rdpbench.load(tmp_path / "out")
+    bd = results.bd_rate(anchor="jpeg")
+    row = bd[(bd["codec"] == "webp") & (bd["metric"] == "psnr")].iloc[0]
+    assert math.isfinite(float(row["bd_rate_percent"]))
+    figure = results.plot()
+    assert [axis.get_ylabel() for axis in figure.axes][:1] and len(figure.axes) == 1
+
+
+def test_invalid_requests_raise_before_any_work(tmp_path, photo_dir):
+    with pytest.raises(TypeError, match="did you mean 'save_recon'"):
+        rdpbench.evaluate("jpeg", photo_dir, out=tmp_path / "x", save_recons=True)
+    with pytest.raises(DatasetError, match="no such folder, and no dataset"):
+        rdpbench.evaluate("jpeg", tmp_path / "nothing")
+    with pytest.raises(ValueError, match="in this process only"):
+        rdpbench.evaluate(EveryOtherLevel(), photo_dir, jobs=1)
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("variables", [{"TORCH_HOME": "/somewhere/torch"}, {"XDG_CACHE_HOME": "/xdg"}, {}])
+def test_the_weight_lookup_finds_torch_hub_as_torch_does_without_importing_it(variables):
+    import os
+
+    code = ("import sys; from rdpbench.weights import torch_hub_dir; ours = str(torch_hub_dir()); "
+            "assert 'torch' not in sys.modules; import torch; print(ours == torch.hub.get_dir())")
+    env = {k: v for k, v in os.environ.items() if k not in ("TORCH_HOME", "XDG_CACHE_HOME")} | variables
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == "True"
+
+
+def test_repeated_evaluations_in_one_process_reuse_the_metric_instances(photo_dir):
+    """What a training loop relies on: the second call creates no metric again (networks stay loaded)."""
+    from rdpbench.columns import Column
+    from rdpbench.metrics.base import PairedMetric
+    from rdpbench.tasks import MetricValue
+
+    created = []
+
+    class CountedMAE(PairedMetric):
+        name = "counted_mae"
+        columns = (Column("counted_mae", "MAE", higher_is_better=False, decimals=3),)
+        group = "distortion"
+
+        def __init__(self, context):
+            super().__init__(context)
+            created.append(self)
+
+        def compute(self, reference, reconstruction):
+            return MetricValue(float(np.abs(reference.astype(float) - reconstruction).mean()))
+
+    first = rdpbench.evaluate("jpeg", photo_dir, sweep={"quality": [30]}, metrics=["psnr", CountedMAE])
+    second = rdpbench.evaluate("jpeg", photo_dir, sweep={"quality": [60]}, metrics=["psnr", CountedMAE])
+    assert len(created) == 1
+    assert first.summary["counted_mae"].iloc[0] > second.summary["counted_mae"].iloc[0] > 0
+
+
+def test_a_metric_class_defined_again_replaces_the_kept_instance(photo_dir):
+    """A notebook cell run again defines a new class of the same name: the next call uses it."""
+    from rdpbench.columns import Column
+    from rdpbench.metrics.base import PairedMetric
+    from rdpbench.tasks import MetricValue
+
+    def define(constant: float) -> type:
+        class Constant(PairedMetric):
+            name = "constant_value"
+            columns = (Column("constant_value", "Constant", higher_is_better=False, decimals=1),)
+            group = "distortion"
+
+            def compute(self, reference, reconstruction):
+                return MetricValue(constant)
+        return Constant
+
+    values = [rdpbench.evaluate("png", photo_dir, metrics=[define(value)]).summary["constant_value"].iloc[0]
+              for value in (1.0, 2.0)]
+    assert values == [1.0, 2.0]
