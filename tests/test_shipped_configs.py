@@ -12,9 +12,9 @@ import pytest
 import standins
 from rdpbench import runner, stages
 from rdpbench.learned.hific_codec import CHECKPOINTS
-from rdpbench.paths import project_root
+from rdpbench.paths import shipped
 
-CONFIGS = sorted((project_root() / "benchmark" / "configs").glob("hific2020-*.toml"))
+CONFIGS = sorted(shipped("configs").glob("hific2020-*.toml"))
 
 
 @pytest.fixture(scope="module")
