@@ -141,7 +141,9 @@ def test_simulated_bradley_terry_raters_are_recovered_within_the_cis(tmp_path, r
     assert "raters: 43 registered, 43 answered, 43 complete; answers: 774" in capsys.readouterr().out
     assert run_cli("study", "analyze", study, "--out", tmp_path / "analysis") == 0
     raters = pd.read_csv(tmp_path / "analysis" / "raters.csv")
-    careless = raters["source"] == "simulate:random"
+    assert (raters["source"] == "simulated").all()  # a study with simulated answers only is analysed as such
+    models = {rater: source for rater, _, _, source in Session(study).responses.raters()}
+    careless = raters["rater"].map(models) == "simulated:random"
     assert careless.sum() == 3 and (raters.loc[careless, "status"] == "excluded: failed a probe").all()
     assert (raters.loc[~careless, "status"] == "included").all()  # attentive raters always pass
     ranking = pd.read_csv(tmp_path / "analysis" / "ranking.csv")
@@ -160,7 +162,7 @@ def test_simulated_bradley_terry_raters_are_recovered_within_the_cis(tmp_path, r
     assert run_cli("study", "export", study, "--out", tmp_path / "responses.csv") == 0
     responses = pd.read_csv(tmp_path / "responses.csv")
     assert list(responses.columns) == ["rater", "trial", "image", "left", "right", "choice", "chosen", "response_ms",
-                                       "answered_at", "is_probe"]
+                                       "answered_at", "is_probe", "source"]
     assert len(responses) == 43 * 18
     kept = responses[responses["rater"].isin(raters.loc[~careless, "rater"]) & ~responses["is_probe"]]
     trials = {t["id"]: t for t in design["trials"]}
@@ -221,6 +223,90 @@ def test_matched_bitrate_pairs_respect_the_tolerance(tmp_path, results, run_cli)
     interval = stats.binomtest(int(rates["wins_a"]), int(rates["n"])).proportion_ci(method="wilson")
     assert (rates["ci_low"], rates["ci_high"]) == pytest.approx((interval.low, interval.high), abs=1e-6)
     assert rates["sign_p"] == pytest.approx(stats.binomtest(int(rates["wins_a"]), int(rates["n"])).pvalue)
+
+
+# -- sources: simulated answers never mix with real ones unless asked -------------------------------------------
+
+def _answer_all(session, rater, pick, response_ms=1500.0, source="web"):
+    """Answer every trial of ``rater``: the original on probes, else the side ``pick(shown)`` returns."""
+    for shown in session.order(rater):
+        if shown.trial["is_probe"]:
+            choice = "left" if shown.left == "original" else "right"
+        else:
+            choice = pick(shown)
+        session.answer(rater, shown.key, choice, response_ms, source=source)
+
+
+def test_simulated_answers_are_left_out_of_a_real_study_unless_asked(tmp_path, results, run_cli, capsys):
+    study = tmp_path / "study"
+    entries = ["jpeg:quality=10", "jpeg:quality=60", "webp:quality=60"]
+    assert _create(run_cli, results, study, "--design", "round-robin", "--entries", ",".join(entries),
+                   "--probes", "2", "--seed", "9") == 0
+    session = Session(study)
+    worst = "jpeg:quality=10"
+    web = [session.register("web") for _ in range(2)]
+    _answer_all(session, web[0], lambda shown: "left" if shown.left == worst else "right")  # always prefers worst
+    _answer_all(session, web[1], lambda shown: "left")
+    assert run_cli("study", "simulate", study, "--raters", "4", "--model",
+                   "bt:jpeg:quality=10=-3,jpeg:quality=60=1,webp:quality=60=2", "--seed", "1") == 0
+    capsys.readouterr()
+    assert run_cli("study", "status", study) == 0
+    out = capsys.readouterr().out
+    n = len(session.trials)
+    assert f"  web: 2 raters registered, {2 * n} answers" in out and f"  simulated: 4 raters registered, {4 * n} answers" in out
+    assert run_cli("study", "export", study, "--out", tmp_path / "responses.csv") == 0
+    responses = pd.read_csv(tmp_path / "responses.csv")
+    assert responses.groupby("source")["rater"].nunique().to_dict() == {"simulated": 4, "web": 2}
+    assert set(responses.loc[responses["source"] == "web", "rater"]) == set(web)
+
+    def expected(kept: pd.DataFrame) -> dict:
+        """pref_a per pairing: the mean over raters of each rater's share of answers choosing a."""
+        trials = {t["id"]: t for t in session.trials}
+        kept = kept[~kept["is_probe"]]
+        a_won = [row.chosen == trials[row.trial]["a"] for row in kept.itertuples()]
+        pairing = [(trials[t]["a"], trials[t]["b"]) for t in kept["trial"]]
+        table = pd.DataFrame({"pairing": pairing, "rater": kept["rater"].to_numpy(), "a_won": a_won})
+        return table.groupby(["pairing", "rater"])["a_won"].mean().groupby("pairing").mean().to_dict()
+
+    for flags, kept in (((), responses[responses["source"] == "web"]), (("--include-simulated",), responses)):
+        out_dir = tmp_path / f"analysis{len(flags)}"
+        assert run_cli("study", "analyze", study, "--out", out_dir, *flags) == 0
+        prefs = pd.read_csv(out_dir / "preferences.csv")
+        got = {(a, b): p for a, b, p in zip(prefs["entry_a"], prefs["entry_b"], prefs["pref_a"])}
+        assert got == pytest.approx(expected(kept))
+        raters = pd.read_csv(out_dir / "raters.csv")
+        simulated = raters[raters["source"] == "simulated"]
+        assert len(simulated) == 4 and (raters.loc[raters["source"] == "web", "status"] == "included").all()
+        assert (simulated["status"].str.startswith("left out: simulated")).all() == (not flags)
+        page = (out_dir / "index.html").read_text()
+        assert ("simulated answers are left out" in page) == (not flags)
+
+
+def test_a_study_from_before_answer_sources_opens_and_keeps_its_simulated_raters_apart(tmp_path, results, run_cli):
+    """An answers database without the answers.source column (the format before sources): its answers
+    take their rater's source, legacy ``simulate:<model>`` counts as simulated, anything else as web."""
+    import sqlite3
+
+    study = tmp_path / "study"
+    assert _create(run_cli, results, study, "--design", "round-robin", "--entries",
+                   "jpeg:quality=10,webp:quality=60", "--probes", "1", "--seed", "2") == 0
+    session = Session(study)
+    people, bot = session.register("web"), session.register("simulated:bt")
+    _answer_all(session, people, lambda shown: "left")
+    _answer_all(session, bot, lambda shown: "right", source="simulated")
+    db = sqlite3.connect(study / "responses.sqlite")
+    with db:  # rebuild the old layout: no answer sources, the old simulated rater source spelling
+        db.execute("CREATE TABLE old AS SELECT rater, trial, position, left_entry, right_entry, choice, response_ms, "
+                   "answered_at FROM answers")
+        db.execute("DROP TABLE answers")
+        db.execute("ALTER TABLE old RENAME TO answers")
+        db.execute("UPDATE raters SET source = 'simulate:bt' WHERE rater = ?", (bot,))
+        db.execute("UPDATE raters SET source = 'kiosk' WHERE rater = ?", (people,))
+    db.close()
+    frame = analysis.responses_frame(Session(study))
+    assert frame.groupby("rater")["source"].unique().map(list).to_dict() == {people: ["web"], bot: ["simulated"]}
+    kept, raters = analysis.screen(frame, n_probes=1)
+    assert set(kept["rater"]) == {people}
 
 
 # -- the rater session: order, idempotency, refusals ------------------------------------------------------
@@ -285,6 +371,7 @@ def test_static_export_answers_import_once_and_bad_files_change_nothing(tmp_path
     stored = session.responses.answers()
     assert [row[1] for row in stored] == [session.order(rater)[i].trial["id"] for i in range(3)]
     assert stored[0][7] == "2026-01-01T10:00:00.000+00:00"
+    assert {row[8] for row in stored} == {"static"}  # imported answers are recorded as static
     assert session.progress(rater)[1] == 3
 
 

@@ -36,8 +36,24 @@ def _html(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–", border=0)
 
 
-def analyze(folder: Path, out: Path) -> list[str]:
-    """Write the analysis of the study in ``folder`` into ``out``; return the files written."""
+def sources_note(frame: pd.DataFrame, include_simulated: bool) -> str:
+    """One sentence on which sources the analysis counts (see :func:`analysis.leaves_out_simulated`)."""
+    counts = frame["source"].value_counts()
+    stored = ", ".join(f"{counts[s]} {s}" for s in counts.index)
+    simulated = int(counts.get("simulated", 0))
+    if not simulated:
+        return f"Answers by source: {stored}."
+    if analysis.leaves_out_simulated(frame, include_simulated):
+        return (f"Answers by source: {stored}; the {simulated} simulated answers are left out "
+                "(`study analyze --include-simulated` keeps them).")
+    if simulated == len(frame):
+        return f"SIMULATED: all {simulated} answers come from `study simulate`; no person answered."
+    return f"Answers by source: {stored}; SIMULATED answers are included (--include-simulated)."
+
+
+def analyze(folder: Path, out: Path, include_simulated: bool = False) -> list[str]:
+    """Write the analysis of the study in ``folder`` into ``out``; return the files written.
+    Simulated answers count only in a study without real ones or with ``include_simulated``."""
     session = Session(folder)
     design = session.design
     frame = analysis.responses_frame(session)
@@ -45,13 +61,14 @@ def analyze(folder: Path, out: Path) -> list[str]:
         raise StudyError(f"{folder} has no answers yet: serve it (`rdpbench study serve {folder}`) or import "
                          "answer files first")
     n_probes = sum(t["is_probe"] for t in session.trials)
-    answers, raters = analysis.screen(frame, n_probes)
-    raters["completion_code"] = [session.completion_code(r) for r in raters["rater"]]
+    answers, raters = analysis.screen(frame, n_probes, include_simulated)
     out.mkdir(parents=True, exist_ok=True)
     written = _tables(raters, out, "raters")
     counts = raters["status"].str.split(":").str[0].value_counts()
     screening = (f"{len(raters)} raters: {counts.get('included', 0)} included, {counts.get('excluded', 0)} excluded "
-                 f"for failing a probe, {counts.get('unscreened', 0)} unscreened (not all {n_probes} probes answered).")
+                 f"for failing a probe, {counts.get('unscreened', 0)} unscreened (not all {n_probes} probes answered)"
+                 + (f", {counts['left out']} simulated left out" if counts.get("left out") else "") + ". "
+                 + sources_note(frame, include_simulated))
     if answers.empty:
         raise StudyError(f"no answers of included raters in {folder} ({screening})")
     prefs = analysis.preferences(answers)

@@ -25,6 +25,22 @@ from rdpbench.study import design as designs
 from rdpbench.study.storage import Responses
 
 CHOICES = ("left", "right")
+# Where raters and answers come from: the web app, a static export's answers file (``study import``),
+# ``study simulate``. Simulated answers are never analysed with real ones unless asked.
+SOURCES = ("web", "static", "simulated")
+
+
+def source_kind(stored: str | None, fallback: str | None = None) -> str:
+    """The source (one of ``SOURCES``) of a stored rater or answer source: ``simulated:<model>`` (and
+    the older ``simulate:<model>``) is ``simulated``; an empty one is ``fallback`` (an answer's rater)
+    when given; anything else missing or unknown is ``web``, a real rater, so no real answer is ever
+    dropped as simulated by mistake."""
+    head = (stored or "").split(":", 1)[0]
+    if head in ("simulated", "simulate"):
+        return "simulated"
+    if head in SOURCES:
+        return head
+    return source_kind(fallback) if not stored and fallback else "web"
 
 
 class RequestError(ValueError):
@@ -95,7 +111,10 @@ class Session:
                                      "a study is immutable: restore it, or create a new study")
 
     def register(self, source: str = "web", seed: int | None = None) -> str:
-        """A new rater: an opaque random id (no personal data) and a fresh order seed."""
+        """A new rater: an opaque random id (no personal data) and a fresh order seed; ``source`` is
+        ``web``, ``static`` or ``simulated:<model>``."""
+        if source_kind(source) != source.split(":", 1)[0]:
+            raise ValueError(f"unknown rater source {source!r}")
         rater = secrets.token_hex(8)
         self.responses.add_rater(rater, secrets.randbits(62) if seed is None else seed, now(), source)
         return rater
@@ -129,9 +148,12 @@ class Session:
         return upcoming, len(answered), len(order)
 
     def answer(self, rater: str, key: str, choice: str, response_ms: float | None = None,
-               answered_at: str | None = None) -> bool:
+               answered_at: str | None = None, source: str = "web") -> bool:
         """Record ``choice`` (left/right) for the trial with ``key``; False when it was already recorded.
-        ``answered_at`` (ISO 8601, UTC) defaults to now; imports pass the browser's time."""
+        ``answered_at`` (ISO 8601, UTC) defaults to now; imports pass the browser's time. ``source``
+        (one of ``SOURCES``) is the code path recording it."""
+        if source not in SOURCES:
+            raise ValueError(f"unknown answer source {source!r}")
         answered_at = checked_fields(choice, response_ms, answered_at)
         order = self.order(rater)
         shown = next((s for s in order if s.key == key), None)
@@ -146,4 +168,5 @@ class Session:
         if upcoming.key != key:
             raise RequestError("answer the trials in order: this is not the next trial", 409)
         return self.responses.record(rater, shown.trial["id"], shown.position, shown.left, shown.right, choice,
-                                     None if response_ms is None else float(response_ms), answered_at or now())
+                                     None if response_ms is None else float(response_ms), answered_at or now(),
+                                     source)

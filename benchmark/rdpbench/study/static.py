@@ -90,7 +90,7 @@ def import_file(folder: Path, path: Path) -> tuple[int, int]:
             checked_fields(answer.get("choice"), answer.get("response_ms"), answer.get("answered_at"))
             if known.get(order[answer["key"]], answer["choice"]) != answer["choice"]:
                 raise RequestError("a trial already has the other answer in the study", 409)
-        added = sum(session.answer(rater, a["key"], a["choice"], a.get("response_ms"), a.get("answered_at"))
+        added = sum(session.answer(rater, a["key"], a["choice"], a.get("response_ms"), a.get("answered_at"), "static")
                     for a in sorted(answers, key=lambda a: positions[a["key"]]))
     except RequestError as error:
         raise designs.StudyError(f"{path}: {error}") from None
