@@ -107,10 +107,46 @@ def test_screening_counts_probe_failures_and_unfinished_raters():
         {"rater": "bad", "is_probe": True, "chosen": "probe:jpeg:quality=5", "source": "web"},
         {"rater": "early", "is_probe": True, "chosen": "original", "source": "web"},
         {"rater": "early", "is_probe": False, "chosen": "A", "source": "web"}])
+    frame = frame.assign(response_ms=2000.0, choice=["left", "right", "left", "left", "right", "left", "right"])
     kept, raters = analysis.screen(frame, n_probes=2)
     assert dict(zip(raters["rater"], raters["status"])) == {
         "bad": "excluded: failed a probe", "early": "unscreened: probes not all answered", "good": "included"}
     assert list(kept["rater"]) == ["good"] and not kept["is_probe"].any()
+
+
+def test_speeder_and_straight_liner_screens_match_hand_computations():
+    """Four raters with two probes (passed) and ten test answers each; times and sides chosen so
+    each screen has one clear case and one near its threshold."""
+    rng = np.random.default_rng(0)
+    plans = {  # rater: (response times of the 12 answers in ms, sides)
+        "fast": ([600, 700, 650, 800, 900, 3000, 4000, 620, 640, 660, 700, 5000], "LRLRLRLRLRLR"),
+        "leftish": (list(rng.uniform(1500, 4000, 12)), "LLLLLLLLLLLR"),   # 11/12 = 91.7% > 90
+        "steady": (list(rng.uniform(1500, 4000, 12)), "LLLLLLLLLRRR"),     # 75%
+        "careful": ([1100] * 6 + [900] * 6, "RLRLRRLLRLRL")}                 # median 1000 ms: not below 1 s
+    rows = []
+    for rater, (times, sides) in plans.items():
+        for i, (ms, side) in enumerate(zip(times, sides)):
+            probe = i < 2
+            rows.append({"rater": rater, "trial": f"t{i}", "is_probe": probe, "response_ms": float(ms),
+                         "choice": "left" if side == "L" else "right", "source": "web",
+                         "chosen": "original" if probe else "A"})
+    frame = pd.DataFrame(rows)
+    kept, raters = analysis.screen(frame, n_probes=2)
+    table = raters.set_index("rater")
+    for rater, (times, sides) in plans.items():
+        assert table.loc[rater, "median_response_ms"] == pytest.approx(float(np.median(times)))
+        share = max(sides.count("L"), sides.count("R")) / len(sides)
+        assert table.loc[rater, "same_side_percent"] == pytest.approx(100 * share)
+    assert table.loc["fast", "median_response_ms"] == pytest.approx((700 + 700) / 2)  # sorted: ..., 700, 700, ...
+    assert table["speeder"].to_dict() == {"careful": False, "fast": True, "leftish": False, "steady": False}
+    assert table["straight_liner"].to_dict() == {"careful": False, "fast": False, "leftish": True, "steady": False}
+    assert table.loc["fast", "status"].startswith("excluded: speeder")
+    assert table.loc["leftish", "status"].startswith("excluded: straight-liner")
+    assert set(kept["rater"]) == {"careful", "steady"} and len(kept) == 20
+    # thresholds are options: 0 s and 100% turn the screens off; 70% catches "steady" too
+    assert set(analysis.screen(frame, 2, min_median_rt_s=0, max_same_side=100)[0]["rater"]) == set(plans)
+    assert set(analysis.screen(frame, 2, max_same_side=70)[0]["rater"]) == {"careful"}
+    assert set(analysis.screen(frame, 2, min_median_rt_s=1.001)[0]["rater"]) == {"steady"}
 
 
 def test_the_server_listens_on_loopback_by_default():
@@ -332,6 +368,9 @@ def test_session_orders_are_per_rater_and_answers_idempotent(tmp_path, results, 
     with pytest.raises(RequestError):
         session.answer(first, order[0].key, "right")
     assert session.responses.answers()[0][5:7] == ("left", 1200.0)
+    with pytest.raises(RequestError) as refused:  # under the minimum display time: refused, nothing stored
+        session.answer(first, order[1].key, "left", 120)
+    assert refused.value.status == 429 and session.progress(first)[1] == 1
     assert session.progress(first)[0] == order[1] and session.progress(first)[1] == 1
 
 
@@ -355,6 +394,7 @@ def test_static_export_answers_import_once_and_bad_files_change_nothing(tmp_path
     good = tmp_path / "good.json"
     good.write_text(json.dumps({**document, "answers": answers[:3]}))
     bad_files = {"other_study": {**document, "study_id": "0" * 16, "answers": answers[:3]},
+                 "too_fast": {**document, "answers": answers[:2] + [{**answers[2], "response_ms": 80}]},
                  "gap": {**document, "answers": answers[:2] + answers[3:4]},
                  "choice": {**document, "answers": answers[:2] + [{**answers[2], "choice": "up"}]},
                  "unknown_rater": {**document, "rater": "f" * 16, "answers": answers[:1]}}

@@ -127,10 +127,16 @@ def test_bad_requests_get_4xx_and_change_nothing_and_answers_are_idempotent(stud
         status, content, _ = running.request(method, path, body)
         assert status == expected, (path, body, content)
         assert b"study.json" not in content and b"secret" not in content
+    assert running.json("GET", f"/api/{rater}/next")[0] == 200  # the trial is sent (again) now
+    too_fast = {"key": key, "choice": "right", "response_ms": 812}  # claims 812 ms, but the server sent it just now
+    status, refusal = running.json("POST", f"/api/{rater}/answer", too_fast)
+    assert status == 429 and "too fast" in refusal["error"]
+    time.sleep(0.6)
+    assert running.json("POST", f"/api/{rater}/answer", {**too_fast, "response_ms": 120})[0] == 429  # claims < 500
     assert session.responses.answers() == before
     status, after = running.json("POST", f"/api/{rater}/answer", {"key": key, "choice": "right", "response_ms": 812})
     assert status == 200 and after["answered"] == 1 and after["trial"]["key"] == later_key
-    assert running.json("POST", f"/api/{rater}/answer", {"key": key, "choice": "right", "response_ms": 5})[0] == 200
+    assert running.json("POST", f"/api/{rater}/answer", {"key": key, "choice": "right", "response_ms": 600})[0] == 200
     assert running.json("POST", f"/api/{rater}/answer", {"key": key, "choice": "left"})[0] == 409
     stored = [row for row in session.responses.answers() if row[0] == rater]
     assert len(stored) == 1 and stored[0][5:7] == ("right", 812.0)
@@ -185,7 +191,7 @@ def body_state(driver) -> tuple[str, int]:
 def wait_for(driver, state: str, answered: int) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, 60).until(lambda d: body_state(d) == (state, answered))
+    WebDriverWait(driver, 60, poll_frequency=0.05).until(lambda d: body_state(d) == (state, answered))
 
 
 NEEDS_BROWSER = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason=(
@@ -317,3 +323,37 @@ def test_the_static_export_completes_in_chromium_and_its_file_imports(tmp_path, 
         shown = session.order(rater)[row[2]]
         assert (row[0], row[1], row[3], row[4]) == (rater, shown.trial["id"], shown.left, shown.right)
         assert row[5] == _expected_choice(0, row[2])
+
+
+def _key(driver, key: str, repeat: bool = False) -> None:
+    """A keydown as a held or pressed key sends it (``repeat``: the auto-repeat of a held key)."""
+    driver.execute_script("document.dispatchEvent(new KeyboardEvent('keydown', "
+                          "{key: arguments[0], repeat: arguments[1], bubbles: true}))", key, repeat)
+
+
+@NEEDS_BROWSER
+def test_the_viewer_ignores_held_keys_and_answers_before_the_minimum_display_time(tmp_path, study, server):
+    running = server()
+    session = Session(study)
+    driver = _browser(tmp_path / "profile")
+    try:
+        driver.set_window_size(1280, 720)
+        driver.get(f"http://127.0.0.1:{running.port}/")
+        driver.find_element("id", "start-button").click()
+        wait_for(driver, "trial", 0)
+        rater = driver.current_url.rsplit("/", 1)[-1]
+        _key(driver, "ArrowLeft", repeat=True)   # a held key's repeats answer nothing ...
+        _key(driver, "ArrowRight")               # ... the next real press does
+        pressed_in = driver.execute_async_script(  # at once when the next pair appears: ignored
+            "const done = arguments[0]; (function poll() { if (document.body.dataset.state !== 'viewing') "
+            "return setTimeout(poll, 2); document.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowLeft', "
+            "bubbles: true})); done([document.body.dataset.state, document.body.dataset.answered]); })();")
+        assert pressed_in == ["viewing", "1"]
+        wait_for(driver, "trial", 1)
+        _key(driver, "ArrowRight")
+        wait_for(driver, "viewing", 2)
+        stored = sorted((row[2], row[5], row[6]) for row in session.responses.answers() if row[0] == rater)
+        assert [(position, choice) for position, choice, _ in stored] == [(0, "right"), (1, "right")]
+        assert all(ms >= 500 for *_, ms in stored)  # response times measured in the page, stored by the server
+    finally:
+        driver.quit()

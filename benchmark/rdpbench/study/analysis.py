@@ -7,6 +7,14 @@
 - **Screening** (GC): a rater is *included* only when they answered every probe trial and chose the
   original in each; raters failing any probe are excluded and counted; raters who have not yet
   answered every probe are *unscreened* and left out too.
+- **Speeders and straight-liners**: a rater whose median response time (all their answers with a
+  recorded time, probes included; ms from when both pictures were displayed to the answer) is below
+  ``min_median_rt_s`` (default ``MIN_MEDIAN_RT_S``) is excluded as a *speeder*; one who chose the same
+  side (left or right) on more than ``max_same_side`` percent of their answers (default
+  ``MAX_SAME_SIDE_PERCENT``; sides are randomised, so an attentive rater is near 50%) as a
+  *straight-liner*. ``raters.csv`` has ``median_response_ms``, ``same_side_percent``, ``speeder`` and
+  ``straight_liner`` for every rater; a rater without recorded times is not screened for speed.
+  Order of the statuses: left out (simulated), failed a probe, speeder, straight-liner, unscreened, included.
 - **Preference** of a pairing (entry_a, entry_b; a and b as in the design): per included rater, the
   fraction of that pairing's trials where a was chosen; ``pref_a`` is the mean of these per-rater means
   and ``se`` the standard error of the per-rater means, ``std(ddof=1) / sqrt(n_raters)`` (GC, Fig. 5).
@@ -46,6 +54,8 @@ ELO_K = 32.0
 ELO_START = 1500.0
 BT_ALPHA = 1e-3
 BOOTSTRAP = 200
+MIN_MEDIAN_RT_S = 1.0
+MAX_SAME_SIDE_PERCENT = 90.0
 
 
 def responses_frame(session) -> pd.DataFrame:
@@ -78,14 +88,17 @@ def leaves_out_simulated(frame: pd.DataFrame, include_simulated: bool = False) -
     return not include_simulated and bool((frame["source"] != "simulated").any())
 
 
-RATER_COLUMNS = ["rater", "source", "answers", "probes_answered", "probes_failed", "status"]
+RATER_COLUMNS = ["rater", "source", "answers", "probes_answered", "probes_failed", "median_response_ms",
+                 "same_side_percent", "speeder", "straight_liner", "status"]
 
 
-def screen(frame: pd.DataFrame, n_probes: int, include_simulated: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(answers of included raters, one row per rater: rater, source, answers, probes_answered,
-    probes_failed, status). A rater's source is that of their answers (``mixed`` if they differ);
-    simulated answers left out (:func:`leaves_out_simulated`) make their raters' status
-    ``left out: simulated``."""
+def screen(frame: pd.DataFrame, n_probes: int, include_simulated: bool = False,
+           min_median_rt_s: float = MIN_MEDIAN_RT_S,
+           max_same_side: float = MAX_SAME_SIDE_PERCENT) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(answers of included raters without probes, one row per rater with ``RATER_COLUMNS``). A
+    rater's source is that of their answers (``mixed`` if they differ); simulated answers left out
+    (:func:`leaves_out_simulated`) give their raters the status ``left out: simulated``. A threshold
+    of 0 (``min_median_rt_s``) or 100 (``max_same_side``) turns that screen off."""
     drop_simulated = leaves_out_simulated(frame, include_simulated)
     rows = []
     for rater, group in frame.groupby("rater", sort=True):
@@ -94,11 +107,20 @@ def screen(frame: pd.DataFrame, n_probes: int, include_simulated: bool = False) 
             group = group[group["source"] != "simulated"]
         probes = group[group["is_probe"]]
         failed = int((probes["chosen"] != ORIGINAL).sum())
+        times = group["response_ms"].dropna().to_numpy(float)
+        median = float(np.median(times)) if len(times) else math.nan
+        same = 100.0 * float(max((group["choice"] == "left").mean(), (group["choice"] == "right").mean())) \
+            if len(group) else math.nan
+        speeder = bool(median < 1000.0 * min_median_rt_s)
+        straight = bool(same > max_same_side)
         status = ("left out: simulated (study analyze --include-simulated keeps them)" if group.empty else
                   "excluded: failed a probe" if failed else
+                  f"excluded: speeder (median response under {min_median_rt_s:g} s)" if speeder else
+                  f"excluded: straight-liner (same side on over {max_same_side:g}% of answers)" if straight else
                   "unscreened: probes not all answered" if len(probes) < n_probes else "included")
         rows.append({"rater": rater, "source": sources[0] if len(sources) == 1 else "mixed", "answers": stored,
-                     "probes_answered": len(probes), "probes_failed": failed, "status": status})
+                     "probes_answered": len(probes), "probes_failed": failed, "median_response_ms": median,
+                     "same_side_percent": same, "speeder": speeder, "straight_liner": straight, "status": status})
     raters = pd.DataFrame(rows, columns=RATER_COLUMNS)
     included = set(raters.loc[raters["status"] == "included", "rater"])
     kept = frame["rater"].isin(included) & ~frame["is_probe"]

@@ -107,7 +107,7 @@ def _analyze(args) -> int:
     from rdpbench.study.page import analyze
 
     out = Path(args.out) if args.out else Path(args.study) / "analysis"
-    written = analyze(Path(args.study), out, args.include_simulated)
+    written = analyze(Path(args.study), out, args.include_simulated, args.min_median_rt, args.max_same_side)
     print(f"analysis: {out}/index.html ({len(written)} files)")
     return 0
 
@@ -185,4 +185,8 @@ def add_study_parser(commands) -> None:
     analyze.add_argument("--out", metavar="DIR", help="default STUDY/analysis")
     analyze.add_argument("--include-simulated", action="store_true",
                          help="count `study simulate` answers too in a study with real answers (default: left out)")
+    analyze.add_argument("--min-median-rt", type=float, default=1.0, metavar="SECONDS",
+                         help="exclude raters whose median response time is below this (default 1.0; 0: off)")
+    analyze.add_argument("--max-same-side", type=float, default=90.0, metavar="PERCENT",
+                         help="exclude raters choosing one side on more than this %% of answers (default 90; 100: off)")
     analyze.set_defaults(handler=_guarded(_analyze))

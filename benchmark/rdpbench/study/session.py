@@ -25,6 +25,10 @@ from rdpbench.study import design as designs
 from rdpbench.study.storage import Responses
 
 CHOICES = ("left", "right")
+# The shortest time (ms) both pictures must be on screen before an answer is accepted: the page
+# ignores earlier keys and clicks, the web app refuses an answer sooner after it served the trial,
+# and any recorded response time below it is refused (so imports and API clients are held to it too).
+MIN_DISPLAY_MS = 500
 # Where raters and answers come from: the web app, a static export's answers file (``study import``),
 # ``study simulate``. Simulated answers are never analysed with real ones unless asked.
 SOURCES = ("web", "static", "simulated")
@@ -81,12 +85,16 @@ def now() -> str:
 
 
 def checked_fields(choice, response_ms, answered_at) -> str | None:
-    """Raise RequestError (400) for a bad choice, response time or time stamp; return the time in UTC."""
+    """Raise RequestError (400) for a bad choice, response time or time stamp, 429 for a response time
+    under ``MIN_DISPLAY_MS``; return the time in UTC."""
     if choice not in CHOICES:
         raise RequestError(f"choice must be one of {', '.join(CHOICES)}", 400)
     if response_ms is not None and (isinstance(response_ms, bool) or not isinstance(response_ms, (int, float))
                                     or not 0 <= response_ms < 1e9):
         raise RequestError("response_ms must be a number of milliseconds", 400)
+    if response_ms is not None and response_ms < MIN_DISPLAY_MS:
+        raise RequestError(f"too fast: answered {response_ms:.0f} ms after the pictures appeared; look at them "
+                           f"for at least {MIN_DISPLAY_MS} ms", 429)
     if answered_at is None:
         return None
     try:

@@ -13,7 +13,8 @@ not inattention); ``inattentive`` raters answer every trial (probes included) at
 each probe catches them with probability 1/2. Raters are registered with source ``simulated:<model>``
 (``simulated:random`` for inattentive ones) and their answers with source ``simulated``, so
 ``study analyze`` leaves them out of a study with real answers unless ``--include-simulated``;
-their response times are synthetic (gamma, shape 4, scale 800 ms) and mean nothing.
+their response times are synthetic (``MIN_DISPLAY_MS`` plus a gamma of shape 4, scale 800 ms) and
+mean nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import math
 import numpy as np
 
 from rdpbench.study.design import ORIGINAL, StudyError, metric_columns
-from rdpbench.study.session import Session, Shown
+from rdpbench.study.session import MIN_DISPLAY_MS, Session, Shown
 
 
 def parse_model(text: str, design: dict):
@@ -87,6 +88,7 @@ def simulate(folder, raters: int, model: str, noise: float = 0.0, inattentive: i
             else:
                 p_left = probability(shown)
             session.answer(rater, shown.key, "left" if rng.random() < p_left else "right",
-                           float(rng.gamma(4.0, 800.0)), source="simulated")
+                           MIN_DISPLAY_MS + float(rng.gamma(4.0, 800.0)),
+                           source="simulated")
         ids.append(rater)
     return ids

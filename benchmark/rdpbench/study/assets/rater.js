@@ -6,7 +6,8 @@
   const body = document.body, mode = body.dataset.mode;
   const $ = id => document.getElementById(id);
   const ZOOMS = [1, 2, 4];
-  let current = null, shownAt = null, busy = false, zoom = 0, flipped = false;
+  const MIN_DISPLAY_MS = Number(body.dataset.minDisplayMs);  // answers sooner are ignored (the server refuses them)
+  let current = null, shownAt = null, ready = false, busy = false, zoom = 0, flipped = false;
 
   function serverBackend() {
     const rater = location.pathname.split("/").filter(Boolean).pop();
@@ -92,14 +93,22 @@
     $("trial").hidden = false;
     setFlip(false, false);
     shownAt = null;
+    ready = false;
+    enableChoices(false);
     body.dataset.state = "loading";
     const token = current;
     Promise.all(["left", "right", "original"].map(id => load($(id), current[id]))).then(() => {
       if (token !== current) return;
       sizeImages();
-      shownAt = performance.now();
-      busy = false;
-      body.dataset.state = "trial";
+      // the response time starts when the pictures are on screen: after the next frame is painted
+      requestAnimationFrame(() => requestAnimationFrame(() => {
+        if (token !== current) return;
+        shownAt = performance.now();
+        busy = false;
+        body.dataset.state = "viewing";
+        setTimeout(() => { if (token === current) { ready = true; body.dataset.state = "trial"; enableChoices(true); } },
+                   MIN_DISPLAY_MS);
+      }));
     }, () => fail(new Error("a picture could not be loaded; reload the page")));
   }
 
@@ -119,8 +128,12 @@
     body.dataset.state = "error";
   }
 
+  function enableChoices(on) {
+    for (const id of ["choose-left", "choose-right"]) $(id).disabled = !on;
+  }
+
   async function choose(choice) {
-    if (busy || !current || shownAt === null) return;
+    if (busy || !current || !ready) return;  // not before MIN_DISPLAY_MS on screen
     busy = true;
     const ms = Math.round(performance.now() - shownAt);
     try { show(await backend.answer(current.key, choice, ms)); } catch (error) { busy = false; fail(error); }
@@ -135,6 +148,7 @@
   try { backend = mode === "static" ? staticBackend() : serverBackend(); } catch (error) { fail(error); return; }
   document.addEventListener("keydown", event => {
     if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.repeat) { event.preventDefault(); return; }  // a held key answers nothing
     if (event.key === "ArrowLeft" || event.key === "1") { event.preventDefault(); choose("left"); }
     else if (event.key === "ArrowRight" || event.key === "2") { event.preventDefault(); choose("right"); }
     else if (event.key === "f" || event.key === "F") setFlip(!flipped);
