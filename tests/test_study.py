@@ -282,7 +282,7 @@ def test_simulated_answers_are_left_out_of_a_real_study_unless_asked(tmp_path, r
     worst = "jpeg:quality=10"
     web = [session.register("web") for _ in range(2)]
     _answer_all(session, web[0], lambda shown: "left" if shown.left == worst else "right")  # always prefers worst
-    _answer_all(session, web[1], lambda shown: "left")
+    _answer_all(session, web[1], lambda shown: ("left", "right")[shown.position % 2])  # no straight-lining
     assert run_cli("study", "simulate", study, "--raters", "4", "--model",
                    "bt:jpeg:quality=10=-3,jpeg:quality=60=1,webp:quality=60=2", "--seed", "1") == 0
     capsys.readouterr()
@@ -306,7 +306,7 @@ def test_simulated_answers_are_left_out_of_a_real_study_unless_asked(tmp_path, r
 
     for flags, kept in (((), responses[responses["source"] == "web"]), (("--include-simulated",), responses)):
         out_dir = tmp_path / f"analysis{len(flags)}"
-        assert run_cli("study", "analyze", study, "--out", out_dir, *flags) == 0
+        assert run_cli("study", "analyze", study, "--out", out_dir, "--max-same-side", "100", *flags) == 0
         prefs = pd.read_csv(out_dir / "preferences.csv")
         got = {(a, b): p for a, b, p in zip(prefs["entry_a"], prefs["entry_b"], prefs["pref_a"])}
         assert got == pytest.approx(expected(kept))
@@ -341,7 +341,7 @@ def test_a_study_from_before_answer_sources_opens_and_keeps_its_simulated_raters
     db.close()
     frame = analysis.responses_frame(Session(study))
     assert frame.groupby("rater")["source"].unique().map(list).to_dict() == {people: ["web"], bot: ["simulated"]}
-    kept, raters = analysis.screen(frame, n_probes=1)
+    kept, raters = analysis.screen(frame, n_probes=1, max_same_side=100)  # one-sided on purpose
     assert set(kept["rater"]) == {people}
 
 
