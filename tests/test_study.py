@@ -2,6 +2,8 @@
 known truth, static export/import, bad inputs."""
 
 import dataclasses
+import hashlib
+import hmac
 import json
 import math
 import os
@@ -316,6 +318,9 @@ def test_simulated_answers_are_left_out_of_a_real_study_unless_asked(tmp_path, r
         assert (simulated["status"].str.startswith("left out: simulated")).all() == (not flags)
         page = (out_dir / "index.html").read_text()
         assert ("simulated answers are left out" in page) == (not flags)
+        for rater in raters["rater"]:  # completion codes are for the lab only: never on the shared page
+            code = session.completion_code(rater)
+            assert code not in page and code not in (out_dir / "raters.csv").read_text()
 
 
 def test_a_study_from_before_answer_sources_opens_and_keeps_its_simulated_raters_apart(tmp_path, results, run_cli):
@@ -384,6 +389,8 @@ def test_static_export_answers_import_once_and_bad_files_change_nothing(tmp_path
     data = json.loads((static / "study-data.js").read_text().removeprefix("window.STUDY_DATA = ").rstrip(";\n"))
     links = pd.read_csv(static / "links.csv")
     assert set(links["rater"]) == set(data["raters"]) and (static / "index.html").is_file()
+    assert list(links.columns) == ["rater", "link"]  # no completion code in the shared folder
+    assert all(set(assignment) == {"code_key", "trials"} for assignment in data["raters"].values())
     for assignment in data["raters"].values():
         for trial in assignment["trials"]:
             assert all((static / trial[side]).is_file() for side in ("left", "right", "original"))
@@ -406,13 +413,20 @@ def test_static_export_answers_import_once_and_bad_files_change_nothing(tmp_path
     assert run_cli("study", "import", study, tmp_path / "junk.json") == 2
     session = Session(study)
     assert session.responses.answers() == []
-    assert import_file(study, good) == (3, 0)
-    assert import_file(study, good) == (0, 3)  # idempotent
+    assert import_file(study, good) == (3, 0, None)  # not complete: no code
+    assert import_file(study, good) == (0, 3, None)  # idempotent
     stored = session.responses.answers()
     assert [row[1] for row in stored] == [session.order(rater)[i].trial["id"] for i in range(3)]
     assert stored[0][7] == "2026-01-01T10:00:00.000+00:00"
     assert {row[8] for row in stored} == {"static"}  # imported answers are recorded as static
     assert session.progress(rater)[1] == 3
+    complete = tmp_path / "complete.json"
+    complete.write_text(json.dumps({**document, "answers": answers}))
+    # the static code: HMAC-SHA256 keyed with the rater's code_key over "study/rater/key=choice,..." in order
+    message = f"{data['study_id']}/{rater}/" + ",".join(f"{a['key']}=left" for a in answers)
+    code = hmac.new(assignment["code_key"].encode(), message.encode(), hashlib.sha256).hexdigest()[:10].upper()
+    assert import_file(study, complete) == (len(answers) - 3, 3, code)
+    assert session.code_of(rater) == code and session.code_of(next(r for r in data["raters"] if r != rater)) is None
 
 
 # -- bad inputs -------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 uvicorn server, tampered pictures, and headless chromium (Selenium) completing a study with the keyboard
 for three raters at once across a SIGKILL of the server."""
 
+import hmac
 import http.client
 import json
 import os
@@ -103,6 +104,7 @@ def test_bad_requests_get_4xx_and_change_nothing_and_answers_are_idempotent(stud
     assert running.request("GET", f"/r/{rater}")[0] == 200
     status, state = running.json("GET", f"/api/{rater}/next")
     assert status == 200 and not state["done"] and state["answered"] == 0 and state["total"] == 3 * 2 + 2
+    assert "code" not in state  # the completion code comes only after the last answer
     key = state["trial"]["key"]
     other_key = running.json("GET", f"/api/{other}/next")[1]["trial"]["key"]
     later_key = session.order(rater)[1].key
@@ -290,7 +292,7 @@ def test_three_raters_complete_the_study_in_chromium_across_a_server_kill(tmp_pa
 
 
 @NEEDS_BROWSER
-def test_the_static_export_completes_in_chromium_and_its_file_imports(tmp_path, study, run_cli):
+def test_the_static_export_completes_in_chromium_and_its_file_imports(tmp_path, study, run_cli, capsys):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -309,14 +311,26 @@ def test_the_static_export_completes_in_chromium_and_its_file_imports(tmp_path, 
             key = Keys.ARROW_LEFT if _expected_choice(0, position) == "left" else Keys.ARROW_RIGHT
             ActionChains(driver).send_keys(key).perform()
         wait_for(driver, "done", total)
-        assert driver.find_element(By.ID, "code").text == session.completion_code(rater)
+        shown_code = driver.find_element(By.ID, "code").text
         link = driver.find_element(By.ID, "download").get_attribute("href")
         text = driver.execute_async_script("fetch(arguments[0]).then(r => r.text()).then(arguments[1])", link)
+        # the page's HMAC-SHA256 against Python's, across SHA-256 padding boundaries and a long key
+        for key_length, length in ((16, 0), (16, 55), (16, 56), (16, 64), (100, 119), (16, 1000)):
+            key, message = "k" * key_length, "é" * (length // 2) + "m" * (length % 2)
+            assert driver.execute_script("return window.rdpbenchHmacSha256(arguments[0], arguments[1])",
+                                         key, message) == hmac.new(key.encode(), message.encode(), "sha256").hexdigest()
     finally:
         driver.quit()
+    assert shown_code not in (static / "study-data.js").read_text() + (static / "links.csv").read_text()
+    document = json.loads(text)
+    data = json.loads((static / "study-data.js").read_text().removeprefix("window.STUDY_DATA = ").rstrip(";\n"))
+    message = f"{document['study_id']}/{rater}/" + ",".join(f"{a['key']}={a['choice']}" for a in document["answers"])
+    expected = hmac.new(data["raters"][rater]["code_key"].encode(), message.encode(), "sha256").hexdigest()[:10]
+    assert shown_code == expected.upper()
     answers = tmp_path / "answers.json"
     answers.write_text(text)
     assert run_cli("study", "import", copy, answers) == 0
+    assert f"completion code {shown_code}" in capsys.readouterr().out
     stored = session.responses.answers()
     assert len(stored) == total
     for row in stored:

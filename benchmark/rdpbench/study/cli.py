@@ -49,8 +49,9 @@ def _import(args) -> int:
     from rdpbench.study.static import import_file
 
     for path in args.files:
-        added, known = import_file(Path(args.study), Path(path))
-        print(f"{path}: {added} answers added, {known} already recorded")
+        added, known, code = import_file(Path(args.study), Path(path))
+        print(f"{path}: {added} answers added, {known} already recorded; "
+              + (f"completion code {code}" if code else "not complete (no completion code)"))
     return 0
 
 
@@ -88,7 +89,7 @@ def _status(args) -> int:
         print(f"  {count} {status}")
     if args.codes:
         for rater in raters.itertuples():
-            print(f"{rater.rater} {rater.source} {session.completion_code(rater.rater)} {rater.answers} {rater.status}")
+            print(f"{rater.rater} {rater.source} {session.code_of(rater.rater) or '-'} {rater.answers} {rater.status}")
     return 0
 
 

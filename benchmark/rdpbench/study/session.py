@@ -132,8 +132,34 @@ class Session:
         return hmac.new(bytes.fromhex(self.design["secret"]), message, hashlib.sha256).hexdigest()[:16]
 
     def completion_code(self, rater: str) -> str:
-        """The code shown after the last trial; the lab checks it with ``study status --codes``."""
+        """The code the web app shows after a rater's last answer (and never before): HMAC-SHA256 of
+        the rater with the study's secret, 10 hex digits; the lab checks it with ``study status --codes``."""
         return self.key(rater, "completed")[:10].upper()
+
+    def static_code_key(self, rater: str) -> str:
+        """The key the static page derives a rater's code with (in ``study-data.js``, so not secret)."""
+        return self.key(rater, "static-code-key")
+
+    def static_code(self, rater: str, answers: list[tuple[str, str]]) -> str:
+        """The code the static page shows after the last answer, derived from the answers: HMAC-SHA256
+        with key ``static_code_key(rater)`` (its UTF-8 text) of ``"<study id>/<rater>/<key>=<choice>,..."``
+        over the (trial key, choice) pairs in the rater's order, 10 hex digits, upper case. It ties the
+        code a rater hands in to the answers file the lab imports; it cannot be read before answering,
+        but anyone with the page can compute it for answers of their choosing (no server, no secret)."""
+        message = f"{self.design['study_id']}/{rater}/" + ",".join(f"{key}={choice}" for key, choice in answers)
+        return hmac.new(self.static_code_key(rater).encode(), message.encode(), hashlib.sha256).hexdigest()[:10].upper()
+
+    def code_of(self, rater: str) -> str | None:
+        """The completion code ``rater`` was shown (static raters: derived from their recorded
+        answers), or None while they have not answered every trial."""
+        order = self.order(rater)
+        answered = self.responses.answered(rater)
+        if len(answered) < len(order):
+            return None
+        source = next((source for r, _, _, source in self.responses.raters() if r == rater), None)
+        if source_kind(source) != "static":
+            return self.completion_code(rater)
+        return self.static_code(rater, [(shown.key, answered[shown.trial["id"]]) for shown in order])
 
     def order(self, rater: str) -> list[Shown]:
         seed = self.responses.rater_seed(rater)

@@ -24,6 +24,56 @@
     };
   }
 
+  // SHA-256 (FIPS 180-4) of a Uint8Array, as a Uint8Array of 32 bytes: the static page has no server
+  // and may run from file:// or plain http, where crypto.subtle is missing.
+  function sha256(data) {
+    const K = [], H = [];
+    for (let n = 2; K.length < 64; n++) {
+      let prime = true;
+      for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; }
+      if (!prime) continue;
+      if (H.length < 8) H.push((Math.sqrt(n) % 1) * 2 ** 32 | 0);  // fractional bits of square roots
+      K.push((Math.cbrt(n) % 1) * 2 ** 32 | 0);                     // ... and of cube roots of primes
+    }
+    const padded = new Uint8Array(((data.length + 9 + 63) >> 6) << 6);
+    padded.set(data);
+    padded[data.length] = 0x80;
+    const view = new DataView(padded.buffer), w = new Int32Array(64);
+    view.setUint32(padded.length - 8, Math.floor(data.length / 2 ** 29));
+    view.setUint32(padded.length - 4, (data.length * 8) >>> 0);
+    const rotate = (x, n) => x >>> n | x << (32 - n);
+    for (let offset = 0; offset < padded.length; offset += 64) {
+      for (let i = 0; i < 16; i++) w[i] = view.getInt32(offset + 4 * i);
+      for (let i = 16; i < 64; i++) {
+        const s0 = rotate(w[i - 15], 7) ^ rotate(w[i - 15], 18) ^ (w[i - 15] >>> 3);
+        const s1 = rotate(w[i - 2], 17) ^ rotate(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1 | 0;
+      }
+      let [a, b, c, d, e, f, g, h] = H;
+      for (let i = 0; i < 64; i++) {
+        const t1 = h + (rotate(e, 6) ^ rotate(e, 11) ^ rotate(e, 25)) + (e & f ^ ~e & g) + K[i] + w[i] | 0;
+        const t2 = (rotate(a, 2) ^ rotate(a, 13) ^ rotate(a, 22)) + (a & b ^ a & c ^ b & c) | 0;
+        [h, g, f, e, d, c, b, a] = [g, f, e, d + t1 | 0, c, b, a, t1 + t2 | 0];
+      }
+      [a, b, c, d, e, f, g, h].forEach((v, i) => { H[i] = H[i] + v | 0; });
+    }
+    const out = new DataView(new ArrayBuffer(32));
+    H.forEach((v, i) => out.setInt32(4 * i, v));
+    return new Uint8Array(out.buffer);
+  }
+
+  // HMAC-SHA256 (RFC 2104) of two strings (UTF-8), as lower-case hex.
+  function hmacSha256(key, message) {
+    const encode = text => new TextEncoder().encode(text);
+    let k = encode(key);
+    if (k.length > 64) k = sha256(k);
+    const pad = value => { const p = new Uint8Array(64).fill(value); k.forEach((b, i) => { p[i] ^= b; }); return p; };
+    const join = (x, y) => { const z = new Uint8Array(x.length + y.length); z.set(x); z.set(y, x.length); return z; };
+    const digest = sha256(join(pad(0x5c), sha256(join(pad(0x36), encode(message)))));
+    return Array.from(digest, b => b.toString(16).padStart(2, "0")).join("");
+  }
+  window.rdpbenchHmacSha256 = hmacSha256;  // for the tests
+
   function staticBackend() {
     const data = window.STUDY_DATA, rater = new URLSearchParams(location.search).get("rater");
     const assignment = data.raters[rater];
@@ -36,7 +86,10 @@
       const base = {answered: answers.length, total: assignment.trials.length};
       if (next) return Object.assign(base, {done: false, trial: next});
       const file = JSON.stringify({format: "rdpbench-study-answers/1", study_id: data.study_id, rater, answers});
-      return Object.assign(base, {done: true, code: assignment.code,
+      // the code comes from the answers (rdpbench.study.session.Session.static_code), so it cannot be read early
+      const message = `${data.study_id}/${rater}/` + answers.map(a => `${a.key}=${a.choice}`).join(",");
+      const code = hmacSha256(assignment.code_key, message).slice(0, 10).toUpperCase();
+      return Object.assign(base, {done: true, code,
                                   file: URL.createObjectURL(new Blob([file], {type: "application/json"})),
                                   filename: `answers-${data.study_id}-${rater}.json`});
     }
