@@ -306,6 +306,8 @@ def test_the_static_export_completes_in_chromium_and_its_file_imports(tmp_path, 
     driver = _browser(tmp_path / "profile")
     try:
         driver.get((static / "index.html").as_uri() + f"?rater={rater}")
+        wait_for(driver, "instructions", 0)  # a static rater reads the instructions first
+        driver.find_element(By.ID, "start-button").click()
         for position in range(total):
             wait_for(driver, "trial", position)
             key = Keys.ARROW_LEFT if _expected_choice(0, position) == "left" else Keys.ARROW_RIGHT
@@ -345,29 +347,161 @@ def _key(driver, key: str, repeat: bool = False) -> None:
                           "{key: arguments[0], repeat: arguments[1], bubbles: true}))", key, repeat)
 
 
+@pytest.fixture(scope="module")
+def large_study(tmp_path_factory):
+    """Two trials of full-size photos (512x512 and 512x400 crops) and two probes: wider than a third
+    of a 1280-pixel window."""
+    folder = tmp_path_factory.mktemp("large")
+    results = study_fixtures.make_large_results(folder)
+    from rdpbench.cli import main
+
+    assert main(["study", "create", str(results), "--out", str(folder / "study"), "--design", "round-robin",
+                 "--entries", "jpeg:quality=10,jpeg:quality=60", "--probes", "2", "--seed", "3"]) == 0
+    return folder / "study"
+
+
+VIEW_SCRIPT = """
+const boxes = {}, views = {};
+for (const id of ["left", "original", "right"]) {
+  const image = document.getElementById(id), frame = image.parentElement;
+  const f = frame.getBoundingClientRect(), i = image.getBoundingClientRect();
+  boxes[id] = [f.left, f.top, f.width, f.height];
+  views[id] = [f.left - i.left, f.top - i.top, i.width, i.height, image.naturalWidth, image.naturalHeight];
+}
+return [boxes, views];
+"""
+
+
+def _view(driver):
+    """Per panel: its frame box [left, top, width, height] and [x, y, width, height, natural width,
+    natural height] of the picture: the CSS px of the picture at the frame's top-left corner, its size."""
+    return driver.execute_script(VIEW_SCRIPT)
+
+
+def _inside_viewport(driver, element_id: str) -> bool:
+    return driver.execute_script("const r = document.getElementById(arguments[0]).getBoundingClientRect(); "
+                                 "return r.width > 0 && r.left >= 0 && r.top >= 0 && r.right <= innerWidth "
+                                 "&& r.bottom <= innerHeight", element_id)
+
+
+def _synchronised(driver) -> tuple[float, float, float, float]:
+    """The one view all three panels show (asserted): x, y, frame width, frame height (CSS px)."""
+    boxes, views = _view(driver)
+    assert views["left"][:4] == views["original"][:4] == views["right"][:4], views
+    assert [b[2:] for b in boxes.values()] == [boxes["left"][2:]] * 3, boxes  # identical clipping
+    return (*views["original"][:2], *boxes["original"][2:])
+
+
 @NEEDS_BROWSER
-def test_the_viewer_ignores_held_keys_and_answers_before_the_minimum_display_time(tmp_path, study, server):
-    running = server()
-    session = Session(study)
+def test_the_viewer_at_1280x720_compares_like_with_like(tmp_path, large_study):
+    """One rater in Chromium with a 1280x720 viewport: everything visible without scrolling, pictures at
+    1:1 cut identically, one synchronised zoom and pan reset on every trial, flipped state refusing
+    answers, held keys and focused buttons answering nothing, errors shown and cleared."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    running = Server(large_study)
+    session = Session(large_study)
     driver = _browser(tmp_path / "profile")
     try:
-        driver.set_window_size(1280, 720)
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1280, "height": 720, "deviceScaleFactor": 1, "mobile": False})
         driver.get(f"http://127.0.0.1:{running.port}/")
-        driver.find_element("id", "start-button").click()
+        driver.find_element(By.ID, "start-button").click()
         wait_for(driver, "trial", 0)
         rater = driver.current_url.rsplit("/", 1)[-1]
-        _key(driver, "ArrowLeft", repeat=True)   # a held key's repeats answer nothing ...
-        _key(driver, "ArrowRight")               # ... the next real press does
-        pressed_in = driver.execute_async_script(  # at once when the next pair appears: ignored
+        assert driver.execute_script("return [innerWidth, innerHeight]") == [1280, 720]
+        assert driver.execute_script("return document.documentElement.scrollHeight <= innerHeight "
+                                     "&& document.documentElement.scrollWidth <= innerWidth")
+        for element in ("progress", "flip", "zoom", "left-label", "right-label", "choose-left", "choose-right"):
+            assert _inside_viewport(driver, element), element
+        boxes, views = _view(driver)
+        for panel in boxes.values():  # every frame whole on screen
+            assert panel[0] >= 0 and panel[1] >= 0 and panel[0] + panel[2] <= 1280 and panel[1] + panel[3] <= 720
+        natural_width, natural_height = views["original"][4:]
+        assert views["original"][2:4] == [natural_width, natural_height]  # 1:1, not resampled
+        x, y, width, height = _synchronised(driver)
+        assert width < natural_width  # three 512-pixel pictures do not fit 1280 pixels: cut, not scaled
+        assert (x, y) == (round((natural_width - width) / 2), round((natural_height - height) / 2))  # centred
+
+        # a wheel over the left panel moves all three; a drag over the right one too (panning stops at the
+        # picture's edges: at 1:1 all rows fit here, so only x moves)
+        def clamp(value, size, window):
+            return min(max(value, 0), size - window)
+
+        frames = {panel: driver.find_element(By.ID, panel).find_element(By.XPATH, "..")
+                  for panel in ("left", "original", "right")}
+        ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(frames["left"]), -40, -20).perform()
+        moved = (clamp(x - 40, natural_width, width), clamp(y - 20, natural_height, height))
+        assert moved[0] == x - 40 and _synchronised(driver)[:2] == moved
+        ActionChains(driver).move_to_element(frames["right"]).click_and_hold().move_by_offset(-30, -10) \
+            .release().perform()
+        x, y = moved[0] + 30, clamp(moved[1] + 10, natural_height, height)
+        assert _synchronised(driver)[:2] == (x, y)
+        # a click zooms 2:1 at the clicked point, in all three panels
+        ActionChains(driver).move_to_element_with_offset(frames["original"], 100 - width // 2,
+                                                         60 - height // 2).click().perform()
+        assert driver.execute_script("return document.body.dataset.zoom") == "2"
+        assert _view(driver)[1]["original"][2] == 2 * natural_width
+        # the picture pixel under the click, (x + 100, y + 60), is still under it: at 2:1, x' + 100 = 2 (x + 100)
+        x, y = 2 * (x + 100) - 100, 2 * (y + 60) - 60
+        assert _synchronised(driver)[:2] == (x, y)
+        ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(frames["right"]), 16, 50).perform()
+        assert _synchronised(driver)[:2] == (x + 16, y + 50)  # screen pixels: 8 and 25 picture pixels at 2:1
+
+        # flipped: clearly marked, and an answer is refused until flipped back
+        ActionChains(driver).send_keys("f").perform()
+        assert _inside_viewport(driver, "flip-state") and "FLIPPED" in driver.find_element(By.ID, "flip-state").text
+        assert driver.find_element(By.ID, "left").get_attribute("src") == \
+            driver.find_element(By.ID, "original").get_attribute("src")
+        ActionChains(driver).send_keys(Keys.ARROW_LEFT).perform()
+        assert body_state(driver) == ("trial", 0)
+        ActionChains(driver).send_keys("f", Keys.ARROW_RIGHT).perform()
+        wait_for(driver, "trial", 1)
+
+        # the next trial starts afresh: 1:1, centred
+        boxes, views = _view(driver)
+        assert driver.execute_script("return document.body.dataset.zoom") == "1"
+        natural_width, natural_height = views["original"][4:]
+        x, y, width, height = _synchronised(driver)
+        assert (x, y) == (round((natural_width - width) / 2), round((natural_height - height) / 2))
+
+        # a held key's repeats answer nothing; a mouse click answers and leaves no focus behind, so
+        # Enter and Space on the next trial answer nothing either
+        _key(driver, "ArrowLeft", repeat=True)
+        driver.find_element(By.ID, "choose-right").click()
+        wait_for(driver, "trial", 2)
+        ActionChains(driver).send_keys(Keys.ENTER, Keys.SPACE).perform()
+        time.sleep(0.3)
+        assert body_state(driver) == ("trial", 2)
+
+        # a failed request shows an error on screen; the next success clears it
+        driver.execute_script("const real = window.fetch; window.fetch = () => { window.fetch = real; "
+                              "return Promise.reject(new TypeError('Failed to fetch')); };")
+        ActionChains(driver).send_keys(Keys.ARROW_LEFT).perform()
+        WebDriverWait(driver, 30, poll_frequency=0.05).until(lambda d: d.find_element(By.ID, "error").is_displayed())
+        assert _inside_viewport(driver, "error") and "could not be reached" in driver.find_element(By.ID, "error").text
+        ActionChains(driver).send_keys(Keys.ARROW_LEFT).perform()
+        wait_for(driver, "viewing", 3)
+        assert not driver.find_element(By.ID, "error").is_displayed()
+
+        # within the minimum display time a key is ignored
+        pressed_in = driver.execute_async_script(
             "const done = arguments[0]; (function poll() { if (document.body.dataset.state !== 'viewing') "
             "return setTimeout(poll, 2); document.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowLeft', "
             "bubbles: true})); done([document.body.dataset.state, document.body.dataset.answered]); })();")
-        assert pressed_in == ["viewing", "1"]
-        wait_for(driver, "trial", 1)
-        _key(driver, "ArrowRight")
-        wait_for(driver, "viewing", 2)
-        stored = sorted((row[2], row[5], row[6]) for row in session.responses.answers() if row[0] == rater)
-        assert [(position, choice) for position, choice, _ in stored] == [(0, "right"), (1, "right")]
-        assert all(ms >= 500 for *_, ms in stored)  # response times measured in the page, stored by the server
+        assert pressed_in == ["viewing", "3"]
+        wait_for(driver, "trial", 3)
+        ActionChains(driver).send_keys(Keys.ARROW_RIGHT).perform()
+        wait_for(driver, "done", 4)
     finally:
         driver.quit()
+        running.process.terminate()
+        running.process.wait(timeout=30)
+    stored = sorted((row[2], row[5], row[6]) for row in session.responses.answers() if row[0] == rater)
+    assert [(position, choice) for position, choice, _ in stored] == [(0, "right"), (1, "right"), (2, "left"),
+                                                                     (3, "right")]
+    assert all(ms >= 500 for *_, ms in stored)  # response times measured in the page, stored by the server

@@ -1,13 +1,23 @@
 // The rater page of `rdpbench study serve` (mode "server": answers go to the server's API) and of
 // `rdpbench study export-static` (mode "static": answers stay in the browser's localStorage and end in
 // a downloadable results file). Keys: ArrowLeft/1, ArrowRight/2 choose; F flips; Z zooms.
+//
+// The viewer: three panels (left, original, right) of one identical size, each a window onto its
+// picture at 1, 2 or 4 screen pixels per picture pixel (device-pixel-ratio aware, never resampled
+// smoothly). One view (zoom, x, y: the picture pixel at the windows' top-left corner, whole pixels)
+// drives all three, so they always show the same region: a click zooms in at the clicked point, Z
+// about the centre, a wheel or drag over any panel moves all of them. Each trial starts at 1:1 with
+// the centre in view. Panels are as large as the picture at 1:1 but no larger than the window allows
+// (each a third of its width, its height less the controls): a picture wider than its panel is cut,
+// identically in all three, and panned, never scaled.
 "use strict";
 (function () {
   const body = document.body, mode = body.dataset.mode;
   const $ = id => document.getElementById(id);
   const ZOOMS = [1, 2, 4];
   const MIN_DISPLAY_MS = Number(body.dataset.minDisplayMs);  // answers sooner are ignored (the server refuses them)
-  let current = null, shownAt = null, ready = false, busy = false, zoom = 0, flipped = false;
+  let current = null, shownAt = null, ready = false, busy = false, flipped = false;
+  const view = {zoom: 0, x: 0, y: 0};
 
   function serverBackend() {
     const rater = location.pathname.split("/").filter(Boolean).pop();
@@ -105,30 +115,103 @@
     };
   }
 
-  function sizeImages() {
-    for (const id of ["left", "right", "original"]) {
+  const IMAGES = ["left", "original", "right"];
+  const ratio = () => window.devicePixelRatio || 1;
+  const scale = () => ZOOMS[view.zoom] / ratio();  // CSS px per picture pixel
+
+  // Size the three panels alike: the picture at 1:1, cut to what fits the window.
+  function layout() {
+    const picture = $("original");
+    if (!picture.naturalWidth) return;
+    const panels = $("panels"), figure = panels.querySelector("figure"), frame = figure.querySelector(".frame");
+    const gap = parseFloat(getComputedStyle(panels).columnGap) || 0;
+    const chrome = figure.offsetHeight - frame.offsetHeight;  // caption and button under each panel
+    const width = Math.floor(Math.min(picture.naturalWidth / ratio(), (panels.clientWidth - 2 * gap) / 3));
+    const height = Math.floor(Math.min(picture.naturalHeight / ratio(), panels.clientHeight - chrome));
+    for (const element of document.querySelectorAll(".frame")) {
+      element.style.width = `${Math.max(width, 16)}px`;
+      element.style.height = `${Math.max(height, 16)}px`;
+    }
+    applyView();
+  }
+
+  // The largest top-left picture pixel that still fills the panel: the pan range.
+  function limits() {
+    const picture = $("original"), frame = $("original").parentElement;
+    const s = scale();
+    return [Math.max(0, Math.ceil(picture.naturalWidth - frame.clientWidth / s)),
+            Math.max(0, Math.ceil(picture.naturalHeight - frame.clientHeight / s))];
+  }
+
+  function applyView() {
+    const [maxX, maxY] = limits();
+    view.x = Math.round(Math.min(Math.max(view.x, 0), maxX));
+    view.y = Math.round(Math.min(Math.max(view.y, 0), maxY));
+    const s = scale();
+    for (const id of IMAGES) {
       const image = $(id);
       if (!image.naturalWidth) continue;
-      const scale = ZOOMS[zoom] / (window.devicePixelRatio || 1);  // 1 image pixel = ZOOMS[zoom] screen pixels
-      image.style.width = `${image.naturalWidth * scale}px`;
-      image.style.height = `${image.naturalHeight * scale}px`;
+      image.style.width = `${image.naturalWidth * s}px`;
+      image.style.height = `${image.naturalHeight * s}px`;
+      image.style.transform = `translate(${-view.x * s}px, ${-view.y * s}px)`;  // whole device pixels
     }
-    $("zoom").textContent = `Zoom ${ZOOMS[zoom]}:1 (Z)`;
+    body.dataset.zoom = String(ZOOMS[view.zoom]);
+    body.dataset.view = `${view.x},${view.y}`;
+    $("zoom").textContent = `Zoom ${ZOOMS[view.zoom]}:1 (Z)`;
+  }
+
+  // Each trial: 1:1, centred.
+  function resetView() {
+    view.zoom = 0;
+    const picture = $("original"), frame = picture.parentElement;
+    view.x = (picture.naturalWidth - frame.clientWidth / scale()) / 2;
+    view.y = (picture.naturalHeight - frame.clientHeight / scale()) / 2;
+    applyView();
+  }
+
+  // Next zoom level, keeping the picture pixel under (px, py) (CSS px inside a panel) in place.
+  function zoomAt(px, py) {
+    const before = scale();
+    const u = view.x + px / before, v = view.y + py / before;
+    view.zoom = (view.zoom + 1) % ZOOMS.length;
+    view.x = u - px / scale();
+    view.y = v - py / scale();
+    applyView();
+  }
+
+  function zoomCentre() {
+    const frame = $("original").parentElement;
+    zoomAt(frame.clientWidth / 2, frame.clientHeight / 2);
+  }
+
+  function panBy(dx, dy) {  // CSS px
+    view.x += dx / scale();
+    view.y += dy / scale();
+    applyView();
   }
 
   function setFlip(on, images = true) {
     flipped = on;
     body.classList.toggle("flipped", on);
     $("flip").setAttribute("aria-pressed", String(on));
+    $("flip-state").hidden = !on;
+    enableChoices(ready && !on);
     if (!current || !images) return;
     $("left").src = on ? current.original : current.left;
     $("right").src = on ? current.original : current.right;
   }
 
+  function clearError() {
+    $("error").hidden = true;
+    $("error").textContent = "";
+  }
+
   function show(state) {
+    clearError();  // a successful reply: whatever failed before has recovered
     $("progress").textContent = state.done ? `Completed ${state.total} of ${state.total}`
                                            : `Picture pair ${state.answered + 1} of ${state.total}`;
     body.dataset.answered = String(state.answered);
+    if (document.activeElement && document.activeElement !== body) document.activeElement.blur();
     if (state.done) {
       current = null;
       $("trial").hidden = true;
@@ -144,23 +227,27 @@
     }
     current = state.trial;
     $("trial").hidden = false;
-    setFlip(false, false);
     shownAt = null;
     ready = false;
-    enableChoices(false);
+    setFlip(false, false);
     body.dataset.state = "loading";
     const token = current;
-    Promise.all(["left", "right", "original"].map(id => load($(id), current[id]))).then(() => {
+    Promise.all(IMAGES.map(id => load($(id), current[id]))).then(() => {
       if (token !== current) return;
-      sizeImages();
+      layout();
+      resetView();
       // the response time starts when the pictures are on screen: after the next frame is painted
       requestAnimationFrame(() => requestAnimationFrame(() => {
         if (token !== current) return;
         shownAt = performance.now();
         busy = false;
         body.dataset.state = "viewing";
-        setTimeout(() => { if (token === current) { ready = true; body.dataset.state = "trial"; enableChoices(true); } },
-                   MIN_DISPLAY_MS);
+        setTimeout(() => {
+          if (token !== current) return;
+          ready = true;
+          body.dataset.state = "trial";
+          enableChoices(!flipped);
+        }, MIN_DISPLAY_MS);
       }));
     }, () => fail(new Error("a picture could not be loaded; reload the page")));
   }
@@ -176,20 +263,33 @@
   }
 
   function fail(error) {
-    $("error").textContent = error.message;
+    const failed = error.message === "Failed to fetch" ? "the server could not be reached" : error.message;
+    $("error").textContent = `${failed}. Your answers so far are saved; try again (the same key or button).`;
     $("error").hidden = false;
-    body.dataset.state = "error";
   }
 
   function enableChoices(on) {
     for (const id of ["choose-left", "choose-right"]) $(id).disabled = !on;
   }
 
+  function flash(message) {
+    $("flip-state").textContent = message;
+  }
+
   async function choose(choice) {
     if (busy || !current || !ready) return;  // not before MIN_DISPLAY_MS on screen
+    if (flipped) {  // both sides show the original: an answer now would compare nothing
+      flash("Flipped: both sides show the original. Press F to flip back, then answer.");
+      return;
+    }
     busy = true;
     const ms = Math.round(performance.now() - shownAt);
     try { show(await backend.answer(current.key, choice, ms)); } catch (error) { busy = false; fail(error); }
+  }
+
+  function toggleFlip() {
+    if (current) { flash("FLIPPED: both sides show the original (F flips back; no answers while flipped)"); }
+    setFlip(!flipped);
   }
 
   let backend = null;
@@ -197,21 +297,64 @@
     body.dataset.state = "welcome";
     return;
   }
-  $("start").hidden = true;
   try { backend = mode === "static" ? staticBackend() : serverBackend(); } catch (error) { fail(error); return; }
   document.addEventListener("keydown", event => {
-    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.altKey || event.ctrlKey || event.metaKey || !current) return;
     if (event.repeat) { event.preventDefault(); return; }  // a held key answers nothing
+    if (event.key === " " || event.key === "Enter") { event.preventDefault(); return; }  // never an answer
     if (event.key === "ArrowLeft" || event.key === "1") { event.preventDefault(); choose("left"); }
     else if (event.key === "ArrowRight" || event.key === "2") { event.preventDefault(); choose("right"); }
-    else if (event.key === "f" || event.key === "F") setFlip(!flipped);
-    else if (event.key === "z" || event.key === "Z") { zoom = (zoom + 1) % ZOOMS.length; sizeImages(); }
+    else if (event.key === "f" || event.key === "F") toggleFlip();
+    else if (event.key === "z" || event.key === "Z") zoomCentre();
   });
+  // Buttons act on click but never keep the focus, so Space or Enter cannot press them again later.
+  for (const button of document.querySelectorAll("#trial button")) {
+    button.addEventListener("mousedown", event => event.preventDefault());
+    button.addEventListener("click", () => button.blur());
+  }
   $("choose-left").onclick = () => choose("left");
   $("choose-right").onclick = () => choose("right");
-  $("flip").onclick = () => setFlip(!flipped);
-  $("zoom").onclick = () => { zoom = (zoom + 1) % ZOOMS.length; sizeImages(); };
-  window.addEventListener("resize", sizeImages);
+  $("flip").onclick = toggleFlip;
+  $("zoom").onclick = zoomCentre;
+  for (const frame of document.querySelectorAll(".frame")) {
+    frame.addEventListener("wheel", event => {
+      event.preventDefault();
+      const lines = event.deltaMode === 1 ? 16 : event.deltaMode === 2 ? frame.clientHeight : 1;
+      panBy(event.deltaX * lines, event.deltaY * lines);
+    }, {passive: false});
+    let press = null;  // a press that moves over 4 CSS px is a drag (pan); otherwise a click (zoom there)
+    frame.addEventListener("pointerdown", event => {
+      if (event.button !== 0) return;
+      event.preventDefault();
+      frame.setPointerCapture(event.pointerId);
+      press = {x: event.clientX, y: event.clientY, lastX: event.clientX, lastY: event.clientY, dragged: false};
+    });
+    frame.addEventListener("pointermove", event => {
+      if (!press) return;
+      press.dragged ||= Math.hypot(event.clientX - press.x, event.clientY - press.y) > 4;
+      if (press.dragged) panBy(press.lastX - event.clientX, press.lastY - event.clientY);
+      press.lastX = event.clientX;
+      press.lastY = event.clientY;
+    });
+    frame.addEventListener("pointerup", event => {
+      if (press && !press.dragged) {
+        const box = frame.getBoundingClientRect();
+        zoomAt(event.clientX - box.left, event.clientY - box.top);
+      }
+      press = null;
+    });
+    frame.addEventListener("pointercancel", () => { press = null; });
+  }
+  window.addEventListener("resize", layout);
   busy = true;
-  backend.next().then(show, fail);
+  backend.next().then(state => {
+    if (mode === "static" && state.answered === 0 && !state.done) {  // a static rater's first visit: read first
+      body.dataset.answered = "0";
+      body.dataset.state = "instructions";
+      $("start").onsubmit = event => { event.preventDefault(); $("instructions").hidden = true; show(state); };
+      return;
+    }
+    $("instructions").hidden = true;
+    show(state);
+  }, fail);
 })();
