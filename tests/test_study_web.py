@@ -392,6 +392,28 @@ def _synchronised(driver) -> tuple[float, float, float, float]:
     return (*views["original"][:2], *boxes["original"][2:])
 
 
+def _pixel_exact(driver, study) -> bool:
+    """Whether each panel of a screenshot (device pixel ratio 1) equals its study picture, enlarged by
+    pixel repetition at the zoom shown and cut at the view: shown 1:1 and never resampled."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    screen = np.asarray(Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB"))
+    boxes, views = _view(driver)
+    for panel, (left, top, width, height) in boxes.items():
+        name = driver.execute_script("return arguments[0].src", driver.find_element("id", panel)).rsplit("/", 1)[1]
+        picture = np.asarray(Image.open(study / "images" / name).convert("RGB"))
+        x, y, shown_width = views[panel][:3]
+        zoom = int(shown_width) // picture.shape[1]
+        enlarged = picture.repeat(zoom, axis=0).repeat(zoom, axis=1)
+        expected = enlarged[int(y):int(y + height), int(x):int(x + width)]
+        if not np.array_equal(screen[int(top):int(top + height), int(left):int(left + width)], expected):
+            return False
+    return True
+
+
 @NEEDS_BROWSER
 def test_the_viewer_at_1280x720_compares_like_with_like(tmp_path, large_study):
     """One rater in Chromium with a 1280x720 viewport: everything visible without scrolling, pictures at
@@ -426,6 +448,7 @@ def test_the_viewer_at_1280x720_compares_like_with_like(tmp_path, large_study):
         x, y, width, height = _synchronised(driver)
         assert width < natural_width  # three 512-pixel pictures do not fit 1280 pixels: cut, not scaled
         assert (x, y) == (round((natural_width - width) / 2), round((natural_height - height) / 2))  # centred
+        assert _pixel_exact(driver, large_study)
 
         # a wheel over the left panel moves all three; a drag over the right one too (panning stops at the
         # picture's edges: at 1:1 all rows fit here, so only x moves)
@@ -448,7 +471,7 @@ def test_the_viewer_at_1280x720_compares_like_with_like(tmp_path, large_study):
         assert _view(driver)[1]["original"][2] == 2 * natural_width
         # the picture pixel under the click, (x + 100, y + 60), is still under it: at 2:1, x' + 100 = 2 (x + 100)
         x, y = 2 * (x + 100) - 100, 2 * (y + 60) - 60
-        assert _synchronised(driver)[:2] == (x, y)
+        assert _synchronised(driver)[:2] == (x, y) and _pixel_exact(driver, large_study)
         ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(frames["right"]), 16, 50).perform()
         assert _synchronised(driver)[:2] == (x + 16, y + 50)  # screen pixels: 8 and 25 picture pixels at 2:1
 
