@@ -507,6 +507,7 @@ def test_the_viewer_at_1280x720_compares_like_with_like(tmp_path, large_study):
         ActionChains(driver).send_keys(Keys.ARROW_LEFT).perform()
         WebDriverWait(driver, 30, poll_frequency=0.05).until(lambda d: d.find_element(By.ID, "error").is_displayed())
         assert _inside_viewport(driver, "error") and "could not be reached" in driver.find_element(By.ID, "error").text
+        assert "Failed to fetch" not in driver.find_element(By.ID, "error").text
         ActionChains(driver).send_keys(Keys.ARROW_LEFT).perform()
         wait_for(driver, "viewing", 3)
         assert not driver.find_element(By.ID, "error").is_displayed()

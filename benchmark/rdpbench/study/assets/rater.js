@@ -249,7 +249,7 @@
           enableChoices(!flipped);
         }, MIN_DISPLAY_MS);
       }));
-    }, () => fail(new Error("a picture could not be loaded; reload the page")));
+    }, () => fail(new Error("A picture could not be loaded")));
   }
 
   // Resolve once `image` shows `url` (at once when it already does: no load event fires then).
@@ -262,9 +262,10 @@
     });
   }
 
-  function fail(error) {
-    const failed = error.message === "Failed to fetch" ? "the server could not be reached" : error.message;
-    $("error").textContent = `${failed}. Your answers so far are saved; try again (the same key or button).`;
+  // Show an error in the bar at the top; `hint` says what to do (cleared by the next successful reply).
+  function fail(error, hint = "reload the page") {
+    const failed = error.message === "Failed to fetch" ? "The server could not be reached" : error.message;
+    $("error").textContent = `${failed}${hint ? ` — ${hint}` : ""}`;
     $("error").hidden = false;
   }
 
@@ -284,7 +285,10 @@
     }
     busy = true;
     const ms = Math.round(performance.now() - shownAt);
-    try { show(await backend.answer(current.key, choice, ms)); } catch (error) { busy = false; fail(error); }
+    try { show(await backend.answer(current.key, choice, ms)); } catch (error) {
+      busy = false;
+      fail(error, "your earlier answers are saved; answer again (same key or button) to retry");
+    }
   }
 
   function toggleFlip() {
@@ -297,7 +301,10 @@
     body.dataset.state = "welcome";
     return;
   }
-  try { backend = mode === "static" ? staticBackend() : serverBackend(); } catch (error) { fail(error); return; }
+  // The instructions' Start button registers a new rater on the welcome page only: here it never posts.
+  $("start").onsubmit = event => event.preventDefault();
+  $("instructions").hidden = mode !== "static";
+  try { backend = mode === "static" ? staticBackend() : serverBackend(); } catch (error) { fail(error, ""); return; }
   document.addEventListener("keydown", event => {
     if (event.altKey || event.ctrlKey || event.metaKey || !current) return;
     if (event.repeat) { event.preventDefault(); return; }  // a held key answers nothing
@@ -352,6 +359,7 @@
       body.dataset.answered = "0";
       body.dataset.state = "instructions";
       $("start").onsubmit = event => { event.preventDefault(); $("instructions").hidden = true; show(state); };
+      $("start-button").focus();
       return;
     }
     $("instructions").hidden = true;
