@@ -292,6 +292,11 @@ def test_simulated_answers_are_left_out_of_a_real_study_unless_asked(tmp_path, r
     out = capsys.readouterr().out
     n = len(session.trials)
     assert f"  web: 2 raters registered, {2 * n} answers" in out and f"  simulated: 4 raters registered, {4 * n} answers" in out
+    assert run_cli("study", "status", study, "--codes") == 0
+    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if len(line.split()) > 4}
+    for rater in web:  # web raters finished: the code the server showed them; simulated raters saw none
+        assert lines[rater][1:3] == ["web", session.completion_code(rater)]
+    assert [fields[2] for fields in lines.values() if fields[1] == "simulated"] == ["-"] * 4
     assert run_cli("study", "export", study, "--out", tmp_path / "responses.csv") == 0
     responses = pd.read_csv(tmp_path / "responses.csv")
     assert responses.groupby("source")["rater"].nunique().to_dict() == {"simulated": 4, "web": 2}

@@ -151,13 +151,13 @@ class Session:
 
     def code_of(self, rater: str) -> str | None:
         """The completion code ``rater`` was shown (static raters: derived from their recorded
-        answers), or None while they have not answered every trial."""
+        answers), or None while they have not answered every trial and for simulated raters."""
         order = self.order(rater)
         answered = self.responses.answered(rater)
-        if len(answered) < len(order):
+        source = source_kind(next((source for r, _, _, source in self.responses.raters() if r == rater), None))
+        if len(answered) < len(order) or source == "simulated":
             return None
-        source = next((source for r, _, _, source in self.responses.raters() if r == rater), None)
-        if source_kind(source) != "static":
+        if source == "web":
             return self.completion_code(rater)
         return self.static_code(rater, [(shown.key, answered[shown.trial["id"]]) for shown in order])
 
