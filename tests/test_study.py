@@ -156,6 +156,9 @@ def test_the_server_listens_on_loopback_by_default():
 
     arguments = build_parser().parse_args(["study", "serve", "somewhere"])
     assert (arguments.host, arguments.port) == ("127.0.0.1", 8000)
+    arguments = build_parser().parse_args(["study", "analyze", "somewhere"])  # the documented screen defaults
+    assert (arguments.min_median_rt, arguments.max_same_side) == (analysis.MIN_MEDIAN_RT_S, analysis.MAX_SAME_SIDE_PERCENT)
+    assert (arguments.min_median_rt, arguments.max_same_side, arguments.include_simulated) == (1.0, 90.0, False)
 
 
 # -- designs and end-to-end analyses with simulated raters --------------------------------------------------
@@ -466,5 +469,8 @@ def test_bad_inputs_are_clear_errors(tmp_path, results, run_cli, capsys, monkeyp
     assert "immutable" in capsys.readouterr().err
     assert run_cli("study", "analyze", study) == 2
     assert "no answers yet" in capsys.readouterr().err
+    for option, value in (("--max-same-side", "120"), ("--min-median-rt", "-1"), ("--min-median-rt", "nan")):
+        assert run_cli("study", "analyze", study, option, value) == 2
+        assert "--max-same-side a percentage" in capsys.readouterr().err
     assert run_cli("study", "simulate", study, "--raters", "1", "--model", "bt:jpeg:quality=10=1") == 2
     assert "no strength for webp:quality=60" in capsys.readouterr().err

@@ -70,6 +70,8 @@ def analyze(folder: Path, out: Path, include_simulated: bool = False,
     """Write the analysis of the study in ``folder`` into ``out``; return the files written.
     Simulated answers count only in a study without real ones or with ``include_simulated``; the
     speeder and straight-liner thresholds are those of :func:`analysis.screen`."""
+    if not min_median_rt_s >= 0 or not 0 <= max_same_side <= 100:
+        raise StudyError("--min-median-rt must be 0 or more seconds and --max-same-side a percentage (0-100)")
     session = Session(folder)
     design = session.design
     frame = analysis.responses_frame(session)
@@ -77,8 +79,6 @@ def analyze(folder: Path, out: Path, include_simulated: bool = False,
         raise StudyError(f"{folder} has no answers yet: serve it (`rdpbench study serve {folder}`) or import "
                          "answer files first")
     n_probes = sum(t["is_probe"] for t in session.trials)
-    if min_median_rt_s < 0 or not 0 <= max_same_side <= 100:
-        raise StudyError("--min-median-rt must be 0 or more seconds and --max-same-side a percentage (0-100)")
     answers, raters = analysis.screen(frame, n_probes, include_simulated, min_median_rt_s, max_same_side)
     out.mkdir(parents=True, exist_ok=True)
     written = _tables(raters, out, "raters")
