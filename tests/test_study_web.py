@@ -491,6 +491,15 @@ def test_the_viewer_at_1280x720_compares_like_with_like(tmp_path, large_study):
         natural_width, natural_height = views["original"][4:]
         x, y, width, height = _synchronised(driver)
         assert (x, y) == (round((natural_width - width) / 2), round((natural_height - height) / 2))
+        # at 1920x1080 the whole picture fits: the panels grow to it (the page follows the window's size)
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
+        WebDriverWait(driver, 10, poll_frequency=0.05).until(lambda d: _synchronised(d)[2] == natural_width)
+        assert _synchronised(driver) == (0, 0, natural_width, natural_height) and _pixel_exact(driver, large_study)
+        assert all(_inside_viewport(driver, e) for e in ("progress", "choose-left", "choose-right", "right-label"))
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1280, "height": 720, "deviceScaleFactor": 1, "mobile": False})
+        WebDriverWait(driver, 10, poll_frequency=0.05).until(lambda d: _synchronised(d)[2] == width)
 
         # a held key's repeats answer nothing; a mouse click answers and leaves no focus behind, so
         # Enter and Space on the next trial answer nothing either
