@@ -24,3 +24,16 @@ def make_results(folder: Path) -> Path:
         assert main(["run", "--images", str(photos), "--codec", codec, "--sweep", f"quality={qualities}",
                      "--metrics", "psnr", "--out", str(out), "--save-recon"]) == 0
     return out
+
+
+def make_large_results(folder: Path) -> Path:
+    """Results on two full-size photos (astronaut 512x512, coffee 600x400), jpeg at qualities 10 and 60:
+    pictures larger than a third of a 1280-pixel-wide window, for the viewer's layout."""
+    photos = folder / "large-photos"
+    photos.mkdir(parents=True)
+    Image.fromarray(skimage.data.astronaut()).save(photos / "astronaut.png")
+    Image.fromarray(skimage.data.coffee()).save(photos / "coffee.png")
+    out = folder / "large-results"
+    assert main(["run", "--images", str(photos), "--codec", "jpeg", "--sweep", "quality=10,60", "--metrics", "psnr",
+                 "--out", str(out), "--save-recon"]) == 0
+    return out

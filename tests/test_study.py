@@ -2,6 +2,8 @@
 known truth, static export/import, bad inputs."""
 
 import dataclasses
+import hashlib
+import hmac
 import json
 import math
 import os
@@ -107,10 +109,46 @@ def test_screening_counts_probe_failures_and_unfinished_raters():
         {"rater": "bad", "is_probe": True, "chosen": "probe:jpeg:quality=5", "source": "web"},
         {"rater": "early", "is_probe": True, "chosen": "original", "source": "web"},
         {"rater": "early", "is_probe": False, "chosen": "A", "source": "web"}])
+    frame = frame.assign(response_ms=2000.0, choice=["left", "right", "left", "left", "right", "left", "right"])
     kept, raters = analysis.screen(frame, n_probes=2)
     assert dict(zip(raters["rater"], raters["status"])) == {
         "bad": "excluded: failed a probe", "early": "unscreened: probes not all answered", "good": "included"}
     assert list(kept["rater"]) == ["good"] and not kept["is_probe"].any()
+
+
+def test_speeder_and_straight_liner_screens_match_hand_computations():
+    """Four raters with two probes (passed) and ten test answers each; times and sides chosen so
+    each screen has one clear case and one near its threshold."""
+    rng = np.random.default_rng(0)
+    plans = {  # rater: (response times of the 12 answers in ms, sides)
+        "fast": ([600, 700, 650, 800, 900, 3000, 4000, 620, 640, 660, 700, 5000], "LRLRLRLRLRLR"),
+        "leftish": (list(rng.uniform(1500, 4000, 12)), "LLLLLLLLLLLR"),   # 11/12 = 91.7% > 90
+        "steady": (list(rng.uniform(1500, 4000, 12)), "LLLLLLLLLRRR"),     # 75%
+        "careful": ([1100] * 6 + [900] * 6, "RLRLRRLLRLRL")}                 # median 1000 ms: not below 1 s
+    rows = []
+    for rater, (times, sides) in plans.items():
+        for i, (ms, side) in enumerate(zip(times, sides)):
+            probe = i < 2
+            rows.append({"rater": rater, "trial": f"t{i}", "is_probe": probe, "response_ms": float(ms),
+                         "choice": "left" if side == "L" else "right", "source": "web",
+                         "chosen": "original" if probe else "A"})
+    frame = pd.DataFrame(rows)
+    kept, raters = analysis.screen(frame, n_probes=2)
+    table = raters.set_index("rater")
+    for rater, (times, sides) in plans.items():
+        assert table.loc[rater, "median_response_ms"] == pytest.approx(float(np.median(times)))
+        share = max(sides.count("L"), sides.count("R")) / len(sides)
+        assert table.loc[rater, "same_side_percent"] == pytest.approx(100 * share)
+    assert table.loc["fast", "median_response_ms"] == pytest.approx((700 + 700) / 2)  # sorted: ..., 700, 700, ...
+    assert table["speeder"].to_dict() == {"careful": False, "fast": True, "leftish": False, "steady": False}
+    assert table["straight_liner"].to_dict() == {"careful": False, "fast": False, "leftish": True, "steady": False}
+    assert table.loc["fast", "status"].startswith("excluded: speeder")
+    assert table.loc["leftish", "status"].startswith("excluded: straight-liner")
+    assert set(kept["rater"]) == {"careful", "steady"} and len(kept) == 20
+    # thresholds are options: 0 s and 100% turn the screens off; 70% catches "steady" too
+    assert set(analysis.screen(frame, 2, min_median_rt_s=0, max_same_side=100)[0]["rater"]) == set(plans)
+    assert set(analysis.screen(frame, 2, max_same_side=70)[0]["rater"]) == {"careful"}
+    assert set(analysis.screen(frame, 2, min_median_rt_s=1.001)[0]["rater"]) == {"steady"}
 
 
 def test_the_server_listens_on_loopback_by_default():
@@ -118,6 +156,9 @@ def test_the_server_listens_on_loopback_by_default():
 
     arguments = build_parser().parse_args(["study", "serve", "somewhere"])
     assert (arguments.host, arguments.port) == ("127.0.0.1", 8000)
+    arguments = build_parser().parse_args(["study", "analyze", "somewhere"])  # the documented screen defaults
+    assert (arguments.min_median_rt, arguments.max_same_side) == (analysis.MIN_MEDIAN_RT_S, analysis.MAX_SAME_SIDE_PERCENT)
+    assert (arguments.min_median_rt, arguments.max_same_side, arguments.include_simulated) == (1.0, 90.0, False)
 
 
 # -- designs and end-to-end analyses with simulated raters --------------------------------------------------
@@ -141,7 +182,9 @@ def test_simulated_bradley_terry_raters_are_recovered_within_the_cis(tmp_path, r
     assert "raters: 43 registered, 43 answered, 43 complete; answers: 774" in capsys.readouterr().out
     assert run_cli("study", "analyze", study, "--out", tmp_path / "analysis") == 0
     raters = pd.read_csv(tmp_path / "analysis" / "raters.csv")
-    careless = raters["source"] == "simulate:random"
+    assert (raters["source"] == "simulated").all()  # a study with simulated answers only is analysed as such
+    models = {rater: source for rater, _, _, source in Session(study).responses.raters()}
+    careless = raters["rater"].map(models) == "simulated:random"
     assert careless.sum() == 3 and (raters.loc[careless, "status"] == "excluded: failed a probe").all()
     assert (raters.loc[~careless, "status"] == "included").all()  # attentive raters always pass
     ranking = pd.read_csv(tmp_path / "analysis" / "ranking.csv")
@@ -160,7 +203,7 @@ def test_simulated_bradley_terry_raters_are_recovered_within_the_cis(tmp_path, r
     assert run_cli("study", "export", study, "--out", tmp_path / "responses.csv") == 0
     responses = pd.read_csv(tmp_path / "responses.csv")
     assert list(responses.columns) == ["rater", "trial", "image", "left", "right", "choice", "chosen", "response_ms",
-                                       "answered_at", "is_probe"]
+                                       "answered_at", "is_probe", "source"]
     assert len(responses) == 43 * 18
     kept = responses[responses["rater"].isin(raters.loc[~careless, "rater"]) & ~responses["is_probe"]]
     trials = {t["id"]: t for t in design["trials"]}
@@ -223,6 +266,98 @@ def test_matched_bitrate_pairs_respect_the_tolerance(tmp_path, results, run_cli)
     assert rates["sign_p"] == pytest.approx(stats.binomtest(int(rates["wins_a"]), int(rates["n"])).pvalue)
 
 
+# -- sources: simulated answers never mix with real ones unless asked -------------------------------------------
+
+def _answer_all(session, rater, pick, response_ms=1500.0, source="web"):
+    """Answer every trial of ``rater``: the original on probes, else the side ``pick(shown)`` returns."""
+    for shown in session.order(rater):
+        if shown.trial["is_probe"]:
+            choice = "left" if shown.left == "original" else "right"
+        else:
+            choice = pick(shown)
+        session.answer(rater, shown.key, choice, response_ms, source=source)
+
+
+def test_simulated_answers_are_left_out_of_a_real_study_unless_asked(tmp_path, results, run_cli, capsys):
+    study = tmp_path / "study"
+    entries = ["jpeg:quality=10", "jpeg:quality=60", "webp:quality=60"]
+    assert _create(run_cli, results, study, "--design", "round-robin", "--entries", ",".join(entries),
+                   "--probes", "2", "--seed", "9") == 0
+    session = Session(study)
+    worst = "jpeg:quality=10"
+    web = [session.register("web") for _ in range(2)]
+    _answer_all(session, web[0], lambda shown: "left" if shown.left == worst else "right")  # always prefers worst
+    _answer_all(session, web[1], lambda shown: ("left", "right")[shown.position % 2])  # no straight-lining
+    assert run_cli("study", "simulate", study, "--raters", "4", "--model",
+                   "bt:jpeg:quality=10=-3,jpeg:quality=60=1,webp:quality=60=2", "--seed", "1") == 0
+    capsys.readouterr()
+    assert run_cli("study", "status", study) == 0
+    out = capsys.readouterr().out
+    n = len(session.trials)
+    assert f"  web: 2 raters registered, {2 * n} answers" in out and f"  simulated: 4 raters registered, {4 * n} answers" in out
+    assert run_cli("study", "status", study, "--codes") == 0
+    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if len(line.split()) > 4}
+    for rater in web:  # web raters finished: the code the server showed them; simulated raters saw none
+        assert lines[rater][1:3] == ["web", session.completion_code(rater)]
+    assert [fields[2] for fields in lines.values() if fields[1] == "simulated"] == ["-"] * 4
+    assert run_cli("study", "export", study, "--out", tmp_path / "responses.csv") == 0
+    responses = pd.read_csv(tmp_path / "responses.csv")
+    assert responses.groupby("source")["rater"].nunique().to_dict() == {"simulated": 4, "web": 2}
+    assert set(responses.loc[responses["source"] == "web", "rater"]) == set(web)
+
+    def expected(kept: pd.DataFrame) -> dict:
+        """pref_a per pairing: the mean over raters of each rater's share of answers choosing a."""
+        trials = {t["id"]: t for t in session.trials}
+        kept = kept[~kept["is_probe"]]
+        a_won = [row.chosen == trials[row.trial]["a"] for row in kept.itertuples()]
+        pairing = [(trials[t]["a"], trials[t]["b"]) for t in kept["trial"]]
+        table = pd.DataFrame({"pairing": pairing, "rater": kept["rater"].to_numpy(), "a_won": a_won})
+        return table.groupby(["pairing", "rater"])["a_won"].mean().groupby("pairing").mean().to_dict()
+
+    for flags, kept in (((), responses[responses["source"] == "web"]), (("--include-simulated",), responses)):
+        out_dir = tmp_path / f"analysis{len(flags)}"
+        assert run_cli("study", "analyze", study, "--out", out_dir, "--max-same-side", "100", *flags) == 0
+        prefs = pd.read_csv(out_dir / "preferences.csv")
+        got = {(a, b): p for a, b, p in zip(prefs["entry_a"], prefs["entry_b"], prefs["pref_a"])}
+        assert got == pytest.approx(expected(kept))
+        raters = pd.read_csv(out_dir / "raters.csv")
+        simulated = raters[raters["source"] == "simulated"]
+        assert len(simulated) == 4 and (raters.loc[raters["source"] == "web", "status"] == "included").all()
+        assert (simulated["status"].str.startswith("left out: simulated")).all() == (not flags)
+        page = (out_dir / "index.html").read_text()
+        assert ("simulated answers are left out" in page) == (not flags)
+        for rater in raters["rater"]:  # completion codes are for the lab only: never on the shared page
+            code = session.completion_code(rater)
+            assert code not in page and code not in (out_dir / "raters.csv").read_text()
+
+
+def test_a_study_from_before_answer_sources_opens_and_keeps_its_simulated_raters_apart(tmp_path, results, run_cli):
+    """An answers database without the answers.source column (the format before sources): its answers
+    take their rater's source, legacy ``simulate:<model>`` counts as simulated, anything else as web."""
+    import sqlite3
+
+    study = tmp_path / "study"
+    assert _create(run_cli, results, study, "--design", "round-robin", "--entries",
+                   "jpeg:quality=10,webp:quality=60", "--probes", "1", "--seed", "2") == 0
+    session = Session(study)
+    people, bot = session.register("web"), session.register("simulated:bt")
+    _answer_all(session, people, lambda shown: "left")
+    _answer_all(session, bot, lambda shown: "right", source="simulated")
+    db = sqlite3.connect(study / "responses.sqlite")
+    with db:  # rebuild the old layout: no answer sources, the old simulated rater source spelling
+        db.execute("CREATE TABLE old AS SELECT rater, trial, position, left_entry, right_entry, choice, response_ms, "
+                   "answered_at FROM answers")
+        db.execute("DROP TABLE answers")
+        db.execute("ALTER TABLE old RENAME TO answers")
+        db.execute("UPDATE raters SET source = 'simulate:bt' WHERE rater = ?", (bot,))
+        db.execute("UPDATE raters SET source = 'kiosk' WHERE rater = ?", (people,))
+    db.close()
+    frame = analysis.responses_frame(Session(study))
+    assert frame.groupby("rater")["source"].unique().map(list).to_dict() == {people: ["web"], bot: ["simulated"]}
+    kept, raters = analysis.screen(frame, n_probes=1, max_same_side=100)  # one-sided on purpose
+    assert set(kept["rater"]) == {people}
+
+
 # -- the rater session: order, idempotency, refusals ------------------------------------------------------
 
 def test_session_orders_are_per_rater_and_answers_idempotent(tmp_path, results, run_cli):
@@ -246,6 +381,9 @@ def test_session_orders_are_per_rater_and_answers_idempotent(tmp_path, results, 
     with pytest.raises(RequestError):
         session.answer(first, order[0].key, "right")
     assert session.responses.answers()[0][5:7] == ("left", 1200.0)
+    with pytest.raises(RequestError) as refused:  # under the minimum display time: refused, nothing stored
+        session.answer(first, order[1].key, "left", 120)
+    assert refused.value.status == 429 and session.progress(first)[1] == 1
     assert session.progress(first)[0] == order[1] and session.progress(first)[1] == 1
 
 
@@ -259,6 +397,8 @@ def test_static_export_answers_import_once_and_bad_files_change_nothing(tmp_path
     data = json.loads((static / "study-data.js").read_text().removeprefix("window.STUDY_DATA = ").rstrip(";\n"))
     links = pd.read_csv(static / "links.csv")
     assert set(links["rater"]) == set(data["raters"]) and (static / "index.html").is_file()
+    assert list(links.columns) == ["rater", "link"]  # no completion code in the shared folder
+    assert all(set(assignment) == {"code_key", "trials"} for assignment in data["raters"].values())
     for assignment in data["raters"].values():
         for trial in assignment["trials"]:
             assert all((static / trial[side]).is_file() for side in ("left", "right", "original"))
@@ -269,6 +409,7 @@ def test_static_export_answers_import_once_and_bad_files_change_nothing(tmp_path
     good = tmp_path / "good.json"
     good.write_text(json.dumps({**document, "answers": answers[:3]}))
     bad_files = {"other_study": {**document, "study_id": "0" * 16, "answers": answers[:3]},
+                 "too_fast": {**document, "answers": answers[:2] + [{**answers[2], "response_ms": 80}]},
                  "gap": {**document, "answers": answers[:2] + answers[3:4]},
                  "choice": {**document, "answers": answers[:2] + [{**answers[2], "choice": "up"}]},
                  "unknown_rater": {**document, "rater": "f" * 16, "answers": answers[:1]}}
@@ -280,12 +421,20 @@ def test_static_export_answers_import_once_and_bad_files_change_nothing(tmp_path
     assert run_cli("study", "import", study, tmp_path / "junk.json") == 2
     session = Session(study)
     assert session.responses.answers() == []
-    assert import_file(study, good) == (3, 0)
-    assert import_file(study, good) == (0, 3)  # idempotent
+    assert import_file(study, good) == (3, 0, None)  # not complete: no code
+    assert import_file(study, good) == (0, 3, None)  # idempotent
     stored = session.responses.answers()
     assert [row[1] for row in stored] == [session.order(rater)[i].trial["id"] for i in range(3)]
     assert stored[0][7] == "2026-01-01T10:00:00.000+00:00"
+    assert {row[8] for row in stored} == {"static"}  # imported answers are recorded as static
     assert session.progress(rater)[1] == 3
+    complete = tmp_path / "complete.json"
+    complete.write_text(json.dumps({**document, "answers": answers}))
+    # the static code: HMAC-SHA256 keyed with the rater's code_key over "study/rater/key=choice,..." in order
+    message = f"{data['study_id']}/{rater}/" + ",".join(f"{a['key']}=left" for a in answers)
+    code = hmac.new(assignment["code_key"].encode(), message.encode(), hashlib.sha256).hexdigest()[:10].upper()
+    assert import_file(study, complete) == (len(answers) - 3, 3, code)
+    assert session.code_of(rater) == code and session.code_of(next(r for r in data["raters"] if r != rater)) is None
 
 
 # -- bad inputs -------------------------------------------------------------------------------------------------
@@ -320,5 +469,8 @@ def test_bad_inputs_are_clear_errors(tmp_path, results, run_cli, capsys, monkeyp
     assert "immutable" in capsys.readouterr().err
     assert run_cli("study", "analyze", study) == 2
     assert "no answers yet" in capsys.readouterr().err
+    for option, value in (("--max-same-side", "120"), ("--min-median-rt", "-1"), ("--min-median-rt", "nan")):
+        assert run_cli("study", "analyze", study, option, value) == 2
+        assert "--max-same-side a percentage" in capsys.readouterr().err
     assert run_cli("study", "simulate", study, "--raters", "1", "--model", "bt:jpeg:quality=10=1") == 2
     assert "no strength for webp:quality=60" in capsys.readouterr().err

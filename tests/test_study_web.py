@@ -2,6 +2,7 @@
 uvicorn server, tampered pictures, and headless chromium (Selenium) completing a study with the keyboard
 for three raters at once across a SIGKILL of the server."""
 
+import hmac
 import http.client
 import json
 import os
@@ -103,6 +104,7 @@ def test_bad_requests_get_4xx_and_change_nothing_and_answers_are_idempotent(stud
     assert running.request("GET", f"/r/{rater}")[0] == 200
     status, state = running.json("GET", f"/api/{rater}/next")
     assert status == 200 and not state["done"] and state["answered"] == 0 and state["total"] == 3 * 2 + 2
+    assert "code" not in state  # the completion code comes only after the last answer
     key = state["trial"]["key"]
     other_key = running.json("GET", f"/api/{other}/next")[1]["trial"]["key"]
     later_key = session.order(rater)[1].key
@@ -127,10 +129,16 @@ def test_bad_requests_get_4xx_and_change_nothing_and_answers_are_idempotent(stud
         status, content, _ = running.request(method, path, body)
         assert status == expected, (path, body, content)
         assert b"study.json" not in content and b"secret" not in content
+    assert running.json("GET", f"/api/{rater}/next")[0] == 200  # the trial is sent (again) now
+    too_fast = {"key": key, "choice": "right", "response_ms": 812}  # claims 812 ms, but the server sent it just now
+    status, refusal = running.json("POST", f"/api/{rater}/answer", too_fast)
+    assert status == 429 and "too fast" in refusal["error"]
+    time.sleep(0.6)
+    assert running.json("POST", f"/api/{rater}/answer", {**too_fast, "response_ms": 120})[0] == 429  # claims < 500
     assert session.responses.answers() == before
     status, after = running.json("POST", f"/api/{rater}/answer", {"key": key, "choice": "right", "response_ms": 812})
     assert status == 200 and after["answered"] == 1 and after["trial"]["key"] == later_key
-    assert running.json("POST", f"/api/{rater}/answer", {"key": key, "choice": "right", "response_ms": 5})[0] == 200
+    assert running.json("POST", f"/api/{rater}/answer", {"key": key, "choice": "right", "response_ms": 600})[0] == 200
     assert running.json("POST", f"/api/{rater}/answer", {"key": key, "choice": "left"})[0] == 409
     stored = [row for row in session.responses.answers() if row[0] == rater]
     assert len(stored) == 1 and stored[0][5:7] == ("right", 812.0)
@@ -185,7 +193,7 @@ def body_state(driver) -> tuple[str, int]:
 def wait_for(driver, state: str, answered: int) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, 60).until(lambda d: body_state(d) == (state, answered))
+    WebDriverWait(driver, 60, poll_frequency=0.05).until(lambda d: body_state(d) == (state, answered))
 
 
 NEEDS_BROWSER = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason=(
@@ -284,7 +292,7 @@ def test_three_raters_complete_the_study_in_chromium_across_a_server_kill(tmp_pa
 
 
 @NEEDS_BROWSER
-def test_the_static_export_completes_in_chromium_and_its_file_imports(tmp_path, study, run_cli):
+def test_the_static_export_completes_in_chromium_and_its_file_imports(tmp_path, study, run_cli, capsys):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -298,22 +306,235 @@ def test_the_static_export_completes_in_chromium_and_its_file_imports(tmp_path, 
     driver = _browser(tmp_path / "profile")
     try:
         driver.get((static / "index.html").as_uri() + f"?rater={rater}")
+        wait_for(driver, "instructions", 0)  # a static rater reads the instructions first
+        driver.find_element(By.ID, "start-button").click()
         for position in range(total):
             wait_for(driver, "trial", position)
             key = Keys.ARROW_LEFT if _expected_choice(0, position) == "left" else Keys.ARROW_RIGHT
             ActionChains(driver).send_keys(key).perform()
         wait_for(driver, "done", total)
-        assert driver.find_element(By.ID, "code").text == session.completion_code(rater)
+        shown_code = driver.find_element(By.ID, "code").text
         link = driver.find_element(By.ID, "download").get_attribute("href")
         text = driver.execute_async_script("fetch(arguments[0]).then(r => r.text()).then(arguments[1])", link)
+        # the page's HMAC-SHA256 against Python's, across SHA-256 padding boundaries and a long key
+        for key_length, length in ((16, 0), (16, 55), (16, 56), (16, 64), (100, 119), (16, 1000)):
+            key, message = "k" * key_length, "é" * (length // 2) + "m" * (length % 2)
+            assert driver.execute_script("return window.rdpbenchHmacSha256(arguments[0], arguments[1])",
+                                         key, message) == hmac.new(key.encode(), message.encode(), "sha256").hexdigest()
     finally:
         driver.quit()
+    assert shown_code not in (static / "study-data.js").read_text() + (static / "links.csv").read_text()
+    document = json.loads(text)
+    data = json.loads((static / "study-data.js").read_text().removeprefix("window.STUDY_DATA = ").rstrip(";\n"))
+    message = f"{document['study_id']}/{rater}/" + ",".join(f"{a['key']}={a['choice']}" for a in document["answers"])
+    expected = hmac.new(data["raters"][rater]["code_key"].encode(), message.encode(), "sha256").hexdigest()[:10]
+    assert shown_code == expected.upper()
     answers = tmp_path / "answers.json"
     answers.write_text(text)
     assert run_cli("study", "import", copy, answers) == 0
+    assert f"completion code {shown_code}" in capsys.readouterr().out
     stored = session.responses.answers()
     assert len(stored) == total
     for row in stored:
         shown = session.order(rater)[row[2]]
         assert (row[0], row[1], row[3], row[4]) == (rater, shown.trial["id"], shown.left, shown.right)
         assert row[5] == _expected_choice(0, row[2])
+
+
+def _key(driver, key: str, repeat: bool = False) -> None:
+    """A keydown as a held or pressed key sends it (``repeat``: the auto-repeat of a held key)."""
+    driver.execute_script("document.dispatchEvent(new KeyboardEvent('keydown', "
+                          "{key: arguments[0], repeat: arguments[1], bubbles: true}))", key, repeat)
+
+
+@pytest.fixture(scope="module")
+def large_study(tmp_path_factory):
+    """Two trials of full-size photos (512x512 and 512x400 crops) and two probes: wider than a third
+    of a 1280-pixel window."""
+    folder = tmp_path_factory.mktemp("large")
+    results = study_fixtures.make_large_results(folder)
+    from rdpbench.cli import main
+
+    assert main(["study", "create", str(results), "--out", str(folder / "study"), "--design", "round-robin",
+                 "--entries", "jpeg:quality=10,jpeg:quality=60", "--probes", "2", "--seed", "3"]) == 0
+    return folder / "study"
+
+
+VIEW_SCRIPT = """
+const boxes = {}, views = {};
+for (const id of ["left", "original", "right"]) {
+  const image = document.getElementById(id), frame = image.parentElement;
+  const f = frame.getBoundingClientRect(), i = image.getBoundingClientRect();
+  boxes[id] = [f.left, f.top, f.width, f.height];
+  views[id] = [f.left - i.left, f.top - i.top, i.width, i.height, image.naturalWidth, image.naturalHeight];
+}
+return [boxes, views];
+"""
+
+
+def _view(driver):
+    """Per panel: its frame box [left, top, width, height] and [x, y, width, height, natural width,
+    natural height] of the picture: the CSS px of the picture at the frame's top-left corner, its size."""
+    return driver.execute_script(VIEW_SCRIPT)
+
+
+def _inside_viewport(driver, element_id: str) -> bool:
+    return driver.execute_script("const r = document.getElementById(arguments[0]).getBoundingClientRect(); "
+                                 "return r.width > 0 && r.left >= 0 && r.top >= 0 && r.right <= innerWidth "
+                                 "&& r.bottom <= innerHeight", element_id)
+
+
+def _synchronised(driver) -> tuple[float, float, float, float]:
+    """The one view all three panels show (asserted): x, y, frame width, frame height (CSS px)."""
+    boxes, views = _view(driver)
+    assert views["left"][:4] == views["original"][:4] == views["right"][:4], views
+    assert [b[2:] for b in boxes.values()] == [boxes["left"][2:]] * 3, boxes  # identical clipping
+    return (*views["original"][:2], *boxes["original"][2:])
+
+
+def _pixel_exact(driver, study) -> bool:
+    """Whether each panel of a screenshot (device pixel ratio 1) equals its study picture, enlarged by
+    pixel repetition at the zoom shown and cut at the view: shown 1:1 and never resampled."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    screen = np.asarray(Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB"))
+    boxes, views = _view(driver)
+    for panel, (left, top, width, height) in boxes.items():
+        name = driver.execute_script("return arguments[0].src", driver.find_element("id", panel)).rsplit("/", 1)[1]
+        picture = np.asarray(Image.open(study / "images" / name).convert("RGB"))
+        x, y, shown_width = views[panel][:3]
+        zoom = int(shown_width) // picture.shape[1]
+        enlarged = picture.repeat(zoom, axis=0).repeat(zoom, axis=1)
+        expected = enlarged[int(y):int(y + height), int(x):int(x + width)]
+        if not np.array_equal(screen[int(top):int(top + height), int(left):int(left + width)], expected):
+            return False
+    return True
+
+
+@NEEDS_BROWSER
+def test_the_viewer_at_1280x720_compares_like_with_like(tmp_path, large_study):
+    """One rater in Chromium with a 1280x720 viewport: everything visible without scrolling, pictures at
+    1:1 cut identically, one synchronised zoom and pan reset on every trial, flipped state refusing
+    answers, held keys and focused buttons answering nothing, errors shown and cleared."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    running = Server(large_study)
+    session = Session(large_study)
+    driver = _browser(tmp_path / "profile")
+    try:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1280, "height": 720, "deviceScaleFactor": 1, "mobile": False})
+        driver.get(f"http://127.0.0.1:{running.port}/")
+        driver.find_element(By.ID, "start-button").click()
+        wait_for(driver, "trial", 0)
+        rater = driver.current_url.rsplit("/", 1)[-1]
+        assert driver.execute_script("return [innerWidth, innerHeight]") == [1280, 720]
+        assert driver.execute_script("return document.documentElement.scrollHeight <= innerHeight "
+                                     "&& document.documentElement.scrollWidth <= innerWidth")
+        for element in ("progress", "flip", "zoom", "left-label", "right-label", "choose-left", "choose-right"):
+            assert _inside_viewport(driver, element), element
+        boxes, views = _view(driver)
+        for panel in boxes.values():  # every frame whole on screen
+            assert panel[0] >= 0 and panel[1] >= 0 and panel[0] + panel[2] <= 1280 and panel[1] + panel[3] <= 720
+        natural_width, natural_height = views["original"][4:]
+        assert views["original"][2:4] == [natural_width, natural_height]  # 1:1, not resampled
+        x, y, width, height = _synchronised(driver)
+        assert width < natural_width  # three 512-pixel pictures do not fit 1280 pixels: cut, not scaled
+        assert (x, y) == (round((natural_width - width) / 2), round((natural_height - height) / 2))  # centred
+        assert _pixel_exact(driver, large_study)
+
+        # a wheel over the left panel moves all three; a drag over the right one too (panning stops at the
+        # picture's edges: at 1:1 all rows fit here, so only x moves)
+        def clamp(value, size, window):
+            return min(max(value, 0), size - window)
+
+        frames = {panel: driver.find_element(By.ID, panel).find_element(By.XPATH, "..")
+                  for panel in ("left", "original", "right")}
+        ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(frames["left"]), -40, -20).perform()
+        moved = (clamp(x - 40, natural_width, width), clamp(y - 20, natural_height, height))
+        assert moved[0] == x - 40 and _synchronised(driver)[:2] == moved
+        ActionChains(driver).move_to_element(frames["right"]).click_and_hold().move_by_offset(-30, -10) \
+            .release().perform()
+        x, y = moved[0] + 30, clamp(moved[1] + 10, natural_height, height)
+        assert _synchronised(driver)[:2] == (x, y)
+        # a click zooms 2:1 at the clicked point, in all three panels
+        ActionChains(driver).move_to_element_with_offset(frames["original"], 100 - width // 2,
+                                                         60 - height // 2).click().perform()
+        assert driver.execute_script("return document.body.dataset.zoom") == "2"
+        assert _view(driver)[1]["original"][2] == 2 * natural_width
+        # the picture pixel under the click, (x + 100, y + 60), is still under it: at 2:1, x' + 100 = 2 (x + 100)
+        x, y = 2 * (x + 100) - 100, 2 * (y + 60) - 60
+        assert _synchronised(driver)[:2] == (x, y) and _pixel_exact(driver, large_study)
+        ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(frames["right"]), 16, 50).perform()
+        assert _synchronised(driver)[:2] == (x + 16, y + 50)  # screen pixels: 8 and 25 picture pixels at 2:1
+
+        # flipped: clearly marked, and an answer is refused until flipped back
+        ActionChains(driver).send_keys("f").perform()
+        assert _inside_viewport(driver, "flip-state") and "FLIPPED" in driver.find_element(By.ID, "flip-state").text
+        assert driver.find_element(By.ID, "left").get_attribute("src") == \
+            driver.find_element(By.ID, "original").get_attribute("src")
+        ActionChains(driver).send_keys(Keys.ARROW_LEFT).perform()
+        assert body_state(driver) == ("trial", 0)
+        ActionChains(driver).send_keys("f", Keys.ARROW_RIGHT).perform()
+        wait_for(driver, "trial", 1)
+
+        # the next trial starts afresh: 1:1, centred
+        boxes, views = _view(driver)
+        assert driver.execute_script("return document.body.dataset.zoom") == "1"
+        natural_width, natural_height = views["original"][4:]
+        x, y, width, height = _synchronised(driver)
+        assert (x, y) == (round((natural_width - width) / 2), round((natural_height - height) / 2))
+        # at 1920x1080 the whole picture fits: the panels grow to it (the page follows the window's size)
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False})
+        WebDriverWait(driver, 10, poll_frequency=0.05).until(lambda d: _synchronised(d)[2] == natural_width)
+        assert _synchronised(driver) == (0, 0, natural_width, natural_height) and _pixel_exact(driver, large_study)
+        assert all(_inside_viewport(driver, e) for e in ("progress", "choose-left", "choose-right", "right-label"))
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1280, "height": 720, "deviceScaleFactor": 1, "mobile": False})
+        WebDriverWait(driver, 10, poll_frequency=0.05).until(lambda d: _synchronised(d)[2] == width)
+
+        # a held key's repeats answer nothing; a mouse click answers and leaves no focus behind, so
+        # Enter and Space on the next trial answer nothing either
+        _key(driver, "ArrowLeft", repeat=True)
+        driver.find_element(By.ID, "choose-right").click()
+        wait_for(driver, "trial", 2)
+        ActionChains(driver).send_keys(Keys.ENTER, Keys.SPACE).perform()
+        time.sleep(0.3)
+        assert body_state(driver) == ("trial", 2)
+
+        # a failed request shows an error on screen; the next success clears it
+        driver.execute_script("const real = window.fetch; window.fetch = () => { window.fetch = real; "
+                              "return Promise.reject(new TypeError('Failed to fetch')); };")
+        ActionChains(driver).send_keys(Keys.ARROW_LEFT).perform()
+        WebDriverWait(driver, 30, poll_frequency=0.05).until(lambda d: d.find_element(By.ID, "error").is_displayed())
+        assert _inside_viewport(driver, "error") and "could not be reached" in driver.find_element(By.ID, "error").text
+        assert "Failed to fetch" not in driver.find_element(By.ID, "error").text
+        ActionChains(driver).send_keys(Keys.ARROW_LEFT).perform()
+        wait_for(driver, "viewing", 3)
+        assert not driver.find_element(By.ID, "error").is_displayed()
+
+        # within the minimum display time a key is ignored
+        pressed_in = driver.execute_async_script(
+            "const done = arguments[0]; (function poll() { if (document.body.dataset.state !== 'viewing') "
+            "return setTimeout(poll, 2); document.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowLeft', "
+            "bubbles: true})); done([document.body.dataset.state, document.body.dataset.answered]); })();")
+        assert pressed_in == ["viewing", "3"]
+        wait_for(driver, "trial", 3)
+        ActionChains(driver).send_keys(Keys.ARROW_RIGHT).perform()
+        wait_for(driver, "done", 4)
+    finally:
+        driver.quit()
+        running.process.terminate()
+        running.process.wait(timeout=30)
+    stored = sorted((row[2], row[5], row[6]) for row in session.responses.answers() if row[0] == rater)
+    assert [(position, choice) for position, choice, _ in stored] == [(0, "right"), (1, "right"), (2, "left"),
+                                                                     (3, "right")]
+    assert all(ms >= 500 for *_, ms in stored)  # response times measured in the page, stored by the server

@@ -1,8 +1,20 @@
 """Statistics of a 2AFC study. Conventions (each written next to its numbers in the outputs):
 
+- **Sources**: every answer has a source, ``web``, ``static`` (imported answers file) or ``simulated``
+  (:data:`rdpbench.study.session.SOURCES`). Simulated answers are left out of a study that has any
+  real (web or static) answer unless ``include_simulated``; a study with simulated answers only is
+  analysed as such, and says so.
 - **Screening** (GC): a rater is *included* only when they answered every probe trial and chose the
   original in each; raters failing any probe are excluded and counted; raters who have not yet
   answered every probe are *unscreened* and left out too.
+- **Speeders and straight-liners**: a rater whose median response time (all their answers with a
+  recorded time, probes included; ms from when both pictures were displayed to the answer) is below
+  ``min_median_rt_s`` (default ``MIN_MEDIAN_RT_S``) is excluded as a *speeder*; one who chose the same
+  side (left or right) on more than ``max_same_side`` percent of their answers (default
+  ``MAX_SAME_SIDE_PERCENT``; sides are randomised, so an attentive rater is near 50%) as a
+  *straight-liner*. ``raters.csv`` has ``median_response_ms``, ``same_side_percent``, ``speeder`` and
+  ``straight_liner`` for every rater; a rater without recorded times is not screened for speed.
+  Order of the statuses: left out (simulated), failed a probe, speeder, straight-liner, unscreened, included.
 - **Preference** of a pairing (entry_a, entry_b; a and b as in the design): per included rater, the
   fraction of that pairing's trials where a was chosen; ``pref_a`` is the mean of these per-rater means
   and ``se`` the standard error of the per-rater means, ``std(ddof=1) / sqrt(n_raters)`` (GC, Fig. 5).
@@ -42,16 +54,23 @@ ELO_K = 32.0
 ELO_START = 1500.0
 BT_ALPHA = 1e-3
 BOOTSTRAP = 200
+MIN_MEDIAN_RT_S = 1.0
+MAX_SAME_SIDE_PERCENT = 90.0
 
 
 def responses_frame(session) -> pd.DataFrame:
     """Every stored answer with its trial: rater, trial, image, left, right, choice, chosen (entry),
-    response_ms, answered_at, is_probe, entry_a, entry_b, a_won, position, source."""
+    response_ms, answered_at, is_probe, entry_a, entry_b, a_won, position, source (the answer's
+    source; an answer stored without one takes its rater's, see
+    :func:`rdpbench.study.session.source_kind`)."""
+    from rdpbench.study.session import source_kind
     from rdpbench.study.storage import ANSWER_COLUMNS
 
     frame = pd.DataFrame(session.responses.answers(), columns=ANSWER_COLUMNS)
     trials = {t["id"]: t for t in session.trials}
     sources = {rater: source for rater, _, _, source in session.responses.raters()}
+    frame["source"] = [source_kind(stored, sources.get(rater)) for stored, rater in zip(frame["source"],
+                                                                                        frame["rater"])]
     frame = frame.rename(columns={"left_entry": "left", "right_entry": "right"})
     frame["image"] = [trials[t]["image"] for t in frame["trial"]]
     frame["is_probe"] = [bool(trials[t]["is_probe"]) for t in frame["trial"]]
@@ -59,24 +78,55 @@ def responses_frame(session) -> pd.DataFrame:
     frame["entry_b"] = [trials[t]["b"] for t in frame["trial"]]
     frame["chosen"] = np.where(frame["choice"] == "left", frame["left"], frame["right"])
     frame["a_won"] = frame["chosen"] == frame["entry_a"]
-    frame["source"] = [sources.get(r, "") for r in frame["rater"]]
     return frame[["rater", "trial", "image", "left", "right", "choice", "chosen", "response_ms", "answered_at",
                   "is_probe", "entry_a", "entry_b", "a_won", "position", "source"]]
 
 
-def screen(frame: pd.DataFrame, n_probes: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(answers of included raters, one row per rater: answers, probes_answered, probes_failed, status)."""
+def leaves_out_simulated(frame: pd.DataFrame, include_simulated: bool = False) -> bool:
+    """Whether the analysis leaves the simulated answers out: unless ``include_simulated``, when
+    the study has any real (non-simulated) answer."""
+    return not include_simulated and bool((frame["source"] != "simulated").any())
+
+
+RATER_COLUMNS = ["rater", "source", "answers", "probes_answered", "probes_failed", "median_response_ms",
+                 "same_side_percent", "speeder", "straight_liner", "status"]
+
+
+def screen(frame: pd.DataFrame, n_probes: int, include_simulated: bool = False,
+           min_median_rt_s: float = MIN_MEDIAN_RT_S,
+           max_same_side: float = MAX_SAME_SIDE_PERCENT) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(answers of included raters without probes, one row per rater with ``RATER_COLUMNS``). A
+    rater's source is that of their answers (``mixed`` if they differ); simulated answers left out
+    (:func:`leaves_out_simulated`) give their raters the status ``left out: simulated``. A threshold
+    of 0 (``min_median_rt_s``) or 100 (``max_same_side``) turns that screen off."""
+    drop_simulated = leaves_out_simulated(frame, include_simulated)
     rows = []
     for rater, group in frame.groupby("rater", sort=True):
+        sources, stored = group["source"].unique(), len(group)
+        if drop_simulated:
+            group = group[group["source"] != "simulated"]
         probes = group[group["is_probe"]]
         failed = int((probes["chosen"] != ORIGINAL).sum())
-        status = "excluded: failed a probe" if failed else (
-            "unscreened: probes not all answered" if len(probes) < n_probes else "included")
-        rows.append({"rater": rater, "source": group["source"].iloc[0], "answers": len(group),
-                     "probes_answered": len(probes), "probes_failed": failed, "status": status})
-    raters = pd.DataFrame(rows, columns=["rater", "source", "answers", "probes_answered", "probes_failed", "status"])
+        times = group["response_ms"].dropna().to_numpy(float)
+        median = float(np.median(times)) if len(times) else math.nan
+        same = 100.0 * float(max((group["choice"] == "left").mean(), (group["choice"] == "right").mean())) \
+            if len(group) else math.nan
+        speeder = bool(median < 1000.0 * min_median_rt_s)
+        straight = bool(same > max_same_side)
+        status = ("left out: simulated (study analyze --include-simulated keeps them)" if group.empty else
+                  "excluded: failed a probe" if failed else
+                  f"excluded: speeder (median response under {min_median_rt_s:g} s)" if speeder else
+                  f"excluded: straight-liner (same side on over {max_same_side:g}% of answers)" if straight else
+                  "unscreened: probes not all answered" if len(probes) < n_probes else "included")
+        rows.append({"rater": rater, "source": sources[0] if len(sources) == 1 else "mixed", "answers": stored,
+                     "probes_answered": len(probes), "probes_failed": failed, "median_response_ms": median,
+                     "same_side_percent": same, "speeder": speeder, "straight_liner": straight, "status": status})
+    raters = pd.DataFrame(rows, columns=RATER_COLUMNS)
     included = set(raters.loc[raters["status"] == "included", "rater"])
-    return frame[frame["rater"].isin(included) & ~frame["is_probe"]].reset_index(drop=True), raters
+    kept = frame["rater"].isin(included) & ~frame["is_probe"]
+    if drop_simulated:
+        kept &= frame["source"] != "simulated"
+    return frame[kept].reset_index(drop=True), raters
 
 
 def wilson(wins: int, n: int, z: float = Z95) -> tuple[float, float]:

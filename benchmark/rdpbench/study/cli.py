@@ -12,7 +12,7 @@ from pathlib import Path
 from rdpbench.study import DESIGNS
 
 RESPONSE_COLUMNS = ["rater", "trial", "image", "left", "right", "choice", "chosen", "response_ms", "answered_at",
-                    "is_probe"]
+                    "is_probe", "source"]
 
 
 def _create(args) -> int:
@@ -49,8 +49,9 @@ def _import(args) -> int:
     from rdpbench.study.static import import_file
 
     for path in args.files:
-        added, known = import_file(Path(args.study), Path(path))
-        print(f"{path}: {added} answers added, {known} already recorded")
+        added, known, code = import_file(Path(args.study), Path(path))
+        print(f"{path}: {added} answers added, {known} already recorded; "
+              + (f"completion code {code}" if code else "not complete (no completion code)"))
     return 0
 
 
@@ -58,13 +59,16 @@ def _simulate(args) -> int:
     from rdpbench.study.simulate import simulate
 
     ids = simulate(Path(args.study), args.raters, args.model, args.noise, args.inattentive, args.seed)
-    print(f"{len(ids)} simulated raters answered every trial ({args.inattentive} inattentive)")
+    print(f"{len(ids)} simulated raters answered every trial ({args.inattentive} inattentive); source "
+          "`simulated`: `study analyze` leaves them out once the study has real answers (--include-simulated keeps them)")
     return 0
 
 
 def _status(args) -> int:
+    import pandas as pd
+
     from rdpbench.study.analysis import responses_frame, screen
-    from rdpbench.study.session import Session
+    from rdpbench.study.session import SOURCES, Session, source_kind
 
     session = Session(Path(args.study))
     frame = responses_frame(session)
@@ -76,11 +80,16 @@ def _status(args) -> int:
           f"{n_probes} probes")
     print(f"raters: {len(registered)} registered, {len(raters)} answered, {complete} complete; "
           f"answers: {len(frame)}")
+    registered_by = pd.Series([source_kind(source) for *_, source in registered], dtype=object).value_counts()
+    answers_by = frame["source"].value_counts()
+    for source in SOURCES:
+        if registered_by.get(source, 0) or answers_by.get(source, 0):
+            print(f"  {source}: {registered_by.get(source, 0)} raters registered, {answers_by.get(source, 0)} answers")
     for status, count in raters["status"].value_counts().items():
         print(f"  {count} {status}")
     if args.codes:
         for rater in raters.itertuples():
-            print(f"{rater.rater} {session.completion_code(rater.rater)} {rater.answers} {rater.status}")
+            print(f"{rater.rater} {rater.source} {session.code_of(rater.rater) or '-'} {rater.answers} {rater.status}")
     return 0
 
 
@@ -99,7 +108,7 @@ def _analyze(args) -> int:
     from rdpbench.study.page import analyze
 
     out = Path(args.out) if args.out else Path(args.study) / "analysis"
-    written = analyze(Path(args.study), out)
+    written = analyze(Path(args.study), out, args.include_simulated, args.min_median_rt, args.max_same_side)
     print(f"analysis: {out}/index.html ({len(written)} files)")
     return 0
 
@@ -175,4 +184,10 @@ def add_study_parser(commands) -> None:
     analyze = actions.add_parser("analyze", help="preferences, rankings, bitrate savings, metric agreement")
     analyze.add_argument("study")
     analyze.add_argument("--out", metavar="DIR", help="default STUDY/analysis")
+    analyze.add_argument("--include-simulated", action="store_true",
+                         help="count `study simulate` answers too in a study with real answers (default: left out)")
+    analyze.add_argument("--min-median-rt", type=float, default=1.0, metavar="SECONDS",
+                         help="exclude raters whose median response time is below this (default 1.0; 0: off)")
+    analyze.add_argument("--max-same-side", type=float, default=90.0, metavar="PERCENT",
+                         help="exclude raters choosing one side on more than this %% of answers (default 90; 100: off)")
     analyze.set_defaults(handler=_guarded(_analyze))

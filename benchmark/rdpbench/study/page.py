@@ -36,8 +36,42 @@ def _html(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–", border=0)
 
 
-def analyze(folder: Path, out: Path) -> list[str]:
-    """Write the analysis of the study in ``folder`` into ``out``; return the files written."""
+def sources_note(frame: pd.DataFrame, include_simulated: bool) -> str:
+    """One sentence on which sources the analysis counts (see :func:`analysis.leaves_out_simulated`)."""
+    counts = frame["source"].value_counts()
+    stored = ", ".join(f"{counts[s]} {s}" for s in counts.index)
+    simulated = int(counts.get("simulated", 0))
+    if not simulated:
+        return f"Answers by source: {stored}."
+    if analysis.leaves_out_simulated(frame, include_simulated):
+        return (f"Answers by source: {stored}; the {simulated} simulated answers are left out "
+                "(`study analyze --include-simulated` keeps them).")
+    if simulated == len(frame):
+        return f"SIMULATED: all {simulated} answers come from `study simulate`; no person answered."
+    return f"Answers by source: {stored}; SIMULATED answers are included (--include-simulated)."
+
+
+def screening_note(raters: pd.DataFrame, n_probes: int, min_median_rt_s: float, max_same_side: float) -> str:
+    """One sentence counting the raters per screening outcome (``analysis.screen``'s statuses)."""
+    status = raters["status"]
+    count = lambda prefix: int(status.str.startswith(prefix).sum())  # noqa: E731
+    parts = [f"{count('included')} included", f"{count('excluded: failed')} excluded for failing a probe",
+             f"{count('excluded: speeder')} excluded as speeders (median response time under {min_median_rt_s:g} s)",
+             f"{count('excluded: straight')} excluded as straight-liners (same side on over {max_same_side:g}% "
+             "of their answers)", f"{count('unscreened')} unscreened (not all {n_probes} probes answered)"]
+    if count("left out"):
+        parts.append(f"{count('left out')} simulated left out")
+    return f"{len(raters)} raters: {', '.join(parts)}."
+
+
+def analyze(folder: Path, out: Path, include_simulated: bool = False,
+            min_median_rt_s: float = analysis.MIN_MEDIAN_RT_S,
+            max_same_side: float = analysis.MAX_SAME_SIDE_PERCENT) -> list[str]:
+    """Write the analysis of the study in ``folder`` into ``out``; return the files written.
+    Simulated answers count only in a study without real ones or with ``include_simulated``; the
+    speeder and straight-liner thresholds are those of :func:`analysis.screen`."""
+    if not min_median_rt_s >= 0 or not 0 <= max_same_side <= 100:
+        raise StudyError("--min-median-rt must be 0 or more seconds and --max-same-side a percentage (0-100)")
     session = Session(folder)
     design = session.design
     frame = analysis.responses_frame(session)
@@ -45,13 +79,11 @@ def analyze(folder: Path, out: Path) -> list[str]:
         raise StudyError(f"{folder} has no answers yet: serve it (`rdpbench study serve {folder}`) or import "
                          "answer files first")
     n_probes = sum(t["is_probe"] for t in session.trials)
-    answers, raters = analysis.screen(frame, n_probes)
-    raters["completion_code"] = [session.completion_code(r) for r in raters["rater"]]
+    answers, raters = analysis.screen(frame, n_probes, include_simulated, min_median_rt_s, max_same_side)
     out.mkdir(parents=True, exist_ok=True)
     written = _tables(raters, out, "raters")
-    counts = raters["status"].str.split(":").str[0].value_counts()
-    screening = (f"{len(raters)} raters: {counts.get('included', 0)} included, {counts.get('excluded', 0)} excluded "
-                 f"for failing a probe, {counts.get('unscreened', 0)} unscreened (not all {n_probes} probes answered).")
+    screening = (screening_note(raters, n_probes, min_median_rt_s, max_same_side) + " "
+                 + sources_note(frame, include_simulated))
     if answers.empty:
         raise StudyError(f"no answers of included raters in {folder} ({screening})")
     prefs = analysis.preferences(answers)

@@ -25,6 +25,26 @@ from rdpbench.study import design as designs
 from rdpbench.study.storage import Responses
 
 CHOICES = ("left", "right")
+# The shortest time (ms) both pictures must be on screen before an answer is accepted: the page
+# ignores earlier keys and clicks, the web app refuses an answer sooner after it served the trial,
+# and any recorded response time below it is refused (so imports and API clients are held to it too).
+MIN_DISPLAY_MS = 500
+# Where raters and answers come from: the web app, a static export's answers file (``study import``),
+# ``study simulate``. Simulated answers are never analysed with real ones unless asked.
+SOURCES = ("web", "static", "simulated")
+
+
+def source_kind(stored: str | None, fallback: str | None = None) -> str:
+    """The source (one of ``SOURCES``) of a stored rater or answer source: ``simulated:<model>`` (and
+    the older ``simulate:<model>``) is ``simulated``; an empty one is ``fallback`` (an answer's rater)
+    when given; anything else missing or unknown is ``web``, a real rater, so no real answer is ever
+    dropped as simulated by mistake."""
+    head = (stored or "").split(":", 1)[0]
+    if head in ("simulated", "simulate"):
+        return "simulated"
+    if head in SOURCES:
+        return head
+    return source_kind(fallback) if not stored and fallback else "web"
 
 
 class RequestError(ValueError):
@@ -65,12 +85,16 @@ def now() -> str:
 
 
 def checked_fields(choice, response_ms, answered_at) -> str | None:
-    """Raise RequestError (400) for a bad choice, response time or time stamp; return the time in UTC."""
+    """Raise RequestError (400) for a bad choice, response time or time stamp, 429 for a response time
+    under ``MIN_DISPLAY_MS``; return the time in UTC."""
     if choice not in CHOICES:
         raise RequestError(f"choice must be one of {', '.join(CHOICES)}", 400)
     if response_ms is not None and (isinstance(response_ms, bool) or not isinstance(response_ms, (int, float))
                                     or not 0 <= response_ms < 1e9):
         raise RequestError("response_ms must be a number of milliseconds", 400)
+    if response_ms is not None and response_ms < MIN_DISPLAY_MS:
+        raise RequestError(f"too fast: answered {response_ms:.0f} ms after the pictures appeared; look at them "
+                           f"for at least {MIN_DISPLAY_MS} ms", 429)
     if answered_at is None:
         return None
     try:
@@ -95,7 +119,10 @@ class Session:
                                      "a study is immutable: restore it, or create a new study")
 
     def register(self, source: str = "web", seed: int | None = None) -> str:
-        """A new rater: an opaque random id (no personal data) and a fresh order seed."""
+        """A new rater: an opaque random id (no personal data) and a fresh order seed; ``source`` is
+        ``web``, ``static`` or ``simulated:<model>``."""
+        if source_kind(source) != source.split(":", 1)[0]:
+            raise ValueError(f"unknown rater source {source!r}")
         rater = secrets.token_hex(8)
         self.responses.add_rater(rater, secrets.randbits(62) if seed is None else seed, now(), source)
         return rater
@@ -105,8 +132,34 @@ class Session:
         return hmac.new(bytes.fromhex(self.design["secret"]), message, hashlib.sha256).hexdigest()[:16]
 
     def completion_code(self, rater: str) -> str:
-        """The code shown after the last trial; the lab checks it with ``study status --codes``."""
+        """The code the web app shows after a rater's last answer (and never before): HMAC-SHA256 of
+        the rater with the study's secret, 10 hex digits; the lab checks it with ``study status --codes``."""
         return self.key(rater, "completed")[:10].upper()
+
+    def static_code_key(self, rater: str) -> str:
+        """The key the static page derives a rater's code with (in ``study-data.js``, so not secret)."""
+        return self.key(rater, "static-code-key")
+
+    def static_code(self, rater: str, answers: list[tuple[str, str]]) -> str:
+        """The code the static page shows after the last answer, derived from the answers: HMAC-SHA256
+        with key ``static_code_key(rater)`` (its UTF-8 text) of ``"<study id>/<rater>/<key>=<choice>,..."``
+        over the (trial key, choice) pairs in the rater's order, 10 hex digits, upper case. It ties the
+        code a rater hands in to the answers file the lab imports; it cannot be read before answering,
+        but anyone with the page can compute it for answers of their choosing (no server, no secret)."""
+        message = f"{self.design['study_id']}/{rater}/" + ",".join(f"{key}={choice}" for key, choice in answers)
+        return hmac.new(self.static_code_key(rater).encode(), message.encode(), hashlib.sha256).hexdigest()[:10].upper()
+
+    def code_of(self, rater: str) -> str | None:
+        """The completion code ``rater`` was shown (static raters: derived from their recorded
+        answers), or None while they have not answered every trial and for simulated raters."""
+        order = self.order(rater)
+        answered = self.responses.answered(rater)
+        source = source_kind(next((source for r, _, _, source in self.responses.raters() if r == rater), None))
+        if len(answered) < len(order) or source == "simulated":
+            return None
+        if source == "web":
+            return self.completion_code(rater)
+        return self.static_code(rater, [(shown.key, answered[shown.trial["id"]]) for shown in order])
 
     def order(self, rater: str) -> list[Shown]:
         seed = self.responses.rater_seed(rater)
@@ -129,9 +182,12 @@ class Session:
         return upcoming, len(answered), len(order)
 
     def answer(self, rater: str, key: str, choice: str, response_ms: float | None = None,
-               answered_at: str | None = None) -> bool:
+               answered_at: str | None = None, source: str = "web") -> bool:
         """Record ``choice`` (left/right) for the trial with ``key``; False when it was already recorded.
-        ``answered_at`` (ISO 8601, UTC) defaults to now; imports pass the browser's time."""
+        ``answered_at`` (ISO 8601, UTC) defaults to now; imports pass the browser's time. ``source``
+        (one of ``SOURCES``) is the code path recording it."""
+        if source not in SOURCES:
+            raise ValueError(f"unknown answer source {source!r}")
         answered_at = checked_fields(choice, response_ms, answered_at)
         order = self.order(rater)
         shown = next((s for s in order if s.key == key), None)
@@ -146,4 +202,5 @@ class Session:
         if upcoming.key != key:
             raise RequestError("answer the trials in order: this is not the next trial", 409)
         return self.responses.record(rater, shown.trial["id"], shown.position, shown.left, shown.right, choice,
-                                     None if response_ms is None else float(response_ms), answered_at or now())
+                                     None if response_ms is None else float(response_ms), answered_at or now(),
+                                     source)

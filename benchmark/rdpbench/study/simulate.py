@@ -10,8 +10,11 @@ Models
 With probability ``noise`` an attentive rater answers a test trial at random instead. Attentive
 raters always choose the original on probe trials (noise models doubt between two close pictures,
 not inattention); ``inattentive`` raters answer every trial (probes included) at random, so
-each probe catches them with probability 1/2. Raters are registered with source ``simulate:<model>``;
-their response times are synthetic (gamma, shape 4, scale 800 ms) and mean nothing.
+each probe catches them with probability 1/2. Raters are registered with source ``simulated:<model>``
+(``simulated:random`` for inattentive ones) and their answers with source ``simulated``, so
+``study analyze`` leaves them out of a study with real answers unless ``--include-simulated``;
+their response times are synthetic (``MIN_DISPLAY_MS`` plus a gamma of shape 4, scale 800 ms) and
+mean nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import math
 import numpy as np
 
 from rdpbench.study.design import ORIGINAL, StudyError, metric_columns
-from rdpbench.study.session import Session, Shown
+from rdpbench.study.session import MIN_DISPLAY_MS, Session, Shown
 
 
 def parse_model(text: str, design: dict):
@@ -71,7 +74,7 @@ def simulate(folder, raters: int, model: str, noise: float = 0.0, inattentive: i
     ids = []
     for index in range(raters + inattentive):
         careless = index >= raters
-        rater = session.register(f"simulate:{'random' if careless else model}", seed=int(rng.integers(2**62)))
+        rater = session.register(f"simulated:{'random' if careless else model}", seed=int(rng.integers(2**62)))
         while True:
             shown, _, _ = session.progress(rater)
             if shown is None:
@@ -85,6 +88,7 @@ def simulate(folder, raters: int, model: str, noise: float = 0.0, inattentive: i
             else:
                 p_left = probability(shown)
             session.answer(rater, shown.key, "left" if rng.random() < p_left else "right",
-                           float(rng.gamma(4.0, 800.0)))
+                           MIN_DISPLAY_MS + float(rng.gamma(4.0, 800.0)),
+                           source="simulated")
         ids.append(rater)
     return ids

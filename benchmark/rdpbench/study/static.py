@@ -4,8 +4,10 @@ browser keeps the answers (localStorage) and finally offers a results file, whic
 checks and records through the same :class:`~rdpbench.study.session.Session` as the web app.
 
 Raters are registered at export time (``--raters N``, source ``static``) so their trial orders are
-fixed and recorded; each gets a link ``index.html?rater=<id>`` (``links.csv``, with the completion
-code the page will show). The results file is JSON: ``{"format": "rdpbench-study-answers/1",
+fixed and recorded; each gets a link ``index.html?rater=<id>`` (``links.csv``). No completion code is
+written anywhere in the folder: the page derives a rater's code from their answers after the last one
+(:meth:`~rdpbench.study.session.Session.static_code`), ``study import`` prints it for each file and
+``study status --codes`` lists it, so the lab can check the code a rater hands in. The results file is JSON: ``{"format": "rdpbench-study-answers/1",
 "study_id", "rater", "answers": [{"key", "choice", "response_ms", "answered_at"}]}``. Import refuses a
 file of another study, an unknown rater or trial, a bad choice, or answers that are not a prefix of the
 rater's order, and then records nothing from that file; importing a file again adds nothing.
@@ -43,7 +45,7 @@ def export_static(folder: Path, out: Path, raters: int) -> list[str]:
     for _ in range(raters):
         rater = session.register("static")
         ids.append(rater)
-        data["raters"][rater] = {"code": session.completion_code(rater), "trials": [
+        data["raters"][rater] = {"code_key": session.static_code_key(rater), "trials": [
             {"key": s.key, "left": f"images/{s.left_file}", "right": f"images/{s.right_file}",
              "original": f"images/{s.trial['original']}"} for s in session.order(rater)]}
     (out / "study-data.js").write_text(f"window.STUDY_DATA = {json.dumps(data)};\n")
@@ -51,14 +53,15 @@ def export_static(folder: Path, out: Path, raters: int) -> list[str]:
     (out / "index.html").write_text(rater_page("static", title, '<script src="study-data.js"></script>'))
     with open(out / "links.csv", "w", newline="") as stream:
         writer = csv.writer(stream)
-        writer.writerow(["rater", "link", "completion_code"])
+        writer.writerow(["rater", "link"])
         for rater in ids:
-            writer.writerow([rater, f"index.html?rater={rater}", session.completion_code(rater)])
+            writer.writerow([rater, f"index.html?rater={rater}"])
     return ids
 
 
-def import_file(folder: Path, path: Path) -> tuple[int, int]:
-    """Record one results file; return (answers added, answers already recorded)."""
+def import_file(folder: Path, path: Path) -> tuple[int, int, str | None]:
+    """Record one results file; return (answers added, answers already recorded, the rater's
+    completion code when the file completes the study, else None)."""
     session = Session(folder)
     path = Path(path)
     if path.stat().st_size > MAX_FILE_BYTES:
@@ -90,8 +93,8 @@ def import_file(folder: Path, path: Path) -> tuple[int, int]:
             checked_fields(answer.get("choice"), answer.get("response_ms"), answer.get("answered_at"))
             if known.get(order[answer["key"]], answer["choice"]) != answer["choice"]:
                 raise RequestError("a trial already has the other answer in the study", 409)
-        added = sum(session.answer(rater, a["key"], a["choice"], a.get("response_ms"), a.get("answered_at"))
+        added = sum(session.answer(rater, a["key"], a["choice"], a.get("response_ms"), a.get("answered_at"), "static")
                     for a in sorted(answers, key=lambda a: positions[a["key"]]))
     except RequestError as error:
         raise designs.StudyError(f"{path}: {error}") from None
-    return added, len(answers) - added
+    return added, len(answers) - added, session.code_of(rater)

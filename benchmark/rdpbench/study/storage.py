@@ -3,9 +3,12 @@
 Tables
 - ``meta``: ``design_sha256``, the hash of the study.json the answers belong to.
 - ``raters``: an opaque random id, the seed of the rater's trial order and sides, when and how the
-  rater joined (``web``, ``static``, ``simulate:...``). No personal data is ever stored.
+  rater joined (``web``, ``static``, ``simulated:<model>``). No personal data is ever stored.
 - ``answers``: one row per (rater, trial): the position in the rater's order, the entries shown on
-  the left and right, the chosen side (``left``/``right``), the response time in ms and the UTC time.
+  the left and right, the chosen side (``left``/``right``), the response time in ms, the UTC time and
+  the answer's source (``web``, ``static`` or ``simulated``: which code path recorded it). Databases
+  made before answers had a source get the column on opening, empty for their old rows
+  (:func:`rdpbench.study.session.source_kind` reads an empty source as the rater's).
 
 Each answer is its own committed transaction, so a killed server loses nothing that was
 acknowledged. ``record`` is idempotent: the same answer again changes nothing.
@@ -27,10 +30,11 @@ CREATE TABLE IF NOT EXISTS raters (rater TEXT PRIMARY KEY, seed INTEGER NOT NULL
 CREATE TABLE IF NOT EXISTS answers (
     rater TEXT NOT NULL REFERENCES raters(rater), trial TEXT NOT NULL, position INTEGER NOT NULL,
     left_entry TEXT NOT NULL, right_entry TEXT NOT NULL, choice TEXT NOT NULL CHECK (choice IN ('left', 'right')),
-    response_ms REAL, answered_at TEXT NOT NULL, PRIMARY KEY (rater, trial));
+    response_ms REAL, answered_at TEXT NOT NULL, source TEXT, PRIMARY KEY (rater, trial));
 """
 
-ANSWER_COLUMNS = ["rater", "trial", "position", "left_entry", "right_entry", "choice", "response_ms", "answered_at"]
+ANSWER_COLUMNS = ["rater", "trial", "position", "left_entry", "right_entry", "choice", "response_ms", "answered_at",
+                  "source"]
 
 
 class Responses:
@@ -43,6 +47,8 @@ class Responses:
         self._local = threading.local()
         with self._connect() as db:
             db.executescript(_SCHEMA)
+            if "source" not in {row[1] for row in db.execute("PRAGMA table_info(answers)")}:
+                db.execute("ALTER TABLE answers ADD COLUMN source TEXT")  # databases before answer sources
 
     def _connect(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -79,11 +85,12 @@ class Responses:
         return dict(self._query("SELECT trial, choice FROM answers WHERE rater = ?", (rater,)))
 
     def record(self, rater: str, trial: str, position: int, left: str, right: str, choice: str,
-               response_ms: float | None, answered_at: str) -> bool:
+               response_ms: float | None, answered_at: str, source: str) -> bool:
         """Store one answer; False when that trial already had an answer (which is kept as it was)."""
         with self._connect() as db:
-            cursor = db.execute("INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                (rater, trial, position, left, right, choice, response_ms, answered_at))
+            cursor = db.execute(f"INSERT OR IGNORE INTO answers ({', '.join(ANSWER_COLUMNS)}) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                (rater, trial, position, left, right, choice, response_ms, answered_at, source))
             return cursor.rowcount == 1
 
     def answers(self) -> list[tuple]:

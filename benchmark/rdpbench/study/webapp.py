@@ -11,7 +11,8 @@ Routes
   study.json (checked when the server starts and on every request).
 
 Unknown raters or trials get 404, malformed requests 400, bodies over 4 KiB 413, out-of-order or
-conflicting answers 409, and none of them changes the database. Database work runs in Starlette's
+conflicting answers 409, answers sooner than ``MIN_DISPLAY_MS`` after the server sent that trial (or
+with a shorter ``response_ms``) 429, and none of them changes the database. Database work runs in Starlette's
 thread pool, one short SQLite connection per call, so raters do not wait for each other. The page and its script are the files in ``assets/``; the
 same script runs the static export (:mod:`rdpbench.study.static`).
 """
@@ -22,6 +23,7 @@ import hashlib
 import html
 import json
 import re
+import time
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -31,7 +33,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from rdpbench.study import design as designs
-from rdpbench.study.session import RequestError, Session
+from rdpbench.study.session import MIN_DISPLAY_MS, RequestError, Session, checked_fields
 
 ASSETS = Path(__file__).with_name("assets")
 _NAME = re.compile(r"[0-9a-f]{16}\.png")
@@ -44,7 +46,8 @@ def rater_page(mode: str, title: str, extra_head: str = "") -> str:
     page = (ASSETS / "rater.html").read_text()
     return (page.replace("{{title}}", html.escape(title)).replace("{{mode}}", mode)
             .replace("{{style}}", (ASSETS / "rater.css").read_text())
-            .replace("{{script}}", (ASSETS / "rater.js").read_text()).replace("{{head}}", extra_head))
+            .replace("{{script}}", (ASSETS / "rater.js").read_text()).replace("{{head}}", extra_head)
+            .replace("{{min_display_ms}}", str(MIN_DISPLAY_MS)))
 
 
 def state(session: Session, rater: str) -> dict:
@@ -78,8 +81,22 @@ def create_app(folder: Path) -> Starlette:
         rater_of(request)
         return HTMLResponse(rater_page("server", title))
 
+    sent: dict[str, tuple[str, float]] = {}  # rater -> (key of the trial last sent, time.monotonic() then)
+
+    def state_sent(rater: str) -> dict:
+        current = state(session, rater)
+        if not current["done"]:
+            sent[rater] = (current["trial"]["key"], time.monotonic())
+        return current
+
     def next_trial(request: Request) -> Response:
-        return JSONResponse(state(session, rater_of(request)))
+        return JSONResponse(state_sent(rater_of(request)))
+
+    def early(rater: str, key: str) -> None:
+        """Refuse (429) an answer sooner than MIN_DISPLAY_MS after this server sent the trial."""
+        key_sent, at = sent.get(rater, (None, 0.0))
+        if key_sent == key and (time.monotonic() - at) * 1000 < MIN_DISPLAY_MS:
+            raise RequestError(f"too fast: look at the pictures for at least {MIN_DISPLAY_MS} ms", 429)
 
     async def answer(request: Request) -> Response:
         rater = await run_in_threadpool(rater_of, request)
@@ -94,9 +111,11 @@ def create_app(folder: Path) -> Starlette:
             raise RequestError("the body must be JSON: {\"key\", \"choice\", \"response_ms\"}", 400) from None
         if not isinstance(document, dict) or not isinstance(document.get("key"), str):
             raise RequestError("the body must be a JSON object with a string \"key\"", 400)
+        checked_fields(document.get("choice"), document.get("response_ms"), None)  # 400 before 429
+        early(rater, document["key"])
         await run_in_threadpool(session.answer, rater, document["key"], document.get("choice"),
                                 document.get("response_ms"))
-        return JSONResponse(await run_in_threadpool(state, session, rater))
+        return JSONResponse(await run_in_threadpool(state_sent, rater))
 
     def image(request: Request) -> Response:
         name = request.path_params["name"]

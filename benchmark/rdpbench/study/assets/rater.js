@@ -1,12 +1,23 @@
 // The rater page of `rdpbench study serve` (mode "server": answers go to the server's API) and of
 // `rdpbench study export-static` (mode "static": answers stay in the browser's localStorage and end in
 // a downloadable results file). Keys: ArrowLeft/1, ArrowRight/2 choose; F flips; Z zooms.
+//
+// The viewer: three panels (left, original, right) of one identical size, each a window onto its
+// picture at 1, 2 or 4 screen pixels per picture pixel (device-pixel-ratio aware, never resampled
+// smoothly). One view (zoom, x, y: the picture pixel at the windows' top-left corner, whole pixels)
+// drives all three, so they always show the same region: a click zooms in at the clicked point, Z
+// about the centre, a wheel or drag over any panel moves all of them. Each trial starts at 1:1 with
+// the centre in view. Panels are as large as the picture at 1:1 but no larger than the window allows
+// (each a third of its width, its height less the controls): a picture wider than its panel is cut,
+// identically in all three, and panned, never scaled.
 "use strict";
 (function () {
   const body = document.body, mode = body.dataset.mode;
   const $ = id => document.getElementById(id);
   const ZOOMS = [1, 2, 4];
-  let current = null, shownAt = null, busy = false, zoom = 0, flipped = false;
+  const MIN_DISPLAY_MS = Number(body.dataset.minDisplayMs);  // answers sooner are ignored (the server refuses them)
+  let current = null, shownAt = null, ready = false, busy = false, flipped = false;
+  const view = {zoom: 0, x: 0, y: 0};
 
   function serverBackend() {
     const rater = location.pathname.split("/").filter(Boolean).pop();
@@ -23,6 +34,56 @@
     };
   }
 
+  // SHA-256 (FIPS 180-4) of a Uint8Array, as a Uint8Array of 32 bytes: the static page has no server
+  // and may run from file:// or plain http, where crypto.subtle is missing.
+  function sha256(data) {
+    const K = [], H = [];
+    for (let n = 2; K.length < 64; n++) {
+      let prime = true;
+      for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; }
+      if (!prime) continue;
+      if (H.length < 8) H.push((Math.sqrt(n) % 1) * 2 ** 32 | 0);  // fractional bits of square roots
+      K.push((Math.cbrt(n) % 1) * 2 ** 32 | 0);                     // ... and of cube roots of primes
+    }
+    const padded = new Uint8Array(((data.length + 9 + 63) >> 6) << 6);
+    padded.set(data);
+    padded[data.length] = 0x80;
+    const view = new DataView(padded.buffer), w = new Int32Array(64);
+    view.setUint32(padded.length - 8, Math.floor(data.length / 2 ** 29));
+    view.setUint32(padded.length - 4, (data.length * 8) >>> 0);
+    const rotate = (x, n) => x >>> n | x << (32 - n);
+    for (let offset = 0; offset < padded.length; offset += 64) {
+      for (let i = 0; i < 16; i++) w[i] = view.getInt32(offset + 4 * i);
+      for (let i = 16; i < 64; i++) {
+        const s0 = rotate(w[i - 15], 7) ^ rotate(w[i - 15], 18) ^ (w[i - 15] >>> 3);
+        const s1 = rotate(w[i - 2], 17) ^ rotate(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1 | 0;
+      }
+      let [a, b, c, d, e, f, g, h] = H;
+      for (let i = 0; i < 64; i++) {
+        const t1 = h + (rotate(e, 6) ^ rotate(e, 11) ^ rotate(e, 25)) + (e & f ^ ~e & g) + K[i] + w[i] | 0;
+        const t2 = (rotate(a, 2) ^ rotate(a, 13) ^ rotate(a, 22)) + (a & b ^ a & c ^ b & c) | 0;
+        [h, g, f, e, d, c, b, a] = [g, f, e, d + t1 | 0, c, b, a, t1 + t2 | 0];
+      }
+      [a, b, c, d, e, f, g, h].forEach((v, i) => { H[i] = H[i] + v | 0; });
+    }
+    const out = new DataView(new ArrayBuffer(32));
+    H.forEach((v, i) => out.setInt32(4 * i, v));
+    return new Uint8Array(out.buffer);
+  }
+
+  // HMAC-SHA256 (RFC 2104) of two strings (UTF-8), as lower-case hex.
+  function hmacSha256(key, message) {
+    const encode = text => new TextEncoder().encode(text);
+    let k = encode(key);
+    if (k.length > 64) k = sha256(k);
+    const pad = value => { const p = new Uint8Array(64).fill(value); k.forEach((b, i) => { p[i] ^= b; }); return p; };
+    const join = (x, y) => { const z = new Uint8Array(x.length + y.length); z.set(x); z.set(y, x.length); return z; };
+    const digest = sha256(join(pad(0x5c), sha256(join(pad(0x36), encode(message)))));
+    return Array.from(digest, b => b.toString(16).padStart(2, "0")).join("");
+  }
+  window.rdpbenchHmacSha256 = hmacSha256;  // for the tests
+
   function staticBackend() {
     const data = window.STUDY_DATA, rater = new URLSearchParams(location.search).get("rater");
     const assignment = data.raters[rater];
@@ -35,7 +96,10 @@
       const base = {answered: answers.length, total: assignment.trials.length};
       if (next) return Object.assign(base, {done: false, trial: next});
       const file = JSON.stringify({format: "rdpbench-study-answers/1", study_id: data.study_id, rater, answers});
-      return Object.assign(base, {done: true, code: assignment.code,
+      // the code comes from the answers (rdpbench.study.session.Session.static_code), so it cannot be read early
+      const message = `${data.study_id}/${rater}/` + answers.map(a => `${a.key}=${a.choice}`).join(",");
+      const code = hmacSha256(assignment.code_key, message).slice(0, 10).toUpperCase();
+      return Object.assign(base, {done: true, code,
                                   file: URL.createObjectURL(new Blob([file], {type: "application/json"})),
                                   filename: `answers-${data.study_id}-${rater}.json`});
     }
@@ -51,30 +115,103 @@
     };
   }
 
-  function sizeImages() {
-    for (const id of ["left", "right", "original"]) {
+  const IMAGES = ["left", "original", "right"];
+  const ratio = () => window.devicePixelRatio || 1;
+  const scale = () => ZOOMS[view.zoom] / ratio();  // CSS px per picture pixel
+
+  // Size the three panels alike: the picture at 1:1, cut to what fits the window.
+  function layout() {
+    const picture = $("original");
+    if (!picture.naturalWidth) return;
+    const panels = $("panels"), figure = panels.querySelector("figure"), frame = figure.querySelector(".frame");
+    const gap = parseFloat(getComputedStyle(panels).columnGap) || 0;
+    const chrome = figure.offsetHeight - frame.offsetHeight;  // caption and button under each panel
+    const width = Math.floor(Math.min(picture.naturalWidth / ratio(), (panels.clientWidth - 2 * gap) / 3));
+    const height = Math.floor(Math.min(picture.naturalHeight / ratio(), panels.clientHeight - chrome));
+    for (const element of document.querySelectorAll(".frame")) {
+      element.style.width = `${Math.max(width, 16)}px`;
+      element.style.height = `${Math.max(height, 16)}px`;
+    }
+    applyView();
+  }
+
+  // The largest top-left picture pixel that still fills the panel: the pan range.
+  function limits() {
+    const picture = $("original"), frame = $("original").parentElement;
+    const s = scale();
+    return [Math.max(0, Math.ceil(picture.naturalWidth - frame.clientWidth / s)),
+            Math.max(0, Math.ceil(picture.naturalHeight - frame.clientHeight / s))];
+  }
+
+  function applyView() {
+    const [maxX, maxY] = limits();
+    view.x = Math.round(Math.min(Math.max(view.x, 0), maxX));
+    view.y = Math.round(Math.min(Math.max(view.y, 0), maxY));
+    const s = scale();
+    for (const id of IMAGES) {
       const image = $(id);
       if (!image.naturalWidth) continue;
-      const scale = ZOOMS[zoom] / (window.devicePixelRatio || 1);  // 1 image pixel = ZOOMS[zoom] screen pixels
-      image.style.width = `${image.naturalWidth * scale}px`;
-      image.style.height = `${image.naturalHeight * scale}px`;
+      image.style.width = `${image.naturalWidth * s}px`;
+      image.style.height = `${image.naturalHeight * s}px`;
+      image.style.transform = `translate(${-view.x * s}px, ${-view.y * s}px)`;  // whole device pixels
     }
-    $("zoom").textContent = `Zoom ${ZOOMS[zoom]}:1 (Z)`;
+    body.dataset.zoom = String(ZOOMS[view.zoom]);
+    body.dataset.view = `${view.x},${view.y}`;
+    $("zoom").textContent = `Zoom ${ZOOMS[view.zoom]}:1 (Z)`;
+  }
+
+  // Each trial: 1:1, centred.
+  function resetView() {
+    view.zoom = 0;
+    const picture = $("original"), frame = picture.parentElement;
+    view.x = (picture.naturalWidth - frame.clientWidth / scale()) / 2;
+    view.y = (picture.naturalHeight - frame.clientHeight / scale()) / 2;
+    applyView();
+  }
+
+  // Next zoom level, keeping the picture pixel under (px, py) (CSS px inside a panel) in place.
+  function zoomAt(px, py) {
+    const before = scale();
+    const u = view.x + px / before, v = view.y + py / before;
+    view.zoom = (view.zoom + 1) % ZOOMS.length;
+    view.x = u - px / scale();
+    view.y = v - py / scale();
+    applyView();
+  }
+
+  function zoomCentre() {
+    const frame = $("original").parentElement;
+    zoomAt(frame.clientWidth / 2, frame.clientHeight / 2);
+  }
+
+  function panBy(dx, dy) {  // CSS px
+    view.x += dx / scale();
+    view.y += dy / scale();
+    applyView();
   }
 
   function setFlip(on, images = true) {
     flipped = on;
     body.classList.toggle("flipped", on);
     $("flip").setAttribute("aria-pressed", String(on));
+    $("flip-state").hidden = !on;
+    enableChoices(ready && !on);
     if (!current || !images) return;
     $("left").src = on ? current.original : current.left;
     $("right").src = on ? current.original : current.right;
   }
 
+  function clearError() {
+    $("error").hidden = true;
+    $("error").textContent = "";
+  }
+
   function show(state) {
+    clearError();  // a successful reply: whatever failed before has recovered
     $("progress").textContent = state.done ? `Completed ${state.total} of ${state.total}`
                                            : `Picture pair ${state.answered + 1} of ${state.total}`;
     body.dataset.answered = String(state.answered);
+    if (document.activeElement && document.activeElement !== body) document.activeElement.blur();
     if (state.done) {
       current = null;
       $("trial").hidden = true;
@@ -90,17 +227,29 @@
     }
     current = state.trial;
     $("trial").hidden = false;
-    setFlip(false, false);
     shownAt = null;
+    ready = false;
+    setFlip(false, false);
     body.dataset.state = "loading";
     const token = current;
-    Promise.all(["left", "right", "original"].map(id => load($(id), current[id]))).then(() => {
+    Promise.all(IMAGES.map(id => load($(id), current[id]))).then(() => {
       if (token !== current) return;
-      sizeImages();
-      shownAt = performance.now();
-      busy = false;
-      body.dataset.state = "trial";
-    }, () => fail(new Error("a picture could not be loaded; reload the page")));
+      layout();
+      resetView();
+      // the response time starts when the pictures are on screen: after the next frame is painted
+      requestAnimationFrame(() => requestAnimationFrame(() => {
+        if (token !== current) return;
+        shownAt = performance.now();
+        busy = false;
+        body.dataset.state = "viewing";
+        setTimeout(() => {
+          if (token !== current) return;
+          ready = true;
+          body.dataset.state = "trial";
+          enableChoices(!flipped);
+        }, MIN_DISPLAY_MS);
+      }));
+    }, () => fail(new Error("A picture could not be loaded")));
   }
 
   // Resolve once `image` shows `url` (at once when it already does: no load event fires then).
@@ -113,17 +262,38 @@
     });
   }
 
-  function fail(error) {
-    $("error").textContent = error.message;
+  // Show an error in the bar at the top; `hint` says what to do (cleared by the next successful reply).
+  function fail(error, hint = "reload the page") {
+    const failed = error.message === "Failed to fetch" ? "The server could not be reached" : error.message;
+    $("error").textContent = `${failed}${hint ? ` — ${hint}` : ""}`;
     $("error").hidden = false;
-    body.dataset.state = "error";
+  }
+
+  function enableChoices(on) {
+    for (const id of ["choose-left", "choose-right"]) $(id).disabled = !on;
+  }
+
+  function flash(message) {
+    $("flip-state").textContent = message;
   }
 
   async function choose(choice) {
-    if (busy || !current || shownAt === null) return;
+    if (busy || !current || !ready) return;  // not before MIN_DISPLAY_MS on screen
+    if (flipped) {  // both sides show the original: an answer now would compare nothing
+      flash("Flipped: both sides show the original. Press F to flip back, then answer.");
+      return;
+    }
     busy = true;
     const ms = Math.round(performance.now() - shownAt);
-    try { show(await backend.answer(current.key, choice, ms)); } catch (error) { busy = false; fail(error); }
+    try { show(await backend.answer(current.key, choice, ms)); } catch (error) {
+      busy = false;
+      fail(error, "your earlier answers are saved; answer again (same key or button) to retry");
+    }
+  }
+
+  function toggleFlip() {
+    if (current) { flash("FLIPPED: both sides show the original (F flips back; no answers while flipped)"); }
+    setFlip(!flipped);
   }
 
   let backend = null;
@@ -131,20 +301,68 @@
     body.dataset.state = "welcome";
     return;
   }
-  $("start").hidden = true;
-  try { backend = mode === "static" ? staticBackend() : serverBackend(); } catch (error) { fail(error); return; }
+  // The instructions' Start button registers a new rater on the welcome page only: here it never posts.
+  $("start").onsubmit = event => event.preventDefault();
+  $("instructions").hidden = mode !== "static";
+  try { backend = mode === "static" ? staticBackend() : serverBackend(); } catch (error) { fail(error, ""); return; }
   document.addEventListener("keydown", event => {
-    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.altKey || event.ctrlKey || event.metaKey || !current) return;
+    if (event.repeat) { event.preventDefault(); return; }  // a held key answers nothing
+    if (event.key === " " || event.key === "Enter") { event.preventDefault(); return; }  // never an answer
     if (event.key === "ArrowLeft" || event.key === "1") { event.preventDefault(); choose("left"); }
     else if (event.key === "ArrowRight" || event.key === "2") { event.preventDefault(); choose("right"); }
-    else if (event.key === "f" || event.key === "F") setFlip(!flipped);
-    else if (event.key === "z" || event.key === "Z") { zoom = (zoom + 1) % ZOOMS.length; sizeImages(); }
+    else if (event.key === "f" || event.key === "F") toggleFlip();
+    else if (event.key === "z" || event.key === "Z") zoomCentre();
   });
+  // Buttons act on click but never keep the focus, so Space or Enter cannot press them again later.
+  for (const button of document.querySelectorAll("#trial button")) {
+    button.addEventListener("mousedown", event => event.preventDefault());
+    button.addEventListener("click", () => button.blur());
+  }
   $("choose-left").onclick = () => choose("left");
   $("choose-right").onclick = () => choose("right");
-  $("flip").onclick = () => setFlip(!flipped);
-  $("zoom").onclick = () => { zoom = (zoom + 1) % ZOOMS.length; sizeImages(); };
-  window.addEventListener("resize", sizeImages);
+  $("flip").onclick = toggleFlip;
+  $("zoom").onclick = zoomCentre;
+  for (const frame of document.querySelectorAll(".frame")) {
+    frame.addEventListener("wheel", event => {
+      event.preventDefault();
+      const lines = event.deltaMode === 1 ? 16 : event.deltaMode === 2 ? frame.clientHeight : 1;
+      panBy(event.deltaX * lines, event.deltaY * lines);
+    }, {passive: false});
+    let press = null;  // a press that moves over 4 CSS px is a drag (pan); otherwise a click (zoom there)
+    frame.addEventListener("pointerdown", event => {
+      if (event.button !== 0) return;
+      event.preventDefault();
+      frame.setPointerCapture(event.pointerId);
+      press = {x: event.clientX, y: event.clientY, lastX: event.clientX, lastY: event.clientY, dragged: false};
+    });
+    frame.addEventListener("pointermove", event => {
+      if (!press) return;
+      press.dragged ||= Math.hypot(event.clientX - press.x, event.clientY - press.y) > 4;
+      if (press.dragged) panBy(press.lastX - event.clientX, press.lastY - event.clientY);
+      press.lastX = event.clientX;
+      press.lastY = event.clientY;
+    });
+    frame.addEventListener("pointerup", event => {
+      if (press && !press.dragged) {
+        const box = frame.getBoundingClientRect();
+        zoomAt(event.clientX - box.left, event.clientY - box.top);
+      }
+      press = null;
+    });
+    frame.addEventListener("pointercancel", () => { press = null; });
+  }
+  window.addEventListener("resize", layout);
   busy = true;
-  backend.next().then(show, fail);
+  backend.next().then(state => {
+    if (mode === "static" && state.answered === 0 && !state.done) {  // a static rater's first visit: read first
+      body.dataset.answered = "0";
+      body.dataset.state = "instructions";
+      $("start").onsubmit = event => { event.preventDefault(); $("instructions").hidden = true; show(state); };
+      $("start-button").focus();
+      return;
+    }
+    $("instructions").hidden = true;
+    show(state);
+  }, fail);
 })();
