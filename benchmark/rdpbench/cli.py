@@ -118,6 +118,9 @@ def _metrics(args: argparse.Namespace) -> int:
                 print(f"  {entry.name}  [{plugin.kind}{extractor}] {columns}")
                 print(f"      table: {plugin.group}; options: {options}; "
                       f"weight files: {', '.join(plugin.weight_names()) or 'none'}")
+                if plugin.reference:
+                    print(f"      reference: {plugin.reference.implementation}; checked to "
+                          f"{plugin.reference.tolerance()} ({plugin.reference.why}) on {plugin.reference.check}")
             else:
                 print(f"  {plugin.describe()}")
                 print(f"      weight files: {', '.join(plugin.weight_names()) or 'none'}")
