@@ -31,6 +31,7 @@ METRICS = Registry("metric", "rdpbench.metrics", normalize=_normalize, listing="
     "gmsd": "rdpbench.metrics.iqa:GMSD",
     "nlpd": "rdpbench.metrics.iqa:NLPD",
     "vsi": "rdpbench.metrics.iqa:VSI",
+    "ssimulacra2": "rdpbench.metrics.ssimulacra2:SSIMULACRA2",
     "lpips": "rdpbench.metrics.perceptual:LPIPS",
     "dists": "rdpbench.metrics.perceptual:DISTS",
     "niqe": "rdpbench.metrics.niqe:NIQE",
