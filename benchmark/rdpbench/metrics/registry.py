@@ -1,8 +1,9 @@
 """Metric names to implementations (one :class:`rdpbench.registry.Registry`), imported only when a
 metric is used.
 
-Built-in metrics are listed here in the order results show them; other packages add metrics
-through the ``rdpbench.metrics`` entry-point group (name -> ``module:Class``). Names are snake_case
+Built-in metrics are listed here in the order results show them, then the columns of the metric
+cards (command-line tools: rdpbench.metrics.command_line); other packages add metrics through the
+``rdpbench.metrics`` entry-point group (name -> ``module:Class``). Names are snake_case
 column names; the command line also accepts hyphens (``ms-ssim``).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from rdpbench.context import RunContext
 from rdpbench.metrics.base import Metric
+from rdpbench.metrics.command_line import card_entries
 from rdpbench.registry import Registry
 
 
@@ -17,7 +19,8 @@ def _normalize(name: str) -> str:
     return name.strip().lower().replace("-", "_")
 
 
-METRICS = Registry("metric", "rdpbench.metrics", normalize=_normalize, listing="rdpbench metrics", builtin={
+METRICS = Registry("metric", "rdpbench.metrics", normalize=_normalize, listing="rdpbench metrics",
+                   discover=card_entries, builtin={
     "psnr": "rdpbench.metrics.distortion:PSNR",
     "ms_ssim": "rdpbench.metrics.distortion:MSSSIM",
     "psnr_y": "rdpbench.metrics.luma:PSNRY",
