@@ -35,6 +35,7 @@ METRICS = Registry("metric", "rdpbench.metrics", normalize=_normalize, listing="
     "nlpd": "rdpbench.metrics.iqa:NLPD",
     "vsi": "rdpbench.metrics.iqa:VSI",
     "ssimulacra2": "rdpbench.metrics.ssimulacra2:SSIMULACRA2",
+    "cvvdp": "rdpbench.metrics.cvvdp:CVVDP",
     "lpips": "rdpbench.metrics.perceptual:LPIPS",
     "dists": "rdpbench.metrics.perceptual:DISTS",
     "niqe": "rdpbench.metrics.niqe:NIQE",
