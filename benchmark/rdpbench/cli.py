@@ -276,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", metavar="DIR", help="report folder (default reports/<results folder name>)")
     report.add_argument("--anchor", metavar="CODEC", help="codec label the BD-rates are computed against")
     report.add_argument("--metrics", metavar="NAME,NAME", help="metrics to show (default: all present)")
-    report.add_argument("--preset", choices=["hific2020"], help="a paper's figure layout")
+    report.add_argument("--preset", choices=["hific2020", "jpeg-ai-ctc", "aic4"],
+                        help="a paper's figure layout or a standard's metric set")
     report.add_argument("--import", dest="imports", metavar="FILE.json", action="append", default=[],
                         help="overlay a CompressAI-format results file (labelled imported)")
     report.add_argument("--images", metavar="NAME,NAME", help="images for the visual comparison")
