@@ -88,9 +88,24 @@ def blur_1d(image: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(out[..., RADIUS - 1:], -1, axis)
 
 
+def _impulse_response() -> np.ndarray:
+    """The recursion's response to a unit impulse: 2N - 1 = 9 taps, exactly 0 before and within 3e-16
+    of 0 after them, so filtering with them equals the recursion with zeros outside the image."""
+    delta = np.zeros(8 * RADIUS + 1)
+    delta[4 * RADIUS] = 1.0
+    response = blur_1d(delta[None], 1)[0]
+    return response[4 * RADIUS - RADIUS + 1: 4 * RADIUS + RADIUS]
+
+
+KERNEL = _impulse_response()
+
+
 def blur(image: np.ndarray) -> np.ndarray:
-    """(3, H, W) planes, blurred along rows then columns (libjxl's ``FastGaussian``)."""
-    return blur_1d(blur_1d(image, 2), 1)
+    """(3, H, W) planes, blurred along rows then columns (libjxl's ``FastGaussian``) by the
+    recursion's 9-tap impulse response (scipy correlate1d, zeros outside: the same values, faster)."""
+    from scipy.ndimage import correlate1d
+
+    return correlate1d(correlate1d(image, KERNEL, axis=2, mode="constant"), KERNEL, axis=1, mode="constant")
 
 
 def linear_from_srgb(image: np.ndarray) -> np.ndarray:
