@@ -108,10 +108,17 @@ def blur(image: np.ndarray) -> np.ndarray:
     return correlate1d(correlate1d(image, KERNEL, axis=2, mode="constant"), KERNEL, axis=1, mode="constant")
 
 
-def linear_from_srgb(image: np.ndarray) -> np.ndarray:
-    """uint8 (H, W, 3) -> linear RGB (3, H, W) float64 in 0..1 by the sRGB curve."""
-    v = image.astype(np.float64).transpose(2, 0, 1) / 255.0
+def _srgb_table() -> np.ndarray:
+    v = np.arange(256) / 255.0
     return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+SRGB_TO_LINEAR = _srgb_table()
+
+
+def linear_from_srgb(image: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) -> linear RGB (3, H, W) float64 in 0..1 by the sRGB curve (a 256-entry table)."""
+    return SRGB_TO_LINEAR[image.transpose(2, 0, 1)]
 
 
 def positive_xyb(linear: np.ndarray) -> np.ndarray:
@@ -131,7 +138,8 @@ def downsample(linear: np.ndarray) -> np.ndarray:
 
 def _norms(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per plane of (3, H, W): the mean and the 4-norm (mean of 4th powers)^(1/4)."""
-    return values.mean(axis=(1, 2)), np.sqrt(np.sqrt((values**4).mean(axis=(1, 2))))
+    squares = values * values
+    return values.mean(axis=(1, 2)), np.sqrt(np.sqrt((squares * squares).mean(axis=(1, 2))))
 
 
 def scale_scores(img1: np.ndarray, img2: np.ndarray) -> np.ndarray:
