@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml requirements.lock requirements-nodeps.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# cjxl/djxl for the jxl codec card, chromium to check the report page in a real browser, chromium-driver
+# cjxl/djxl for the jxl codec card, butteraugli_main for the butteraugli metric card, chromium to check the report page in a real browser, chromium-driver
 # for the study web app's browser test (Selenium). Without apt (no root, no network) the jxl codec is
 # reported as missing and those tests skip.
-APT_PACKAGES := $(if $(shell command -v cjxl),,libjxl-tools) $(if $(shell command -v chromium),,chromium) \
+APT_PACKAGES := $(if $(shell command -v cjxl),,libjxl-tools) $(if $(shell command -v butteraugli_main),,libjxl-devtools) $(if $(shell command -v chromium),,chromium) \
 	$(if $(shell command -v chromedriver),,chromium-driver)
 system-tools:
 	@[ -z "$(strip $(APT_PACKAGES))" ] || { $(SUDO) apt-get update -qq && \

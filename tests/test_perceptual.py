@@ -152,21 +152,21 @@ def test_dists_equals_pyiqa(tmp_path, images, weights_dir, run_cli, monkeypatch)
         assert row.dists == pytest.approx(expected, abs=1e-6)
 
 
-def test_niqe_with_the_official_parameters_equals_pyiqa_for_originals_and_reconstructions(
+def test_niqe_pyiqa_with_the_official_parameters_equals_pyiqa_for_originals_and_reconstructions(
         tmp_path, images, weights_dir, run_cli, niqe_parameters):
     import pyiqa
 
     out = tmp_path / "out"
-    assert _run(run_cli, images, out, weights_dir, "niqe") == 0
+    assert _run(run_cli, images, out, weights_dir, "niqe_pyiqa") == 0
     reference = pyiqa.create_metric("niqe", device="cpu", pretrained_model_path=str(niqe_parameters))
     originals = pd.read_csv(out / "originals.csv").set_index("image")
     for path in images.iterdir():
-        assert originals.loc[path.name, "niqe"] == pytest.approx(reference(str(path)).item(), abs=1e-9)
+        assert originals.loc[path.name, "niqe_pyiqa"] == pytest.approx(reference(str(path)).item(), abs=1e-9)
     rows = pd.read_csv(out / "per_image.csv")
     for row in rows.itertuples():
         expected = reference(str(out / "recon" / "jpeg" / row.setting / row.image)).item()
-        assert row.niqe == pytest.approx(expected, abs=1e-9)
-    low, high = (rows[rows.setting == s].niqe.mean() for s in ("quality=10", "quality=60"))
+        assert row.niqe_pyiqa == pytest.approx(expected, abs=1e-9)
+    low, high = (rows[rows.setting == s].niqe_pyiqa.mean() for s in ("quality=10", "quality=60"))
     assert low > high > 0  # blockier images look less natural
 
 

@@ -146,6 +146,9 @@ def _metrics(args: argparse.Namespace) -> int:
                 print(f"  {entry.name}  [{plugin.kind}{extractor}] {columns}")
                 print(f"      table: {plugin.group}; options: {options}; "
                       f"weight files: {', '.join(plugin.weight_names()) or 'none'}")
+                if plugin.reference:
+                    print(f"      reference: {plugin.reference.implementation}; checked to "
+                          f"{plugin.reference.tolerance()} ({plugin.reference.why}) on {plugin.reference.check}")
             else:
                 print(f"  {plugin.describe()}")
                 print(f"      weight files: {', '.join(plugin.weight_names()) or 'none'}")
@@ -332,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", metavar="DIR", help="report folder (default reports/<results folder name>)")
     report.add_argument("--anchor", metavar="CODEC", help="codec label the BD-rates are computed against")
     report.add_argument("--metrics", metavar="NAME,NAME", help="metrics to show (default: all present)")
-    report.add_argument("--preset", choices=["hific2020"], help="a paper's figure layout")
+    report.add_argument("--preset", choices=["hific2020", "jpeg-ai-ctc", "aic4"],
+                        help="a paper's figure layout or a standard's metric set")
     report.add_argument("--import", dest="imports", metavar="FILE.json|NAME", action="append", default=[],
                         help="overlay a CompressAI-format results file, or a published curve by name "
                              "(`rdpbench published`), labelled imported")

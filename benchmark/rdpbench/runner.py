@@ -246,6 +246,10 @@ def prepare_metrics(spec: RunSpec, state: WorkerState | None = None) -> tuple[Ru
         metrics = {name: state.metric(name) if state is not None else create_metric(name, context) for name in names}
     except (MetricOptionError, ValueError) as error:
         raise SpecError(str(error)) from error
+    for name, metric in metrics.items():  # a command-line metric whose tool is missing stops the run here
+        reason = metric.unavailable_reason() if hasattr(metric, "unavailable_reason") else None
+        if reason:
+            raise SpecError(f"metric {name!r} is not available: {reason}")
     unused = sorted(set(options) - set(metrics))
     if unused:
         raise SpecError(f"options given for {', '.join(unused)}, which this run does not compute "

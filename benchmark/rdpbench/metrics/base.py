@@ -12,7 +12,8 @@
 A metric declares everything about itself once, as class attributes: ``name`` (what ``--metrics``
 takes), ``columns`` (the result columns it fills, with label, unit, direction and decimals:
 rdpbench.columns.Column), ``group`` (the table it goes in), ``defaults`` (its options with their
-default values) and :meth:`Metric.weight_names`. The runner records this in the store with every
+default values), ``reference`` (the implementation it follows and how closely its values were
+checked against that reference: :class:`Reference`) and :meth:`Metric.weight_names`. The runner records this in the store with every
 run; exports, tables, figures and BD-rates read it from there.
 
 A per-image metric returns a :class:`rdpbench.tasks.MetricValue`: a float, or NaN with a ``note``
@@ -67,6 +68,31 @@ def parse_option(metric: str, key: str, value: Any, default: Any) -> Any:
         raise MetricOptionError(f"metric {metric!r} option {key!r}: expected {wanted}, got {value!r}") from None
 
 
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """The implementation a metric follows and the tolerance its values were checked to, against
+    values that implementation (or its authors) published or output on identical input. One source
+    of truth: `rdpbench metrics` shows it, the tests check within it.
+
+    ``implementation``: what the values must equal (e.g. "Wang's ssim_index.m on MATLAB rgb2gray").
+    ``check``: the test data it was checked on. ``abs_tol`` / ``rel_tol``: |value - reference| may
+    be at most ``abs_tol + rel_tol * |reference|``. ``why``: what the tolerance allows for."""
+
+    implementation: str
+    check: str = ""
+    abs_tol: float = 0.0
+    rel_tol: float = 0.0
+    why: str = ""
+
+    def tolerance(self) -> str:
+        """What is allowed, e.g. "abs 5e-05 + rel 0.3%"; "exact" when both are 0."""
+        parts = ([f"abs {self.abs_tol:g}"] if self.abs_tol else []) + ([f"rel {self.rel_tol * 100:g}%"] if self.rel_tol else [])
+        return " + ".join(parts) or "exact"
+
+    def allows(self, value: float, reference: float) -> bool:
+        return abs(value - reference) <= self.abs_tol + self.rel_tol * abs(reference)
+
+
 class Metric:
     """Common attributes (see the module docstring). A per-image metric fills one column, named as
     the metric; a distribution metric returns a value for each of its columns."""
@@ -76,6 +102,7 @@ class Metric:
     columns: ClassVar[tuple[Column, ...]] = ()
     group: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
+    reference: ClassVar[Reference | None] = None
 
     def __init__(self, context: RunContext):
         self.context = context

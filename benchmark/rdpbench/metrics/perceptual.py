@@ -1,4 +1,4 @@
-"""Learned per-image metrics: LPIPS (lpips package), DISTS and NIQE (pyiqa), on their official weights.
+"""Learned per-image metrics: LPIPS (lpips package), DISTS and pyiqa's NIQE, on their official weights.
 
 Networks load on first use from files located by rdpbench.weights (never downloaded here). The
 libraries' own loaders unpickle with ``weights_only=False`` (torchvision through torch.hub, pyiqa's
@@ -132,12 +132,14 @@ class DISTS(PairedMetric):
         return MetricValue(float(value))
 
 
-class NIQE(NoReferenceMetric):
+class NIQEPyiqa(NoReferenceMetric):
     """NIQE (Mittal et al. 2013) by pyiqa's ``niqe`` metric with the official LIVE model parameters
-    (``niqe_modelparameters.mat``), computed on the Y channel; lower is better."""
+    (``niqe_modelparameters.mat``), on the YIQ luma (0.299, 0.587, 0.114) rounded to whole numbers
+    (pyiqa's convention); lower is better. This was rdpbench's ``niqe`` until ``niqe`` followed LIVE's
+    niqe.m (rdpbench.metrics.niqe): they are up to 5% apart (pyiqa's calibration image I19)."""
 
-    name = "niqe"
-    columns = (Column("niqe", "NIQE", higher_is_better=False, decimals=3),)
+    name = "niqe_pyiqa"
+    columns = (Column("niqe_pyiqa", "NIQE (pyiqa)", higher_is_better=False, decimals=3),)
     group = "no-reference"
 
     def memory_factor(self):
@@ -147,7 +149,7 @@ class NIQE(NoReferenceMetric):
         return ["niqe_modelparameters.mat"]
 
     def describe(self):
-        return f"pyiqa {version('pyiqa')} niqe, niqe_modelparameters.mat (LIVE), Y channel, inputs in [0, 1]"
+        return f"pyiqa {version('pyiqa')} niqe, niqe_modelparameters.mat (LIVE), YIQ Y rounded, inputs in [0, 1]"
 
     @cached_property
     def model(self):

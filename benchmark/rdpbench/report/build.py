@@ -6,6 +6,8 @@ failed report never leaves half a folder.
 
 Presets fix a figure layout: ``hific2020`` is the six-panel figure of HiFiC (Mentzer et al. 2020,
 Fig. 3/4): FID, KID, NIQE, LPIPS, MS-SSIM, PSNR against bpp, in a 2x3 grid, and its summary table.
+``jpeg-ai-ctc`` and ``aic4`` select the objective metrics of JPEG AI's and JPEG AIC-4's common test
+conditions (benchmark/docs/reports.md), with a BD-rate per metric against the anchor.
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ from rdpbench.report import bd, page, plots, tables
 from rdpbench.report.data import ReportData, ReportError, load
 from rdpbench.safe_paths import file_stem
 
-PRESETS = {"hific2020": ["fid", "kid", "niqe", "lpips", "ms_ssim", "psnr"]}
+PRESETS = {"hific2020": ["fid", "kid", "niqe", "lpips", "ms_ssim", "psnr"],
+           # JPEG AI CTC's objective metrics (PSNR-HVS-M is not implemented), each BD-rated against --anchor
+           "jpeg-ai-ctc": ["ms_ssim_y", "vif", "fsim", "nlpd", "iw_ssim", "vmaf", "psnr_y", "psnr_yuv", "ssim"],
+           # JPEG AIC-4's objective anchors available here (VMAF-NEG and HDR-VDP are not: vmaf is plain VMAF)
+           "aic4": ["psnr_y", "ssim", "ms_ssim_y", "iw_ssim", "vmaf", "ssimulacra2", "cvvdp"]}
 
 
 def build(results: Path, out: Path, anchor: str | None = None, metrics: list[str] | None = None,
