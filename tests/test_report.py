@@ -131,7 +131,7 @@ def test_every_registered_metric_reaches_the_tables_a_figure_and_bd_rates_in_its
     assert bd.loc["better", "direction"] == ("higher is better" if up else "lower is better")
     markdown, page = (report / "summary.md").read_text(), (report / "index.html").read_text()
     rate = f"{bd.loc['worse', 'bd_rate_percent']:.2f}"
-    assert f"| worse | {metric} | {rate} |" in markdown and f"<td>{rate}</td>" in page
+    assert f"| worse | {metric} | 2 | {rate} |" in markdown and f"<td>{rate}</td>" in page
     column = QUALITY_COLUMNS[metric]
     heading = column.label + (f" [{column.unit}]" if column.unit else "")
     assert f"{heading} {'↑' if up else '↓'}" in markdown and heading in page
@@ -148,7 +148,8 @@ def test_tables_are_grouped_unbolded_and_compare_codecs_at_equal_rate(results, t
                   & (matched.other_codec == "better")].iloc[0]
     assert row.other_bpp == pytest.approx(0.4) and row.bpp_ratio == pytest.approx(0.8)
     summary = pd.read_csv(report / "summary.csv")
-    assert list(summary.columns) == ["codec", "setting", "n_images", "bpp", "psnr", "lpips", "caveats"]
+    assert list(summary.columns) == ["codec", "setting", "n_images", "bpp", "psnr", "lpips", "n_bpp", "n_psnr",
+                                     "n_lpips", "caveats"]
     assert summary.loc[(summary.codec == "anchor") & (summary.setting == "q=3"), "psnr"].item() == pytest.approx(36.0)
     markdown = (report / "summary.md").read_text()
     assert "### Distortion: PSNR [dB]" in markdown and "### Perceptual (full-reference): LPIPS" in markdown

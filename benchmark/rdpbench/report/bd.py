@@ -48,6 +48,29 @@ def _undefined(curve: pd.DataFrame, metric: str) -> str:
     return ""
 
 
+def paired_curves(data: ReportData, codecs: list[str], metric: str) -> tuple[list[pd.DataFrame], list[str] | None,
+                                                                             int, str]:
+    """The curves of ``codecs`` for comparing them: per-image metrics averaged over the images all of
+    them have (:meth:`ReportData.common_images`), distribution metrics as stored. Returns the curves,
+    those images (None: summary values), the number of images compared and a note when that is fewer
+    than the folder's images or the values come from different images."""
+    total = data.context.n_images
+    if set(codecs) & data.imported:
+        return [data.curve(codec, metric) for codec in codecs], None, total, "imported curve: its own images"
+    images = data.common_images(codecs, metric)
+    if images is not None:
+        note = "" if len(images) >= total else f"on the {len(images)} images both have (of {total})"
+        return [data.curve(codec, metric, images) for codec in codecs], images, len(images), note
+    curves = [data.curve(codec, metric) for codec in codecs]
+    rows = data.summary[data.summary["codec"].isin(codecs) & data.summary[metric].notna()]
+    if "n_feature_images" not in rows.columns or rows["n_feature_images"].isna().all():
+        return curves, None, total, ""
+    low = int(rows["n_feature_images"].min())
+    note = "" if low >= total else (f"values from {low}–{int(rows['n_feature_images'].max())} of {total} images: "
+                                    "not all on the same images")
+    return curves, None, low, note
+
+
 def bd_rates(data: ReportData, anchor: str, method: str = DEFAULT_METHOD) -> pd.DataFrame:
     import bjontegaard
 
@@ -57,8 +80,9 @@ def bd_rates(data: ReportData, anchor: str, method: str = DEFAULT_METHOD) -> pd.
         if codec == anchor:
             continue
         for metric in data.metrics:
-            reference, test = data.curve(anchor, metric), data.curve(codec, metric)
-            reason = _undefined(reference, metric) and f"anchor: {_undefined(reference, metric)}"
+            (reference, test), images, n_images, coverage = paired_curves(data, [anchor, codec], metric)
+            reason = "" if images is None or images else f"no image has {metric} for both codecs"
+            reason = reason or (_undefined(reference, metric) and f"anchor: {_undefined(reference, metric)}")
             reason = reason or (_undefined(test, metric) and f"{codec}: {_undefined(test, metric)}")
             rate = delta = math.nan
             sign = 1.0 if data.columns[metric].higher_is_better else -1.0  # the package wants quality rising with rate
@@ -72,16 +96,17 @@ def bd_rates(data: ReportData, anchor: str, method: str = DEFAULT_METHOD) -> pd.
                 if math.isnan(rate):
                     reason = "the curves do not overlap"
             interpolation = f"bjontegaard {method}, log10 rate" + ("" if sign > 0 else f", on -{metric}")
-            rows.append({"codec": codec, "metric": metric, "anchor": anchor,
+            rows.append({"codec": codec, "metric": metric, "anchor": anchor, "n_images": n_images,
                          "bd_rate_percent": rate if not reason else math.nan,
                          "bd_metric": delta if not reason else math.nan, "unit": data.columns[metric].unit,
                          "direction": data.columns[metric].direction,
                          "better": "" if reason else better(codec, anchor, rate, sign * delta),
-                         "interpolation": interpolation, "note": f"n/a: {reason}" if reason else ""})
+                         "interpolation": interpolation,
+                         "note": "; ".join(t for t in (f"n/a: {reason}" if reason else "", coverage) if t)})
     return pd.DataFrame(rows, columns=BD_COLUMNS)
 
 
-BD_COLUMNS = ["codec", "metric", "anchor", "bd_rate_percent", "bd_metric", "unit", "direction", "better",
+BD_COLUMNS = ["codec", "metric", "anchor", "n_images", "bd_rate_percent", "bd_metric", "unit", "direction", "better",
               "interpolation", "note"]
 
 
@@ -99,23 +124,26 @@ def better(codec: str, anchor: str, rate_percent: float, gain: float, tolerance:
 
 
 def matched_bitrates(data: ReportData) -> pd.DataFrame:
+    """Per setting of each codec and each other codec: both curves on the images both have
+    (:func:`paired_curves`; ``n_images``, and the note says when that is fewer than the folder's)."""
     rows = []
     for codec in data.codecs():
         if codec in data.imported:
             continue
         for metric in data.metrics:
-            for point in data.curve(codec, metric).to_dict("records"):  # metric names need not be identifiers
-                value = point[metric]
-                for other in data.codecs():
-                    if other == codec:
-                        continue
-                    curve = data.curve(other, metric)
+            for other in data.codecs():
+                if other == codec:
+                    continue
+                (own, curve), _, n_images, coverage = paired_curves(data, [codec, other], metric)
+                for point in own.to_dict("records"):  # metric names need not be identifiers
+                    value = point[metric]
                     needed, note = _rate_for(curve, metric, value, data.columns[metric].heading)
                     rows.append({"codec": codec, "setting": point["setting"], "bpp": point["bpp"], "metric": metric,
-                                 "value": value, "other_codec": other, "other_bpp": needed,
-                                 "bpp_ratio": needed / point["bpp"] if not note else math.nan, "note": note})
-    return pd.DataFrame(rows, columns=["codec", "setting", "bpp", "metric", "value", "other_codec", "other_bpp",
-                                       "bpp_ratio", "note"])
+                                 "value": value, "other_codec": other, "n_images": n_images, "other_bpp": needed,
+                                 "bpp_ratio": needed / point["bpp"] if not note else math.nan,
+                                 "note": "; ".join(t for t in (note, coverage) if t)})
+    return pd.DataFrame(rows, columns=["codec", "setting", "bpp", "metric", "value", "other_codec", "n_images",
+                                       "other_bpp", "bpp_ratio", "note"])
 
 
 def _rate_for(curve: pd.DataFrame, metric: str, value: float, label: str) -> tuple[float, str]:

@@ -65,10 +65,44 @@ class ReportData:
             raise ReportError(f"{flag} {codec!r} is not a codec of {self.results}: {hint}"
                               f"choose one of {', '.join(codecs)}")
 
-    def curve(self, codec: str, metric: str) -> pd.DataFrame:
-        """(bpp, metric, setting) of one codec, NaNs dropped, sorted by bpp."""
-        rows = self.summary[(self.summary["codec"] == codec)][["bpp", metric, "setting"]].dropna()
-        return rows.sort_values("bpp").reset_index(drop=True)
+    def curve(self, codec: str, metric: str, images: list[str] | None = None) -> pd.DataFrame:
+        """(bpp, metric, setting) of one codec, NaNs dropped, sorted by bpp: the summary means, or with
+        ``images`` the means over exactly those images (every setting of the curve has them: see
+        :meth:`images_with`)."""
+        if images is None:
+            rows = self.summary[(self.summary["codec"] == codec)][["bpp", metric, "setting"]].dropna()
+            return rows.sort_values("bpp").reset_index(drop=True)
+        rows = self.per_image[(self.per_image["codec"] == codec) & self.per_image["image"].isin(images)
+                              & (self.per_image["error"] == "")]
+        settings = set(self.curve(codec, metric)["setting"])
+        rows = rows[rows["setting"].isin(settings)].dropna(subset=["bpp", metric])
+        means = rows.groupby("setting", sort=False).agg(bpp=("bpp", "mean"), value=(metric, "mean"),
+                                                        n=("image", "nunique"))
+        means = means[means["n"] == len(set(images))].rename(columns={"value": metric}).reset_index()
+        return means[["bpp", metric, "setting"]].sort_values("bpp").reset_index(drop=True)
+
+    def images_with(self, codec: str, metric: str) -> set[str] | None:
+        """The images on which every setting of the codec's curve has the metric and a bpp; None for
+        a distribution metric or an imported curve (no per-image values)."""
+        if codec in self.imported or not self.columns[metric].per_image:
+            return None
+        settings = set(self.curve(codec, metric)["setting"])
+        rows = self.per_image[(self.per_image["codec"] == codec) & self.per_image["setting"].isin(settings)
+                              & (self.per_image["error"] == "")].dropna(subset=["bpp", metric])
+        per_setting = [set(group["image"]) for _, group in rows.groupby("setting")]
+        return set.intersection(*per_setting) if per_setting else set()
+
+    def common_images(self, codecs: list[str], metric: str) -> list[str] | None:
+        """The images every one of ``codecs`` has at every setting of its curve (sorted), for
+        comparisons on equal images; None when one of them has no per-image values."""
+        sets = [self.images_with(codec, metric) for codec in codecs]
+        if any(images is None for images in sets):
+            return None
+        return sorted(set.intersection(*sets)) if sets else []
+
+    def full_coverage(self, images: list[str] | None) -> bool:
+        """Whether ``images`` are all the folder's images (or None: the summary means are used)."""
+        return images is None or len(images) >= self.context.n_images
 
 
 def import_compressai_json(path: Path) -> pd.DataFrame:
@@ -129,9 +163,33 @@ def caveats(data: ReportData) -> list[tuple[str, bool]]:
         small = (f" — SMALL SAMPLE (fewer patches than feature dimensions): compare {distribution} only at equal "
                  "patch count" if context.small_sample else "")
         lines.append((f"{distribution} on {count} patches{small}", context.small_sample))
+    lines += [(line, False) for line in coverage(data)]
     if context.unverified_weights:
         lines.append((f"UNVERIFIED WEIGHTS ({', '.join(context.unverified_weights)}): "
                       "not comparable with published values", True))
+    return lines
+
+
+def coverage(data: ReportData) -> list[str]:
+    """One line per metric that some codec has on fewer than the folder's images (an interrupted run,
+    MS-SSIM's NaN on images under 161 px, failed rows), naming each codec's range of image counts:
+    tables mark such values with their n, and comparisons use the images both codecs have."""
+    total, lines = data.context.n_images, []
+    for metric in data.metrics:
+        column = export.count_column(metric) if data.columns[metric].per_image else "n_feature_images"
+        if column not in data.summary.columns:
+            continue
+        short = []
+        for codec, group in data.summary[data.summary[metric].notna()].groupby("codec", sort=False):
+            counts = group[column].dropna().astype(int)
+            if codec in data.imported or counts.empty or counts.min() >= total:
+                continue
+            low, high = counts.min(), counts.max()
+            short.append(f"{codec} {low if low == high else f'{low}–{high}'}")
+        if short:
+            lines.append(f"PARTIAL COVERAGE: {data.columns[metric].label} on fewer than the {total} images "
+                         f"({'; '.join(short)} images); such values are marked (n=…), and comparisons use the "
+                         "images both codecs have")
     return lines
 
 

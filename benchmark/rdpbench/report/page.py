@@ -22,7 +22,7 @@ from PIL import Image
 
 from rdpbench.imageio import read_rgb8
 from rdpbench.report.data import ReportData, caveats
-from rdpbench.report.tables import at_rates, equal_rates, format_value, groups, header, table
+from rdpbench.report.tables import at_rates, equal_rates, format_value, groups, header, table, text_rows
 
 CHECK_SCRIPT = """<script>
 window.rdpErrors = [];
@@ -55,14 +55,15 @@ td.best { font-weight: bold; }
 def _html_table(data: ReportData, frame: pd.DataFrame, bold: dict[int, set[str]] | None = None,
                 metric: str | None = None) -> str:
     """``bold``: {row index: columns to bold}; ``metric``: format every column but bpp as this metric."""
-    def cell(index: int, column, value) -> str:
-        text = html.escape(format_value(data, metric if metric and column != "bpp" else column, value))
-        best = column in (bold or {}).get(index, set())
-        return f'<td class="best">{text}</td>' if best else f"<td>{text}</td>"
+    shown, rows = text_rows(data, frame, metric)
 
-    head = "".join(f"<th>{html.escape(header(data, str(c)))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(cell(i, c, v) for c, v in zip(frame.columns, row)) + "</tr>"
-                   for i, row in enumerate(frame.itertuples(index=False)))
+    def cell(index: int, column, text: str) -> str:
+        best = column in (bold or {}).get(index, set())
+        return f'<td class="best">{html.escape(text)}</td>' if best else f"<td>{html.escape(text)}</td>"
+
+    head = "".join(f"<th>{html.escape(header(data, str(c)))}</th>" for c in shown)
+    body = "".join("<tr>" + "".join(cell(i, c, text) for c, text in zip(shown, cells)) + "</tr>"
+                   for i, cells in enumerate(rows))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -82,9 +83,10 @@ def summary_tables(data: ReportData) -> str:
         parts.append("<h3>At equal rate</h3><p class=\"note\">Each codec's value interpolated in log-rate on its own "
                      "curve at the same bpp (never extrapolated); the best of each row is bold.</p>")
         for metric in data.metrics:
-            frame, bold = at_rates(data, metric, rates)
+            frame, bold, note = at_rates(data, metric, rates)
             if len(frame.columns) > 2:
-                parts.append(f"<p>{html.escape(data.columns[metric].heading)}</p>{_html_table(data, frame, bold, metric)}")
+                title = data.columns[metric].heading + (f" ({note})" if note else "")
+                parts.append(f"<p>{html.escape(title)}</p>{_html_table(data, frame, bold, metric)}")
     return "".join(parts)
 
 

@@ -16,6 +16,7 @@ caption says so. "full" shows every point; (low, high) a given range. The y-axis
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Union
 
@@ -147,9 +148,19 @@ def caption(data: ReportData, note: str) -> tuple[str, bool]:
     return text, any(prominent for _, prominent in lines)
 
 
+CAPTION_SIZE = 5  # points
+
+
+def wrap(text: str, width_inches: float, size: float = CAPTION_SIZE) -> str:
+    """``text`` with every line wrapped to the figure's width (an average character is taken as
+    0.55 em wide), so a long caption grows the figure down, never sideways."""
+    columns = max(20, int(width_inches * 72 / (0.55 * size)))
+    return "\n".join(textwrap.fill(line, columns, break_long_words=True) for line in text.split("\n"))
+
+
 def add_caption(figure, data: ReportData, note: str) -> None:
     text, prominent = caption(data, note)
-    figure.text(0.5, -0.01, text, ha="center", va="top", fontsize=5,
+    figure.text(0.5, -0.01, wrap(text, figure.get_figwidth()), ha="center", va="top", fontsize=CAPTION_SIZE,
                 color="#b00000" if prominent else "#333333", fontweight="bold" if prominent else "normal")
 
 

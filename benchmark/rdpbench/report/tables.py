@@ -21,6 +21,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from rdpbench import export
 from rdpbench.report.data import ReportData, caveats
 
 LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -29,14 +30,51 @@ EQUAL_RATE_POINTS = 3
 
 
 def table(data: ReportData, metrics: list[str] | None = None) -> pd.DataFrame:
-    """codec, setting, n_images, bpp, the metrics (default all), n_patches with distribution metrics;
-    rows that have at least one of these metrics."""
+    """codec, setting, n_images, bpp, the metrics (default all), n_patches with distribution metrics,
+    then the count of every value (``n_bpp``, ``n_psnr``, ...; patches for distribution metrics, and
+    ``n_feature_images``); rows that have at least one of these metrics."""
     metrics = data.metrics if metrics is None else metrics
     columns = ["codec", "setting", "n_images", "bpp", *metrics]
-    if "n_patches" in data.summary.columns and set(data.distribution_metrics()) & set(metrics):
+    distribution = set(data.distribution_metrics()) & set(metrics)
+    if "n_patches" in data.summary.columns and distribution:
         columns.append("n_patches")
+    columns += [export.count_column(c) for c in ["bpp", *metrics]]
+    if distribution:
+        columns.append("n_feature_images")
     frame = data.summary.reindex(columns=columns)
     return frame[frame[metrics].notna().any(axis=1)].reset_index(drop=True)
+
+
+def value_count(data: ReportData, row: dict, column: str) -> int | None:
+    """The n to print beside ``column``'s value in ``row`` (a :func:`table` row): the images it is
+    over when that is fewer than the folder's images (for a distribution metric, the images its
+    patches came from), else None."""
+    if column == "bpp" or (column in data.columns and data.columns[column].per_image):
+        count = row.get(export.count_column(column))
+    elif column in data.columns:
+        count = row.get("n_feature_images")
+    else:
+        return None
+    if count is None or (isinstance(count, float) and math.isnan(count)) or count >= data.context.n_images:
+        return None
+    return int(count)
+
+
+def text_rows(data: ReportData, frame: pd.DataFrame, metric: str | None = None) -> tuple[list[str], list[list[str]]]:
+    """The shown columns of ``frame`` and its cells as text: count columns are not shown, a value
+    over fewer than the folder's images gets "(n=k)". ``metric``: format every column but bpp as
+    this metric (the equal-rate tables)."""
+    hidden = {c for c in frame.columns if export.is_count_column(c, frame.columns)} | {"n_feature_images"}
+    shown = [c for c in frame.columns if c not in hidden]
+    rows = []
+    for row in frame.to_dict("records"):
+        cells = []
+        for column in shown:
+            text = format_value(data, metric if metric and column != "bpp" else column, row[column])
+            count = value_count(data, row, column)
+            cells.append(f"{text} (n={count})" if count is not None and text != "–" else text)
+        rows.append(cells)
+    return shown, rows
 
 
 def groups(data: ReportData) -> dict[str, list[str]]:
@@ -85,13 +123,12 @@ def _markdown_cell(text: str) -> str:
 def _markdown_table(data: ReportData, frame: pd.DataFrame, bold: dict[int, set[str]] | None = None,
                     metric: str | None = None) -> list[str]:
     """``metric``: format every column but bpp as this metric (the equal-rate tables)."""
-    lines = ["| " + " | ".join(_markdown_cell(header(data, c)) for c in frame.columns) + " |",
-             "|" + "|".join("---" for _ in frame.columns) + "|"]
-    for index, row in enumerate(frame.itertuples(index=False)):
-        cells = [format_value(data, metric if metric and c != "bpp" else c, v) for c, v in zip(frame.columns, row)]
+    shown, rows = text_rows(data, frame, metric)
+    lines = ["| " + " | ".join(_markdown_cell(header(data, c)) for c in shown) + " |",
+             "|" + "|".join("---" for _ in shown) + "|"]
+    for index, cells in enumerate(rows):
         marked = (bold or {}).get(index, set())
-        cells = [f"**{cell}**" if column in marked else cell
-                 for column, cell in zip(frame.columns, map(_markdown_cell, cells))]
+        cells = [f"**{cell}**" if column in marked else cell for column, cell in zip(shown, map(_markdown_cell, cells))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -121,19 +158,36 @@ def value_at(curve: pd.DataFrame, metric: str, bpp: float) -> float:
     return float(np.interp(np.log10(bpp), np.log10(rates), values))
 
 
-def at_rates(data: ReportData, metric: str, rates: list[float]) -> tuple[pd.DataFrame, dict[int, set[str]]]:
-    """Rows: the rates; columns: bpp and one per codec with the metric there; and the best codec per
-    row ({row index: {codec column}}, among codecs with a value, by the metric's direction)."""
+def at_rates(data: ReportData, metric: str, rates: list[float]) -> tuple[pd.DataFrame, dict[int, set[str]], str]:
+    """Rows: the rates; columns: bpp and one per codec with the metric there; the best codec per
+    row ({row index: {codec column}}, among codecs with a value, by the metric's direction); and a
+    note on the images compared. Per-image metrics are compared on the images every codec of the
+    table has (:meth:`ReportData.common_images`); the note says how many when that is fewer than the
+    folder's, and when the codecs' values come from different images (distribution metrics)."""
     codecs = [c for c in data.codecs() if len(data.curve(c, metric)) >= 2]
-    frame = pd.DataFrame({"bpp": rates,
-                          **{c: [value_at(data.curve(c, metric), metric, r) for r in rates] for c in codecs}})
+    images = data.common_images([c for c in codecs if c not in data.imported], metric)
+    note = ""
+    if images is not None and not images:
+        images, note = None, "the codecs share no image with this metric: each codec's own images (not comparable)"
+    elif not data.full_coverage(images):
+        note = f"on the {len(images)} images every codec has (of {data.context.n_images})"
+    elif images is None and "n_feature_images" in data.summary.columns:
+        counts = data.summary.loc[data.summary["codec"].isin(codecs) & data.summary[metric].notna(), "n_feature_images"]
+        if len(counts) and counts.min() < data.context.n_images:
+            note = (f"values from {int(counts.min())}–{int(counts.max())} of the {data.context.n_images} images: "
+                    "not all on the same images")
+
+    def curve(codec):
+        return data.curve(codec, metric, None if codec in data.imported else images)
+
+    frame = pd.DataFrame({"bpp": rates, **{c: [value_at(curve(c), metric, r) for r in rates] for c in codecs}})
     bold = {}
     for index, row in frame[codecs].iterrows():
         finite = row[np.isfinite(row.to_numpy(float))]
         if len(finite) >= 2:
             best = finite.max() if data.columns[metric].higher_is_better else finite.min()
             bold[index] = set(finite.index[finite == best])
-    return frame, bold
+    return frame, bold, note
 
 
 def markdown(data: ReportData, bd: pd.DataFrame | None = None) -> str:
@@ -145,12 +199,13 @@ def markdown(data: ReportData, bd: pd.DataFrame | None = None) -> str:
     if rates:
         lines += ["### At equal rate (interpolated in log-rate on each curve; best per row bold)", ""]
         for metric in data.metrics:
-            frame, bold = at_rates(data, metric, rates)
+            frame, bold, note = at_rates(data, metric, rates)
             if len(frame.columns) > 2:
-                lines += [f"{header(data, metric)}:", ""] + _markdown_table(data, frame, bold, metric) + [""]
+                lines += [f"{header(data, metric)}{f' ({note})' if note else ''}:", ""]
+                lines += _markdown_table(data, frame, bold, metric) + [""]
     if bd is not None and len(bd):
         lines += [f"### BD-rate against {bd['anchor'].iloc[0]}", ""]
-        lines += _markdown_table(data, bd[["codec", "metric", "bd_rate_percent", "bd_metric", "unit", "better", "note"]])
+        lines += _markdown_table(data, bd[["codec", "metric", "n_images", "bd_rate_percent", "bd_metric", "unit", "better", "note"]])
         lines += [""]
     lines += ["(↑/↓: higher/lower is better. Figures and a visual comparison: index.html.)"]
     return "\n".join(lines) + "\n"
@@ -162,26 +217,22 @@ def _latex_escape(text: str) -> str:
 
 def latex(data: ReportData) -> str:
     frame = table(data)
+    shown, rows = text_rows(data, frame)
     arrows = {True: r" $\uparrow$", False: r" $\downarrow$", None: ""}
     heads = [_latex_escape(data.columns[c].heading) + arrows[data.columns[c].higher_is_better]
-             if c in data.columns else _latex_escape(c) for c in frame.columns]
-    lines = [r"% requires \usepackage{booktabs}", r"\begin{tabular}{ll" + "r" * (len(frame.columns) - 2) + "}",
+             if c in data.columns else _latex_escape(c) for c in shown]
+    lines = [r"% requires \usepackage{booktabs}", r"\begin{tabular}{ll" + "r" * (len(shown) - 2) + "}",
              r"\toprule", " & ".join(heads) + r" \\", r"\midrule"]
     previous = None
-    for row in frame.itertuples(index=False):
-        cells = []
-        for column, value in zip(frame.columns, row):
-            if column == "codec":
-                cells.append(_latex_escape(value) if value != previous else "")
-            elif column == "setting":
-                cells.append(_latex_escape(value))
-            else:
-                cells.append(format_value(data, column, value).replace("inf", r"$\infty$"))
-        if previous is not None and row[0] != previous:
+    for cells in rows:
+        codec = cells[0]
+        cells = [_latex_escape(codec) if codec != previous else "", _latex_escape(cells[1]),
+                 *(_latex_escape(cell).replace("inf", r"$\infty$") for cell in cells[2:])]
+        if previous is not None and codec != previous:
             lines.append(r"\midrule")
-        previous = row[0]
+        previous = codec
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule",
-              rf"\multicolumn{{{len(frame.columns)}}}{{l}}{{\footnotesize {_latex_escape(caveat_text(data))}}} \\",
+              rf"\multicolumn{{{len(shown)}}}{{l}}{{\footnotesize {_latex_escape(caveat_text(data))}}} \\",
               r"\end{tabular}"]
     return "\n".join(lines) + "\n"
