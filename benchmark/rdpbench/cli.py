@@ -203,15 +203,27 @@ def _bpp_range(text: str):
     return bounds
 
 
+def _resamples(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of resamples from 0 to 100000")
+    return value
+
+
 def _report(args: argparse.Namespace) -> int:
     from rdpbench.report.build import build
+    from rdpbench.report.intervals import Bootstrap
 
     out = Path(args.out) if args.out else Path("reports") / Path(args.results).resolve().name
     written = build(Path(args.results), out, anchor=args.anchor,
                     metrics=[m.strip().replace("-", "_") for m in args.metrics.split(",")] if args.metrics else None,
                     preset=args.preset, imports=[Path(p) for p in args.imports],
                     images=args.images.split(",") if args.images else None, target_bpp=args.target_bpp,
-                    bd_method=args.bd_method, bpp_range=args.bpp_range)
+                    bd_method=args.bd_method, bpp_range=args.bpp_range,
+                    bootstrap=Bootstrap(args.bootstrap, args.seed))
     print(f"report: {out}/index.html ({len(written)} files); open it in a browser "
           f"(xdg-open {shlex.quote(str(out / 'index.html'))})")
     return 0
@@ -282,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="BD interpolation (bjontegaard package; default akima)")
     report.add_argument("--bpp-range", type=_bpp_range, default="shared", metavar="shared|full|LOW:HIGH",
                         help="figure x-axis: the rate range all codecs reach (default), every point, or given bounds")
+    report.add_argument("--bootstrap", type=_resamples, default=1000, metavar="N",
+                        help="bootstrap resamples of every interval (default 1000; 0: no intervals)")
+    report.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws (default 0)")
     report.set_defaults(handler=_report)
 
     weights = commands.add_parser("weights", help="pretrained files: which are needed, found, verified; fetch them")

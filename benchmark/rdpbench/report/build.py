@@ -16,9 +16,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pandas as pd
+
 from rdpbench import export
 from rdpbench.report import bd, page, plots, tables
 from rdpbench.report.data import ReportData, ReportError, load
+from rdpbench.report.intervals import Bootstrap
 from rdpbench.safe_paths import file_stem
 
 PRESETS = {"hific2020": ["fid", "kid", "niqe", "lpips", "ms_ssim", "psnr"]}
@@ -27,7 +30,9 @@ PRESETS = {"hific2020": ["fid", "kid", "niqe", "lpips", "ms_ssim", "psnr"]}
 def build(results: Path, out: Path, anchor: str | None = None, metrics: list[str] | None = None,
           preset: str | None = None, imports: list[Path] = (), images: list[str] | None = None,
           target_bpp: float | None = None, bd_method: str = bd.DEFAULT_METHOD,
-          bpp_range: plots.BppRange = "shared") -> list[str]:
+          bpp_range: plots.BppRange = "shared", bootstrap: Bootstrap = Bootstrap()) -> list[str]:
+    """Render the report of the results folder ``results`` into ``out``; return the files written.
+    ``bootstrap``: resamples and seed of every interval (rdpbench.report.intervals)."""
     if preset and preset not in PRESETS:
         raise ReportError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     data = load(results, imports, metrics or None)
@@ -39,7 +44,7 @@ def build(results: Path, out: Path, anchor: str | None = None, metrics: list[str
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        written = _write(data, staging, anchor, layout, images, target_bpp, bd_method, bpp_range)
+        written = _write(data, staging, anchor, layout, images, target_bpp, bd_method, bpp_range, bootstrap)
         out.mkdir(exist_ok=True)
         for entry in staging.iterdir():
             target = out / entry.name
@@ -52,16 +57,22 @@ def build(results: Path, out: Path, anchor: str | None = None, metrics: list[str
 
 
 def _write(data: ReportData, out: Path, anchor: str | None, layout: list[str] | None, images: list[str] | None,
-           target_bpp: float | None, bd_method: str, bpp_range: plots.BppRange) -> list[str]:
-    written = plots.render(data, out, layout, columns=3, bpp_range=bpp_range)
-    bd_frame = bd.bd_rates(data, anchor, bd_method) if anchor else None
+           target_bpp: float | None, bd_method: str, bpp_range: plots.BppRange, bootstrap: Bootstrap) -> list[str]:
+    written = plots.render(data, out, layout, columns=3, bpp_range=bpp_range, bootstrap=bootstrap)
+    bd_frame = bd.bd_rates(data, anchor, bd_method, bootstrap) if anchor else None
     tables.summary_csv(data).to_csv(out / "summary.csv", index=False)
-    (out / "summary.md").write_text(tables.markdown(data, bd_frame))
+    (out / "summary.md").write_text(tables.markdown(data, bd_frame, anchor))
     (out / "summary.tex").write_text(tables.latex(data))
     written += ["summary.csv", "summary.md", "summary.tex"]
     if bd_frame is not None:
         bd_frame.assign(caveats=tables.caveat_text(data)).to_csv(out / "bd_rate.csv", index=False)
         written.append("bd_rate.csv")
+    rates = tables.equal_rates(data)
+    tests = [tables.rate_tests(data, metric, rates, anchor) for metric in data.metrics] if anchor and rates else []
+    if any(len(frame) for frame in tests):
+        pd.concat(tests, ignore_index=True).assign(caveats=tables.caveat_text(data)).to_csv(
+            out / "equal_rate_tests.csv", index=False)
+        written.append("equal_rate_tests.csv")
     bd.matched_bitrates(data).assign(caveats=tables.caveat_text(data)).to_csv(out / "matched_bitrates.csv", index=False)
     written.append("matched_bitrates.csv")
     json_folder = out / "compressai"

@@ -23,6 +23,7 @@ import pandas as pd
 
 from rdpbench import export
 from rdpbench.report.data import ReportData, caveats
+from rdpbench.report.intervals import NOT_SIGNIFICANT, paired_at_rate, per_image_matrix, value_at_rate
 
 LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
@@ -190,7 +191,81 @@ def at_rates(data: ReportData, metric: str, rates: list[float]) -> tuple[pd.Data
     return frame, bold, note
 
 
-def markdown(data: ReportData, bd: pd.DataFrame | None = None) -> str:
+def _interval_text(value: float, low: float, high: float, decimals: int) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    interval = "" if low is None or math.isnan(low) else f" [{low:.{decimals}f}, {high:.{decimals}f}]"
+    return f"{value:.{decimals}f}{interval}"
+
+
+def bd_display(data: ReportData, bd: pd.DataFrame) -> pd.DataFrame:
+    """The BD-rates as text for tables and the page: each value with its 95% interval in brackets,
+    "n.s." where the BD-rate interval includes 0, the spread over the interpolations, and n."""
+    rows = []
+    for r in bd.to_dict("records"):
+        decimals = data.decimals(r["metric"])
+        rate = _interval_text(r["bd_rate_percent"], r["bd_rate_ci_low"], r["bd_rate_ci_high"], 2)
+        if str(r["significance"]).startswith(NOT_SIGNIFICANT):
+            rate += f" {NOT_SIGNIFICANT}"
+        spread = ("–" if math.isnan(r["bd_rate_methods_low"]) else
+                  f"{r['bd_rate_methods_low']:.2f} to {r['bd_rate_methods_high']:.2f}")
+        rows.append({"codec": r["codec"], "anchor": r["anchor"], "metric": r["metric"], "n_images": r["n_images"],
+                     "BD-rate % [95% CI]": rate, "BD-rate % over akima/pchip/cubic": spread,
+                     "BD-metric [95% CI]": _interval_text(r["bd_metric"], r["bd_metric_ci_low"], r["bd_metric_ci_high"],
+                                                          decimals),
+                     "unit": r["unit"], "better": r["better"], "note": r["note"]})
+    return pd.DataFrame(rows)
+
+
+def interval_method(bd: pd.DataFrame) -> str:
+    """The bootstrap description shared by the BD rows (each row's ``interval`` column has its own)."""
+    described = [text for text in dict.fromkeys(bd["interval"].dropna()) if text]
+    return "; ".join(described) if described else "no intervals"
+
+
+def rate_tests(data: ReportData, metric: str, rates: list[float], anchor: str) -> pd.DataFrame:
+    """At each rate, every other codec against ``anchor`` image by image (rdpbench.report.intervals.
+    paired_at_rate: values interpolated on each image's own curve, sign and Wilcoxon tests)."""
+    if not data.columns[metric].per_image or anchor in data.imported:
+        return pd.DataFrame()
+    images = sorted(set(data.per_image["image"]))
+
+    def matrices(codec):
+        settings = list(data.curve(codec, metric)["setting"])
+        return (per_image_matrix(data.per_image, codec, settings, images, "bpp"),
+                per_image_matrix(data.per_image, codec, settings, images, metric))
+
+    reference = matrices(anchor)
+    rows = []
+    for codec in data.codecs():
+        if codec == anchor or codec in data.imported or len(data.curve(codec, metric)) < 2:
+            continue
+        own = matrices(codec)
+        for bpp in rates:
+            result = paired_at_rate(value_at_rate(*own, bpp), value_at_rate(*reference, bpp),
+                                    bool(data.columns[metric].higher_is_better))
+            winner = codec if result["better_on"] > result["worse_on"] else anchor
+            verdict = {"": "", NOT_SIGNIFICANT: NOT_SIGNIFICANT}.get(result["verdict"], f"{winner} better")
+            rows.append({"metric": metric, "bpp": bpp, "codec": codec, "anchor": anchor, **result, "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
+def rate_tests_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """rate_tests as text: "better on k of n images", the p-values, the verdict."""
+    return pd.DataFrame({"bpp": [f"{b:.4f}" for b in frame["bpp"]], "codec": frame["codec"],
+                         "better on": [f"{b} of {n} images" for b, n in zip(frame["better_on"], frame["n_images"])],
+                         "sign test p": [f"{p:.3g}" for p in frame["sign_test_p"]],
+                         "Wilcoxon p": [f"{p:.3g}" for p in frame["wilcoxon_p"]],
+                         "mean difference": [f"{d:.4g}" for d in frame["mean_difference"]],
+                         "verdict": frame["verdict"]})
+
+
+RATE_TEST_NOTE = ("each image's value at the rate interpolated in log-rate on its own curve (images whose curve "
+                  "does not reach the rate left out); two-sided sign test (ties left out) and Wilcoxon signed-rank "
+                  f"test; {NOT_SIGNIFICANT}: sign test p >= 0.05")
+
+
+def markdown(data: ReportData, bd: pd.DataFrame | None = None, anchor: str | None = None) -> str:
     lines = [f"**Caveats:** {caveat_text(data)}", ""]
     for title, metrics in groups(data).items():
         lines += [f"### {title.capitalize()}: {', '.join(data.columns[m].heading for m in metrics)}", ""]
@@ -203,9 +278,14 @@ def markdown(data: ReportData, bd: pd.DataFrame | None = None) -> str:
             if len(frame.columns) > 2:
                 lines += [f"{header(data, metric)}{f' ({note})' if note else ''}:", ""]
                 lines += _markdown_table(data, frame, bold, metric) + [""]
+            tests = rate_tests(data, metric, rates, anchor) if anchor else pd.DataFrame()
+            if len(tests):
+                lines += [f"Paired per-image comparison with {_markdown_cell(anchor)} ({RATE_TEST_NOTE}):", ""]
+                lines += _markdown_table(data, rate_tests_display(tests)) + [""]
     if bd is not None and len(bd):
-        lines += [f"### BD-rate against {bd['anchor'].iloc[0]}", ""]
-        lines += _markdown_table(data, bd[["codec", "metric", "n_images", "bd_rate_percent", "bd_metric", "unit", "better", "note"]])
+        lines += [f"### BD-rate against {bd['anchor'].iloc[0]}", "",
+                  f"Intervals: {interval_method(bd)}; {NOT_SIGNIFICANT}: the BD-rate interval includes 0.", ""]
+        lines += _markdown_table(data, bd_display(data, bd).drop(columns="anchor"))
         lines += [""]
     lines += ["(↑/↓: higher/lower is better. Figures and a visual comparison: index.html.)"]
     return "\n".join(lines) + "\n"

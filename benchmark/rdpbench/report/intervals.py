@@ -1,0 +1,114 @@
+"""How sure the report's comparisons are: bootstrap intervals over images and paired per-image tests.
+
+Conventions (each output that carries an interval names its method, resample count and seed in an
+``interval`` column or caption):
+
+- **Bootstrap** (:class:`Bootstrap`): ``resamples`` draws (``rdpbench report --bootstrap``, default
+  1000) of the compared images with replacement from ``numpy.random.default_rng(seed)`` (``--seed``,
+  default 0); the 95% interval is the 2.5th and 97.5th percentile of the statistic over the draws
+  where it is defined (a resampled curve that is no longer monotonic has no BD-rate: such draws are
+  counted in the description). A comparison of two codecs is **paired**: each draw takes the same
+  images for both (and, for distribution metrics, the same images' patches for the originals and
+  the reconstructions).
+- **BD-rate / BD-metric**: each draw averages bpp and the metric of every setting over the drawn
+  images and computes both deltas on those curves (rdpbench.report.bjontegaard_batch: the
+  ``bjontegaard`` package's interpolants, vectorised).
+- **Per-image comparison at equal rate** (:func:`paired_at_rate`): each image's value at the rate is
+  interpolated linearly in log10(bpp) on that image's own curve (images whose curve does not reach the
+  rate are left out, never extrapolated); "better on k of n images"; two-sided sign test
+  (``scipy.stats.binomtest``, p = 1/2, ties left out) and Wilcoxon signed-rank test
+  (``scipy.stats.wilcoxon``, zero differences left out).
+- **No difference**: an interval that includes 0, or a test with p >= 0.05, is reported as
+  "no significant difference" (``NOT_SIGNIFICANT``) in tables and on the page.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+LEVEL = 0.95
+NOT_SIGNIFICANT = "n.s."
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    resamples: int = 1000
+    seed: int = 0
+
+    def draws(self, n: int) -> np.ndarray:
+        """(resamples, n) indices into the n compared images, the same for every comparison on n images."""
+        return np.random.default_rng(self.seed).integers(0, n, (self.resamples, n))
+
+    def interval(self, values: np.ndarray) -> tuple[float, float, int]:
+        """(low, high, number of draws where the statistic is undefined) of the 95% percentile interval."""
+        values = np.asarray(values, float)
+        defined = values[np.isfinite(values)]
+        if len(defined) < max(2, 0.5 * len(values)):  # mostly undefined: no interval
+            return math.nan, math.nan, len(values) - len(defined)
+        tail = 100 * (1 - LEVEL) / 2
+        low, high = np.percentile(defined, [tail, 100 - tail])
+        return float(low), float(high), len(values) - len(defined)
+
+    def describe(self, n: int, undefined: int = 0, unit: str = "images") -> str:
+        """The method, as every interval states it."""
+        dropped = f"; {undefined} draws undefined, left out" if undefined else ""
+        return (f"{LEVEL:.0%} percentile bootstrap over {n} {unit}, paired, {self.resamples} resamples, "
+                f"seed {self.seed}{dropped}")
+
+
+def excludes_zero(low: float, high: float) -> bool | None:
+    """Whether an interval excludes 0 (a significant difference); None without an interval."""
+    if math.isnan(low) or math.isnan(high):
+        return None
+    return low > 0 or high < 0
+
+
+def resampled_means(matrix: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """(resamples, K) means of each row of ``matrix`` (K, n) over each draw's images (resamples, n)."""
+    return matrix[:, draws].mean(axis=2).T
+
+
+def per_image_matrix(per_image: pd.DataFrame, codec: str, settings: list[str], images: list[str],
+                     column: str) -> np.ndarray:
+    """(len(settings), len(images)) values of ``column`` for one codec, rows and columns in the given order."""
+    rows = per_image[(per_image["codec"] == codec) & (per_image["error"] == "")]
+    table = rows.pivot_table(index="setting", columns="image", values=column, aggfunc="first")
+    return table.reindex(index=settings, columns=images).to_numpy(float)
+
+
+def value_at_rate(rates: np.ndarray, values: np.ndarray, bpp: float) -> np.ndarray:
+    """Per image (columns of the (K, n) arrays), the value at ``bpp``, linear in log10(bpp) on that
+    image's own points (sorted by its bpp); NaN where its points do not reach ``bpp``."""
+    result = np.full(rates.shape[1], np.nan)
+    for i in range(rates.shape[1]):
+        keep = np.isfinite(rates[:, i]) & np.isfinite(values[:, i]) & (rates[:, i] > 0)
+        r, v = rates[keep, i], values[keep, i]
+        order = np.argsort(r)
+        r, v = r[order], v[order]
+        if len(r) >= 2 and r[0] <= bpp <= r[-1]:
+            result[i] = np.interp(np.log10(bpp), np.log10(r), v)
+    return result
+
+
+def paired_at_rate(codec_values: np.ndarray, anchor_values: np.ndarray, higher_is_better: bool) -> dict:
+    """The paired comparison of two codecs' per-image values at one rate (NaNs left out): n, better,
+    worse, ties, sign-test and Wilcoxon p-values, the mean difference codec - anchor, and the verdict."""
+    from scipy import stats
+
+    both = np.isfinite(codec_values) & np.isfinite(anchor_values)
+    difference = codec_values[both] - anchor_values[both]
+    gain = difference if higher_is_better else -difference
+    better, worse = int((gain > 0).sum()), int((gain < 0).sum())
+    sign_p = stats.binomtest(better, better + worse, 0.5).pvalue if better + worse else math.nan
+    wilcoxon_p = (float(stats.wilcoxon(difference[difference != 0]).pvalue)
+                  if (difference != 0).sum() >= 2 else math.nan)
+    significant = sign_p < 1 - LEVEL if not math.isnan(sign_p) else None
+    verdict = ("" if significant is None else
+               NOT_SIGNIFICANT if not significant else "codec better" if better > worse else "anchor better")
+    return {"n_images": int(both.sum()), "better_on": better, "worse_on": worse,
+            "ties": int(both.sum()) - better - worse, "sign_test_p": float(sign_p), "wilcoxon_p": wilcoxon_p,
+            "mean_difference": float(difference.mean()) if len(difference) else math.nan, "verdict": verdict}
