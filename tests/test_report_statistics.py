@@ -264,3 +264,53 @@ def test_bootstrap_bd_intervals_cover_the_truth_about_95_percent_of_the_time():
         covered_rate += low <= truth_rate <= high
     assert 0.90 <= covered_metric / simulations <= 0.99
     assert 0.90 <= covered_rate / simulations <= 0.99
+
+
+# -- weight states ------------------------------------------------------------------------------------------
+PREFIX_FILES = [f"mbt2018-mean-{q}-{'%08x' % (0x10000000 * q + 7)}.pth.tar" for q in range(1, 9)] + \
+    [f"bmshj2018-factorized-prior-{q}-{'%08x' % (0x20000000 + q)}.pth.tar" for q in range(1, 8)]
+
+
+def _weights(unverified: bool) -> dict:
+    """Recorded weight entries as runs of every rdpbench version wrote them."""
+    entries = {"alexnet-owt-7be5be79.pth": {"sha256": "7be5be79" + "1" * 56, "verified": True, "check": "sha256"},
+               "msillm_target_0.14bpp.ckpt": {"sha256": "2" * 64, "verified": False, "check": "none"}}
+    for name in PREFIX_FILES[:-1]:  # the prefix in the name matches: a genuine file known only by its digits
+        digits = name.rsplit("-", 1)[1].split(".")[0]
+        entries[name] = {"sha256": digits + "3" * 56, "verified": False, "check": "sha256-prefix"}
+    digits = PREFIX_FILES[-1].rsplit("-", 1)[1].split(".")[0]
+    entries[PREFIX_FILES[-1]] = {"sha256": digits + "4" * 56, "verified": False}  # an older run: no check recorded
+    if unverified:
+        entries["vgg16-397923af.pth"] = {"sha256": "5" * 64, "verified": False, "check": "mismatch"}
+    return entries
+
+
+@pytest.mark.parametrize("unverified", [False, True])
+def test_weight_states_are_named_once_and_red_only_for_unverified_files(tmp_path, run_cli, unverified):
+    rng = np.random.default_rng(2)
+    rates, psnr = curves(rng, 3)
+    stores = {}
+    for label, weights in (("plain", {}), ("weights", _weights(unverified))):
+        stores[label] = build_store(tmp_path / label, {"anchor": (rates, {"psnr": psnr}),
+                                                       "other": (rates * 0.9, {"psnr": psnr})},
+                                    ["a.png", "b.png", "c.png"], verified=weights)
+        assert run_cli("report", stores[label], "--anchor", "anchor", "--out", tmp_path / label / "report",
+                       "--bootstrap", "20") == 0
+    report = tmp_path / "weights" / "report"
+    states = pd.read_csv(report / "weights.csv").set_index("file")["state"]
+    assert states["alexnet-owt-7be5be79.pth"] == "verified"
+    assert states["msillm_target_0.14bpp.ckpt"] == "unpublished"
+    assert all(states[name] == "prefix-checked" for name in PREFIX_FILES)
+    assert (states.get("vgg16-397923af.pth") == "unverified") == unverified
+    page = (report / "index.html").read_text()
+    for name in ("summary.md", "summary.tex", "summary.csv", "bd_rate.csv", "index.html"):
+        text = (report / name).read_text().replace("\n", " ")
+        assert "1 verified (full sha256)" in text and "prefix-checked" in text and "unpublished hash" in text, name
+        assert text.count(PREFIX_FILES[3]) == text.count("Weights: "), name  # each file named once per caveat block
+        assert ("UNVERIFIED WEIGHTS (vgg16-397923af.pth)" in text) == unverified, name
+    figure = (report / "overview.svg").read_text()  # one <text> per wrapped caption line: words, not phrases
+    assert figure.count(PREFIX_FILES[3]) == 1 and "prefix-checked," in figure and ("UNVERIFIED" in figure) == unverified
+    assert ('class="caveats warning"' in page) == unverified
+    # a long caption wraps: the figure keeps the width it has without any weight files
+    with Image.open(report / "overview.png") as ours, Image.open(tmp_path / "plain" / "report" / "overview.png") as plain:
+        assert abs(ours.width - plain.width) <= 0.02 * plain.width

@@ -40,6 +40,7 @@ import io
 import json
 import math
 import os
+import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -131,6 +132,34 @@ def _migrate_1_to_2(db: sqlite3.Connection) -> None:
 
 # MIGRATIONS[n] turns a version-n store into version n + 1, inside the transaction that opens it.
 MIGRATIONS = {1: _migrate_1_to_2}
+
+
+# What a run's weight files were checked against (runs.versions -> weights -> NAME -> state), from the
+# strongest to the weakest; the report names each state (rdpbench.report.data.caveats).
+WEIGHT_STATES = {
+    "verified": "full sha256 verified",
+    "prefix-checked": "only the 8 hex digits of the sha256 in the upstream file name match (not a cryptographic "
+                      "check)",
+    "unpublished": "no published hash: sha256 recorded, not checked",
+    "unverified": "used with --allow-unverified-weights although its hash did not match",
+}
+_CHECK_STATES = {"sha256": "verified", "sha256-prefix": "prefix-checked", "none": "unpublished", "mismatch": "unverified"}
+
+
+def weight_state(name: str, entry: dict) -> str:
+    """The WEIGHT_STATES key of one recorded weight file. Runs record ``state``; older runs recorded
+    ``check`` (what was known of the file) and ``verified`` (true only for a full pinned digest), and
+    the oldest only ``verified`` (a hash match, then judged by the name's 8 hex digits): a file whose
+    name's hex digits open its recorded sha256 is prefix-checked at least, whatever ``verified`` said."""
+    if entry.get("state") in WEIGHT_STATES:
+        return entry["state"]
+    check = entry.get("check")
+    if check in _CHECK_STATES:
+        return _CHECK_STATES[check]
+    digits = re.search(r"-([0-9a-f]{8,})\.[A-Za-z.]+$", name)
+    if digits and str(entry.get("sha256", "")).startswith(digits.group(1)):
+        return "verified" if len(digits.group(1)) == 64 else "prefix-checked"
+    return "verified" if entry.get("verified") else "unverified"
 
 
 class DatasetMismatchError(ValueError):
@@ -296,6 +325,22 @@ class ResultsStore:
                                   _bounded_decimals(decimals), str(metric), kind if kind in KINDS else "paired",
                                   str(group or ""))
                 for name, label, unit, higher, decimals, metric, kind, group in rows}
+
+    def weight_states(self) -> dict[str, str]:
+        """{weight file: WEIGHT_STATES key} over every run into this folder; a file used in several
+        runs gets the weakest state any of them recorded."""
+        order = list(WEIGHT_STATES)
+        states: dict[str, str] = {}
+        for (versions,) in self.query("SELECT versions FROM runs"):
+            try:
+                weights = json.loads(versions or "{}").get("weights", {})
+            except (json.JSONDecodeError, AttributeError):
+                continue
+            for name, entry in weights.items() if isinstance(weights, dict) else ():
+                state = weight_state(str(name), entry if isinstance(entry, dict) else {})
+                if order.index(state) >= order.index(states.get(name, "verified")):
+                    states[str(name)] = state
+        return dict(sorted(states.items()))
 
     def record_setting(self, codec: str, setting: str, params: dict) -> None:
         with self.db:

@@ -23,6 +23,7 @@ from rdpbench.report import bd, page, plots, tables
 from rdpbench.report.data import ReportData, ReportError, load
 from rdpbench.report.intervals import Bootstrap
 from rdpbench.safe_paths import file_stem
+from rdpbench.store import WEIGHT_STATES
 
 PRESETS = {"hific2020": ["fid", "kid", "niqe", "lpips", "ms_ssim", "psnr"]}
 
@@ -73,6 +74,11 @@ def _write(data: ReportData, out: Path, anchor: str | None, layout: list[str] | 
         pd.concat(tests, ignore_index=True).assign(caveats=tables.caveat_text(data)).to_csv(
             out / "equal_rate_tests.csv", index=False)
         written.append("equal_rate_tests.csv")
+    if data.context.weights:
+        pd.DataFrame({"file": list(data.context.weights), "state": list(data.context.weights.values()),
+                      "meaning": [WEIGHT_STATES[s] for s in data.context.weights.values()]}).to_csv(
+            out / "weights.csv", index=False)
+        written.append("weights.csv")
     bd.matched_bitrates(data).assign(caveats=tables.caveat_text(data)).to_csv(out / "matched_bitrates.csv", index=False)
     written.append("matched_bitrates.csv")
     json_folder = out / "compressai"

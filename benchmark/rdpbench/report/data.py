@@ -15,7 +15,7 @@ import pandas as pd
 
 from rdpbench import export
 from rdpbench.columns import Column
-from rdpbench.store import STORE_NAME, ResultsStore
+from rdpbench.store import STORE_NAME, WEIGHT_STATES, ResultsStore
 
 DECIMALS = {"bpp": 4, "bd_rate_percent": 2}  # columns that are not metrics; metrics declare their own
 
@@ -29,7 +29,7 @@ class Context:
     """What limits the meaning of every number in the report (see :func:`caveats`)."""
     dataset: str = "?"
     n_images: int = 0
-    unverified_weights: list[str] = field(default_factory=list)  # file names used without a hash match
+    weights: dict[str, str] = field(default_factory=dict)  # {weight file: rdpbench.store.WEIGHT_STATES key}
     n_patches: tuple[int, int] | None = None   # (min, max) patch count of the distribution metrics' values
     small_sample: bool = False                 # some value had fewer patches than its features' dimension
     patch_protocol: str = ""
@@ -125,18 +125,6 @@ def import_compressai_json(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _unverified_weights(store: ResultsStore) -> list[str]:
-    """Weight files any run into this folder used without a hash match (runs.versions -> weights)."""
-    names = []
-    for (versions,) in store.query("SELECT versions FROM runs"):
-        try:
-            weights = json.loads(versions or "{}").get("weights", {})
-        except json.JSONDecodeError:
-            continue
-        names += [name for name, entry in weights.items() if not entry.get("verified", False)]
-    return sorted(set(names))
-
-
 def _context(store: ResultsStore, summary: pd.DataFrame) -> Context:
     patches = None
     if "n_patches" in summary.columns and summary["n_patches"].notna().any():
@@ -145,7 +133,7 @@ def _context(store: ResultsStore, summary: pd.DataFrame) -> Context:
     protocols = summary["patch_protocol"].dropna().unique() if "patch_protocol" in summary.columns else []
     notes = summary["distribution_note"].dropna() if "distribution_note" in summary.columns else []
     return Context(dataset=store.meta("dataset_name") or "?", n_images=store.query("SELECT COUNT(*) FROM images")[0][0],
-                   unverified_weights=_unverified_weights(store), n_patches=patches,
+                   weights=store.weight_states(), n_patches=patches,
                    small_sample=any("small sample" in str(note) for note in notes),
                    patch_protocol="; ".join(map(str, protocols)))
 
@@ -153,7 +141,8 @@ def _context(store: ResultsStore, summary: pd.DataFrame) -> Context:
 def caveats(data: ReportData) -> list[tuple[str, bool]]:
     """The lines every figure, table and page carries, as (text, prominent): dataset and image count,
     the distribution metrics' patch count (with the small-sample warning when a value had fewer
-    patches than its features' dimension, as its note says), unverified weights."""
+    patches than its features' dimension, as its note says), partial coverage, and the weight
+    files' states (:func:`weight_lines`)."""
     context, lines = data.context, []
     lines.append((f"{context.dataset}, {context.n_images} images", False))
     distribution = "/".join(data.columns[m].label for m in data.distribution_metrics())
@@ -164,8 +153,27 @@ def caveats(data: ReportData) -> list[tuple[str, bool]]:
                  "patch count" if context.small_sample else "")
         lines.append((f"{distribution} on {count} patches{small}", context.small_sample))
     lines += [(line, False) for line in coverage(data)]
-    if context.unverified_weights:
-        lines.append((f"UNVERIFIED WEIGHTS ({', '.join(context.unverified_weights)}): "
+    lines += weight_lines(context.weights)
+    return lines
+
+
+def weight_lines(states: dict[str, str]) -> list[tuple[str, bool]]:
+    """The weight files' states as caveat lines, each file named once: a footnote for verified,
+    prefix-checked and unpublished-hash files, and a prominent (red) line for files used with
+    --allow-unverified-weights despite a hash that did not match."""
+    by_state: dict[str, list[str]] = {}
+    for name, state in states.items():
+        by_state.setdefault(state, []).append(name)
+    parts = []
+    if by_state.get("verified"):
+        parts.append(f"{len(by_state['verified'])} verified (full sha256)")
+    if by_state.get("prefix-checked"):
+        parts.append(f"prefix-checked, {WEIGHT_STATES['prefix-checked']}: {', '.join(by_state['prefix-checked'])}")
+    if by_state.get("unpublished"):
+        parts.append(f"unpublished hash ({WEIGHT_STATES['unpublished']}): {', '.join(by_state['unpublished'])}")
+    lines = [(f"Weights: {'; '.join(parts)}", False)] if parts else []
+    if by_state.get("unverified"):
+        lines.append((f"UNVERIFIED WEIGHTS ({', '.join(by_state['unverified'])}): {WEIGHT_STATES['unverified']}; "
                       "not comparable with published values", True))
     return lines
 

@@ -154,16 +154,18 @@ def caption(data: ReportData, note: str, bootstrap: Bootstrap = Bootstrap()) -> 
 CAPTION_SIZE = 5  # points
 
 
-def wrap(text: str, width_inches: float, size: float = CAPTION_SIZE) -> str:
-    """``text`` with every line wrapped to the figure's width (an average character is taken as
-    0.55 em wide), so a long caption grows the figure down, never sideways."""
-    columns = max(20, int(width_inches * 72 / (0.55 * size)))
-    return "\n".join(textwrap.fill(line, columns, break_long_words=True) for line in text.split("\n"))
+def wrap(text: str, width_inches: float, size: float = CAPTION_SIZE, bold: bool = False) -> str:
+    """``text`` with every line wrapped to the figure's width (a character taken as 0.62 em wide, 0.7
+    em in bold: wider than the average of DejaVu Sans), so a long caption grows the figure down,
+    never sideways."""
+    columns = max(20, int(width_inches * 72 / ((0.7 if bold else 0.62) * size)))
+    return "\n".join(textwrap.fill(line, columns, break_long_words=True, break_on_hyphens=False) for line in text.split("\n"))
 
 
 def add_caption(figure, data: ReportData, note: str, bootstrap: Bootstrap = Bootstrap()) -> None:
     text, prominent = caption(data, note, bootstrap)
-    figure.text(0.5, -0.01, wrap(text, figure.get_figwidth()), ha="center", va="top", fontsize=CAPTION_SIZE,
+    figure.text(0.5, -0.01, wrap(text, figure.get_figwidth(), bold=prominent), ha="center", va="top",
+                fontsize=CAPTION_SIZE,
                 color="#b00000" if prominent else "#333333", fontweight="bold" if prominent else "normal")
 
 
