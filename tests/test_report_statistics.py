@@ -314,3 +314,62 @@ def test_weight_states_are_named_once_and_red_only_for_unverified_files(tmp_path
     # a long caption wraps: the figure keeps the width it has without any weight files
     with Image.open(report / "overview.png") as ours, Image.open(tmp_path / "plain" / "report" / "overview.png") as plain:
         assert abs(ours.width - plain.width) <= 0.02 * plain.width
+
+
+# -- paper outputs ---------------------------------------------------------------------------------------
+def test_paper_outputs_bd_matrix_all_pairs_values_at_rates_and_ms_ssim_in_db(tmp_path, run_cli):
+    rng = np.random.default_rng(9)
+    images = [f"{i}.png" for i in range(5)]
+    rates, psnr = curves(rng, 5, settings=6)
+    ms_ssim = 1 - 0.1 / (1 + 4 * rates)  # rising with rate, per image
+    codecs = {"anchor": (rates, {"psnr": psnr, "ms_ssim": ms_ssim}),
+              "half": (rates * 0.5, {"psnr": psnr, "ms_ssim": ms_ssim}),  # the same quality at half the bits
+              "other": (rates * 1.1, {"psnr": psnr + 1, "ms_ssim": ms_ssim})}
+    folder = build_store(tmp_path, codecs, images)
+    report = tmp_path / "report"
+    assert run_cli("report", folder, "--anchor", "anchor", "--out", report, "--bootstrap", "100", "--bd-all-pairs",
+                   "--at-bpp", "0.3,0.6,100") == 0
+    # ms_ssim_db: -10 log10(1 - mean MS-SSIM), as CompressAI plots it, in tables, figures and BD-rates
+    summary = pd.read_csv(report / "summary.csv")
+    first = summary[(summary.codec == "anchor") & (summary.setting == "q=1")].iloc[0]
+    assert first.ms_ssim_db == pytest.approx(-10 * np.log10(1 - ms_ssim[0].mean()))
+    assert (report / "rd_ms_ssim_db.png").is_file() and "MS-SSIM [dB]" in (report / "summary.md").read_text()
+    bd_rates = pd.read_csv(report / "bd_rate.csv").set_index(["codec", "metric"])
+    for metric in ("psnr", "ms_ssim", "ms_ssim_db"):  # half the bits for the same quality: -50% whatever the axis
+        assert bd_rates.loc[("half", metric), "bd_rate_percent"] == pytest.approx(-50.0, abs=1e-6)
+    # the matrix: codecs x metrics against the anchor, with intervals
+    matrix = pd.read_csv(report / "bd_matrix.csv", dtype=str).set_index("codec (vs anchor)")
+    assert list(matrix.columns[:3]) == ["psnr", "ms_ssim", "ms_ssim_db"] and matrix.loc["half", "psnr"].startswith(
+        "-50.0 [-50.0, -50.0]")
+    assert r"\begin{tabular}" in (report / "bd_matrix.tex").read_text()
+    pairs = pd.read_csv(report / "bd_all_pairs.csv").set_index(["codec", "anchor", "metric"])
+    assert pairs.loc[("anchor", "half", "psnr"), "bd_rate_percent"] == pytest.approx(100.0, abs=1e-6)
+    assert "codec \\ anchor" in (report / "bd_all_pairs.md").read_text()
+    # values at chosen rates: interpolated on each curve (over the images every codec has), never extrapolated
+    at = pd.read_csv(report / "at_bpp.csv").set_index(["metric", "codec", "bpp"])
+    mean_rates, mean_psnr = rates.mean(1), psnr.mean(1)
+    expected = np.interp(np.log10(0.6), np.log10(mean_rates * 1.1), mean_psnr + 1)
+    assert at.loc[("psnr", "other", 0.6), "value"] == pytest.approx(expected)
+    assert math.isnan(at.loc[("psnr", "other", 100.0), "value"])
+    assert "| half |" in (report / "at_bpp.md").read_text() and r"\toprule" in (report / "at_bpp.tex").read_text()
+    # summary.tex: one table per metric group, 4 of the 6 settings per codec by default
+    latex = (report / "summary.tex").read_text()
+    assert latex.count(r"\begin{tabular}") == 1 and latex.count(" & q=") == 3 * 4
+
+
+def test_a_later_run_that_adds_a_metric_keeps_the_stored_timings(tmp_path):
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
+    with ResultsStore(tmp_path / "out") as store:
+        first = Task("jpeg", "jpeg", "q=1", (), "a.png", str(image), ("psnr",))
+        store.write_result(TaskResult(first, 8, 8, 10, 1.25, 0.5, 0.25, {"psnr": MetricValue(30.0)}), run_id=1)
+        later = Task("jpeg", "jpeg", "q=1", (), "a.png", str(image), ("lpips",))  # only the new metric
+        store.write_result(TaskResult(later, 8, 8, 10, 1.25, 9.0, 9.0, {"lpips": MetricValue(0.1)}), run_id=2)
+        assert store.query("SELECT encode_s, decode_s, run_id FROM rows") == [(0.5, 0.25, 1)]
+        assert sorted(store.query("SELECT metric, value FROM metric_values")) == [("lpips", 0.1), ("psnr", 30.0)]
+        # a row that had failed is replaced whole by its retry
+        failed = Task("jpeg", "jpeg", "q=2", (), "a.png", str(image), ("psnr",))
+        store.write_result(TaskResult(failed, error="boom"), run_id=1)
+        store.write_result(TaskResult(failed, 8, 8, 12, 1.5, 0.75, 0.5, {"psnr": MetricValue(31.0)}), run_id=3)
+        assert store.query("SELECT encode_s, decode_s, run_id, error FROM rows WHERE setting = 'q=2'") == \
+            [(0.75, 0.5, 3, None)]

@@ -213,6 +213,16 @@ def _resamples(text: str) -> int:
     return value
 
 
+def _rates(text: str) -> list[float]:
+    try:
+        rates = [float(part) for part in text.split(",")]
+    except ValueError:
+        rates = []
+    if not rates or not all(0 < rate < float("inf") for rate in rates):
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive bpp values separated by commas, e.g. 0.25,0.5,1.0")
+    return rates
+
+
 def _report(args: argparse.Namespace) -> int:
     from rdpbench.report.build import build
     from rdpbench.report.intervals import Bootstrap
@@ -223,7 +233,8 @@ def _report(args: argparse.Namespace) -> int:
                     preset=args.preset, imports=[Path(p) for p in args.imports],
                     images=args.images.split(",") if args.images else None, target_bpp=args.target_bpp,
                     bd_method=args.bd_method, bpp_range=args.bpp_range,
-                    bootstrap=Bootstrap(args.bootstrap, args.seed))
+                    bootstrap=Bootstrap(args.bootstrap, args.seed), at_bpp=args.at_bpp,
+                    bd_all_pairs=args.bd_all_pairs, tex_settings=args.tex_settings)
     print(f"report: {out}/index.html ({len(written)} files); open it in a browser "
           f"(xdg-open {shlex.quote(str(out / 'index.html'))})")
     return 0
@@ -297,6 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--bootstrap", type=_resamples, default=1000, metavar="N",
                         help="bootstrap resamples of every interval (default 1000; 0: no intervals)")
     report.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws (default 0)")
+    report.add_argument("--at-bpp", type=_rates, metavar="BPP,BPP", help="tables of every metric at these rates "
+                        "(interpolated on each codec's curve, never extrapolated), e.g. 0.25,0.5,1.0")
+    report.add_argument("--bd-all-pairs", action="store_true", help="BD-rates of every codec against every other")
+    report.add_argument("--tex-settings", type=int, default=4, metavar="N",
+                        help="settings per codec in summary.tex, evenly spaced in rate (default 4; 0: all)")
     report.set_defaults(handler=_report)
 
     weights = commands.add_parser("weights", help="pretrained files: which are needed, found, verified; fetch them")

@@ -375,13 +375,19 @@ class ResultsStore:
         return status
 
     def write_result(self, result: TaskResult, run_id: int) -> None:
-        """Insert or replace one task's row and add its metric values, atomically."""
+        """Insert or replace one task's row and add its metric values, atomically. A successful row
+        that was already stored successfully (a later run adding metrics to it) keeps its stored
+        encode/decode times and ``run_id``: timings come from the run that first encoded it."""
         task = result.task
         key = (task.codec, task.setting, task.image)
+        kept = "CASE WHEN rows.error IS NULL AND excluded.error IS NULL THEN rows.{0} ELSE excluded.{0} END"
         with self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO rows (codec, setting, image, width, height, bytes, bpp, encode_s, decode_s,"
-                " error, run_id, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO rows (codec, setting, image, width, height, bytes, bpp, encode_s, decode_s,"
+                " error, run_id, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (codec, setting, image) DO UPDATE SET width = excluded.width, height = excluded.height,"
+                " bytes = excluded.bytes, bpp = excluded.bpp, error = excluded.error, worker = excluded.worker, "
+                + ", ".join(f"{column} = {kept.format(column)}" for column in ("encode_s", "decode_s", "run_id")),
                 (*key, result.width, result.height, result.bytes, result.bpp, result.encode_s,
                  result.decode_s, result.error or None, run_id, result.worker),
             )

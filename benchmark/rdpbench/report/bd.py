@@ -154,8 +154,10 @@ def _bootstrap(data: ReportData, codec: str, anchor: str, metric: str, reference
     curves = []
     for name, curve in ((anchor, reference), (codec, test)):
         settings = list(curve["setting"])
-        curves.append([resampled_means(per_image_matrix(data.per_image, name, settings, images, column), draws)
-                       for column in ("bpp", metric)])
+        source, transform = data.source(metric)
+        curves.append([resampled_means(per_image_matrix(data.per_image, name, settings, images, "bpp"), draws),
+                       transform(resampled_means(per_image_matrix(data.per_image, name, settings, images, source),
+                                                 draws))])
     (rate_a, value_a), (rate_t, value_t) = curves
     rates, deltas = bjontegaard_batch.bd_rate_and_metric(rate_a, sign * value_a, rate_t, sign * value_t, method)
     rate_low, rate_high, undefined = bootstrap.interval(rates)

@@ -11,15 +11,17 @@ Fig. 3/4): FID, KID, NIQE, LPIPS, MS-SSIM, PSNR against bpp, in a 2x3 grid, and 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from rdpbench import export
-from rdpbench.report import bd, page, plots, tables
+from rdpbench.report import bd, page, paper, plots, tables
 from rdpbench.report.data import ReportData, ReportError, load
 from rdpbench.report.intervals import Bootstrap
 from rdpbench.safe_paths import file_stem
@@ -31,9 +33,15 @@ PRESETS = {"hific2020": ["fid", "kid", "niqe", "lpips", "ms_ssim", "psnr"]}
 def build(results: Path, out: Path, anchor: str | None = None, metrics: list[str] | None = None,
           preset: str | None = None, imports: list[Path] = (), images: list[str] | None = None,
           target_bpp: float | None = None, bd_method: str = bd.DEFAULT_METHOD,
-          bpp_range: plots.BppRange = "shared", bootstrap: Bootstrap = Bootstrap()) -> list[str]:
+          bpp_range: plots.BppRange = "shared", bootstrap: Bootstrap = Bootstrap(),
+          at_bpp: list[float] | None = None, bd_all_pairs: bool = False,
+          tex_settings: int = paper.DEFAULT_TEX_SETTINGS) -> list[str]:
     """Render the report of the results folder ``results`` into ``out``; return the files written.
-    ``bootstrap``: resamples and seed of every interval (rdpbench.report.intervals)."""
+    ``bootstrap``: resamples and seed of every interval (rdpbench.report.intervals); ``at_bpp``:
+    rates for the values-at-rate tables; ``bd_all_pairs``: BD-rates of every codec against every
+    other; ``tex_settings``: settings per codec in summary.tex (rdpbench.report.paper)."""
+    if at_bpp is not None and (not at_bpp or any(not (rate > 0 and math.isfinite(rate)) for rate in at_bpp)):
+        raise ReportError(f"--at-bpp {','.join(map(str, at_bpp or []))}: give positive rates, e.g. 0.25,0.5,1.0")
     if preset and preset not in PRESETS:
         raise ReportError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     data = load(results, imports, metrics or None)
@@ -45,7 +53,8 @@ def build(results: Path, out: Path, anchor: str | None = None, metrics: list[str
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        written = _write(data, staging, anchor, layout, images, target_bpp, bd_method, bpp_range, bootstrap)
+        written = _write(data, staging, anchor, layout, images, target_bpp, bd_method, bpp_range, bootstrap,
+                         Paper(sorted(set(at_bpp or [])), bd_all_pairs, tex_settings))
         out.mkdir(exist_ok=True)
         for entry in staging.iterdir():
             target = out / entry.name
@@ -57,14 +66,35 @@ def build(results: Path, out: Path, anchor: str | None = None, metrics: list[str
     return written
 
 
+@dataclass(frozen=True)
+class Paper:
+    """The paper outputs asked for (rdpbench.report.paper)."""
+    at_bpp: list[float]
+    bd_all_pairs: bool
+    tex_settings: int
+
+
 def _write(data: ReportData, out: Path, anchor: str | None, layout: list[str] | None, images: list[str] | None,
-           target_bpp: float | None, bd_method: str, bpp_range: plots.BppRange, bootstrap: Bootstrap) -> list[str]:
+           target_bpp: float | None, bd_method: str, bpp_range: plots.BppRange, bootstrap: Bootstrap,
+           options: "Paper") -> list[str]:
     written = plots.render(data, out, layout, columns=3, bpp_range=bpp_range, bootstrap=bootstrap)
     bd_frame = bd.bd_rates(data, anchor, bd_method, bootstrap) if anchor else None
     tables.summary_csv(data).to_csv(out / "summary.csv", index=False)
     (out / "summary.md").write_text(tables.markdown(data, bd_frame, anchor))
-    (out / "summary.tex").write_text(tables.latex(data))
+    (out / "summary.tex").write_text(paper.summary_latex(data, options.tex_settings))
     written += ["summary.csv", "summary.md", "summary.tex"]
+    outputs = {}
+    if bd_frame is not None and len(bd_frame):
+        outputs.update(paper.bd_outputs(data, bd_frame, "bd_matrix", f"BD-rate against {anchor}", per_metric=False))
+    if options.bd_all_pairs and len(data.codecs()) > 1:
+        pairs = [(codec, other) for codec in data.codecs() for other in data.codecs() if codec != other]
+        outputs.update(paper.bd_outputs(data, bd.bd_table(data, pairs, bd_method, bootstrap), "bd_all_pairs",
+                                        "BD-rate, every codec against every other", per_metric=True))
+    if options.at_bpp:
+        outputs.update(paper.at_bpp_outputs(data, options.at_bpp))
+    for name, text in outputs.items():
+        (out / name).write_text(text)
+    written += list(outputs)
     if bd_frame is not None:
         bd_frame.assign(caveats=tables.caveat_text(data)).to_csv(out / "bd_rate.csv", index=False)
         written.append("bd_rate.csv")

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from rdpbench import export
@@ -45,6 +46,14 @@ class ReportData:
     imported: set[str]           # codec labels that come from --import files
     results: Path
     context: Context = field(default_factory=Context)
+    views: dict[str, str] = field(default_factory=dict)  # {view column: the column it transforms} (see VIEWS)
+
+    def source(self, column: str) -> tuple[str, object]:
+        """(the per-image column whose mean ``column`` is computed from, the function applied to that
+        mean: identity for a plain column, VIEWS' transform for a view such as ms_ssim_db)."""
+        if column in self.views:
+            return self.views[column], VIEWS[column][1]
+        return column, lambda mean: mean
 
     def decimals(self, column: str) -> int:
         """Digits after the point for ``column``: as its metric declared, 4 when unknown."""
@@ -75,10 +84,12 @@ class ReportData:
         rows = self.per_image[(self.per_image["codec"] == codec) & self.per_image["image"].isin(images)
                               & (self.per_image["error"] == "")]
         settings = set(self.curve(codec, metric)["setting"])
-        rows = rows[rows["setting"].isin(settings)].dropna(subset=["bpp", metric])
-        means = rows.groupby("setting", sort=False).agg(bpp=("bpp", "mean"), value=(metric, "mean"),
+        column, transform = self.source(metric)
+        rows = rows[rows["setting"].isin(settings)].dropna(subset=["bpp", column])
+        means = rows.groupby("setting", sort=False).agg(bpp=("bpp", "mean"), value=(column, "mean"),
                                                         n=("image", "nunique"))
-        means = means[means["n"] == len(set(images))].rename(columns={"value": metric}).reset_index()
+        means = means[means["n"] == len(set(images))].reset_index()
+        means[metric] = transform(means["value"].to_numpy(float))
         return means[["bpp", metric, "setting"]].sort_values("bpp").reset_index(drop=True)
 
     def images_with(self, codec: str, metric: str) -> set[str] | None:
@@ -103,6 +114,39 @@ class ReportData:
     def full_coverage(self, images: list[str] | None) -> bool:
         """Whether ``images`` are all the folder's images (or None: the summary means are used)."""
         return images is None or len(images) >= self.context.n_images
+
+
+def ms_ssim_db(values):
+    """-10 log10(1 - MS-SSIM): MS-SSIM in dB, as CompressAI's plots and most papers show it (inf at 1)."""
+    with np.errstate(divide="ignore"):
+        return -10 * np.log10(1 - np.asarray(values, float))
+
+
+# Views: a column computed from another's mean (never stored): {view: (source column, transform, metadata)}.
+# As in CompressAI's plots, the transform applies to the mean over images (per-image comparisons
+# transform each image's value, which orders images the same way).
+VIEWS = {"ms_ssim_db": ("ms_ssim", ms_ssim_db, dict(label="MS-SSIM", unit="dB", higher_is_better=True, decimals=2))}
+
+
+def _add_views(summary: pd.DataFrame, per_image: pd.DataFrame, columns: dict[str, Column]) -> dict[str, str]:
+    """Add every view whose source column has values, right after its source in the metric order."""
+    added = {}
+    for view, (source, transform, shown) in VIEWS.items():
+        if source not in columns or source not in summary.columns or view in columns:
+            continue
+        summary[view] = transform(summary[source])
+        if export.count_column(source) in summary.columns:
+            summary[export.count_column(view)] = summary[export.count_column(source)]
+        if source in per_image.columns:
+            per_image[view] = transform(per_image[source])
+        base = columns[source]
+        items = list(columns.items())
+        position = [name for name, _ in items].index(source) + 1
+        items.insert(position, (view, Column(view, metric=base.metric, kind=base.kind, group=base.group, **shown)))
+        columns.clear()
+        columns.update(items)
+        added[view] = source
+    return added
 
 
 def import_compressai_json(path: Path) -> pd.DataFrame:
@@ -220,6 +264,7 @@ def load(results: Path, imports: list[Path] = (), metrics: list[str] | None = No
     imported = [import_compressai_json(path) for path in imports]
     labels = {frame["codec"].iloc[0] for frame in imported}
     summary = pd.concat([summary, *imported], ignore_index=True)
+    views = _add_views(summary, per_image, columns)
     present = [m for m, column in columns.items() if column.is_quality and m in summary.columns
                and summary[m].notna().any()]
     if not present:
@@ -232,4 +277,4 @@ def load(results: Path, imports: list[Path] = (), metrics: list[str] | None = No
             hint = f"did you mean {close[0]}? " if close else ""
             raise ReportError(f"no values for {', '.join(unknown)} in {results}: {hint}choose from {', '.join(present)}")
         present = [m for m in present if m in metrics]
-    return ReportData(summary, per_image, originals, present, columns, labels, Path(results), context)
+    return ReportData(summary, per_image, originals, present, columns, labels, Path(results), context, views)

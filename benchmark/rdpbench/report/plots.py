@@ -53,13 +53,14 @@ def bootstrap_band(data: ReportData, codec: str, metric: str,
     if not data.columns[metric].per_image or metric not in rows or rows[metric].isna().all() or bootstrap.resamples < 2:
         return None
     points = []
+    source, transform = data.source(metric)
     for _, group in rows.groupby("setting"):
-        values = group[metric].to_numpy(float)
+        values = group[source].to_numpy(float)
         values = values[np.isfinite(values)]
         if len(values) < 2:
             continue
         means = values[bootstrap.draws(len(values))].mean(axis=1)
-        points.append((group["bpp"].mean(), *np.percentile(means, [2.5, 97.5])))
+        points.append((group["bpp"].mean(), *transform(np.percentile(means, [2.5, 97.5]))))  # monotone views
     if not points:
         return None
     points.sort()

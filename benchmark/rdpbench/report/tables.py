@@ -4,8 +4,7 @@
 - ``summary.md``: the caveats, then one compact table per metric group (distortion, perceptual,
   no-reference, distribution) holding only the codecs and metrics that have values in that group,
   then the equal-rate tables and the BD-rates.
-- ``summary.tex``: one row per codec x setting, no bold (the best value of an RD table is just its
-  highest-rate row, which says nothing); the caveats as the table's last line.
+- ``summary.tex``: rdpbench.report.paper (one compact table per metric group).
 - Equal-rate tables (:func:`at_rates`): each codec's metric interpolated at a few common bpp
   (piecewise-linear in log-rate on its own curve, never extrapolated: "–" outside its range); only
   there is the best value of each row bold, since only there are the codecs at the same rate. The
@@ -288,31 +287,4 @@ def markdown(data: ReportData, bd: pd.DataFrame | None = None, anchor: str | Non
         lines += _markdown_table(data, bd_display(data, bd).drop(columns="anchor"))
         lines += [""]
     lines += ["(↑/↓: higher/lower is better. Figures and a visual comparison: index.html.)"]
-    return "\n".join(lines) + "\n"
-
-
-def _latex_escape(text: str) -> str:
-    return "".join(LATEX_SPECIAL.get(ch, ch) for ch in str(text))
-
-
-def latex(data: ReportData) -> str:
-    frame = table(data)
-    shown, rows = text_rows(data, frame)
-    arrows = {True: r" $\uparrow$", False: r" $\downarrow$", None: ""}
-    heads = [_latex_escape(data.columns[c].heading) + arrows[data.columns[c].higher_is_better]
-             if c in data.columns else _latex_escape(c) for c in shown]
-    lines = [r"% requires \usepackage{booktabs}", r"\begin{tabular}{ll" + "r" * (len(shown) - 2) + "}",
-             r"\toprule", " & ".join(heads) + r" \\", r"\midrule"]
-    previous = None
-    for cells in rows:
-        codec = cells[0]
-        cells = [_latex_escape(codec) if codec != previous else "", _latex_escape(cells[1]),
-                 *(_latex_escape(cell).replace("inf", r"$\infty$") for cell in cells[2:])]
-        if previous is not None and codec != previous:
-            lines.append(r"\midrule")
-        previous = codec
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule",
-              rf"\multicolumn{{{len(shown)}}}{{l}}{{\footnotesize {_latex_escape(caveat_text(data))}}} \\",
-              r"\end{tabular}"]
     return "\n".join(lines) + "\n"
