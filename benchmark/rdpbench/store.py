@@ -19,6 +19,9 @@ Tables
   recomputed (other subsets, other KID settings) without running Inception again.
 - ``distribution_values``: FID, KID, ... per (codec, setting), with the patch count and protocol.
 - ``original_values``: no-reference metrics (NIQE) of the original images.
+- ``original_features``: patch features of the originals per feature spec (as ``features``), so the
+  report can bootstrap FID/KID over images without running a network; stores from before it have
+  none until a run adds them (the report then gives those metrics no interval).
 
 Opening checks the folder and the file before anything is written: ``--out`` that is a file or
 not writable, a file that is not an rdpbench store, or a damaged one (``PRAGMA quick_check``) is
@@ -85,6 +88,8 @@ CREATE TABLE IF NOT EXISTS features (
 CREATE TABLE IF NOT EXISTS distribution_values (
     codec TEXT, setting TEXT, metric TEXT, column_name TEXT, value REAL, n_patches INTEGER, n_images INTEGER,
     spec TEXT, note TEXT, PRIMARY KEY (codec, setting, column_name));
+CREATE TABLE IF NOT EXISTS original_features (
+    spec TEXT, image TEXT, n_patches INTEGER, data BLOB, PRIMARY KEY (spec, image));
 CREATE TABLE IF NOT EXISTS original_values (
     image TEXT, metric TEXT, value REAL, note TEXT, PRIMARY KEY (image, metric));
 """
@@ -406,6 +411,19 @@ class ResultsStore:
         rows = self.db.execute(
             "SELECT f.image, f.data FROM features f JOIN rows r USING (codec, setting, image) "
             "WHERE f.codec = ? AND f.setting = ? AND f.spec = ? AND r.bytes IS NOT NULL", (codec, setting, spec))
+        return {image: np.load(io.BytesIO(data)) for image, data in rows}
+
+    def write_original_features(self, spec: str, features: dict[str, np.ndarray]) -> None:
+        """Patch features of the originals, {image: float32 (n_patches, dimension)}, for ``spec``."""
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO original_features VALUES (?, ?, ?, ?)",
+                                [(spec, image, len(array), _array_bytes(array)) for image, array in features.items()])
+
+    def original_features(self, spec: str) -> dict[str, np.ndarray]:
+        """{image: features} of the originals for ``spec``; empty when none were stored."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'original_features'").fetchone():
+            return {}
+        rows = self.db.execute("SELECT image, data FROM original_features WHERE spec = ?", (spec,))
         return {image: np.load(io.BytesIO(data)) for image, data in rows}
 
     def write_distribution(self, codec: str, setting: str, metric: str, values: dict[str, float], n_patches: int,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from rdpbench import export
-from rdpbench.report import bd, page, paper, plots, tables
+from rdpbench.report import bd, intervals, page, paper, plots, tables
 from rdpbench.report.data import ReportData, ReportError, load
 from rdpbench.report.intervals import Bootstrap
 from rdpbench.safe_paths import file_stem
@@ -45,6 +45,7 @@ def build(results: Path, out: Path, anchor: str | None = None, metrics: list[str
     if preset and preset not in PRESETS:
         raise ReportError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     data = load(results, imports, metrics or None)
+    attach_distribution_intervals(data, bootstrap)
     layout = PRESETS.get(preset)
     if layout and not metrics:
         data.metrics = [m for m in layout if m in data.metrics]
@@ -64,6 +65,23 @@ def build(results: Path, out: Path, anchor: str | None = None, metrics: list[str
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written
+
+
+def attach_distribution_intervals(data: ReportData, bootstrap: Bootstrap) -> None:
+    """Add ``<column>_ci_low``/``_ci_high`` of the distribution metrics to the summary (intervals.
+    distribution_intervals) and their method to the caveats' context."""
+    if not data.distribution_metrics() or bootstrap.resamples < 2:
+        return
+    from rdpbench.store import ResultsStore
+
+    with ResultsStore(data.results, read_only=True) as store:
+        found = intervals.distribution_intervals(store, bootstrap)
+    for row in found.to_dict("records"):
+        where = (data.summary["codec"] == row["codec"]) & (data.summary["setting"] == row["setting"])
+        data.summary.loc[where, f"{row['column']}_ci_low"] = row["ci_low"]
+        data.summary.loc[where, f"{row['column']}_ci_high"] = row["ci_high"]
+    methods = sorted({text for text in found["interval"] if text}) + sorted({text for text in found["note"] if text})
+    data.context.distribution_intervals = "; ".join(methods)
 
 
 @dataclass(frozen=True)
@@ -113,9 +131,11 @@ def _write(data: ReportData, out: Path, anchor: str | None, layout: list[str] | 
     written.append("matched_bitrates.csv")
     json_folder = out / "compressai"
     json_folder.mkdir(exist_ok=True)
+    derived = [c for c in data.summary.columns  # views and intervals are not CompressAI results
+               if c in data.views or c.endswith(("_ci_low", "_ci_high"))]
     for codec in data.codecs():
         if codec not in data.imported:
-            document = export.compressai_json(data.summary, codec, "")
+            document = export.compressai_json(data.summary.drop(columns=derived), codec, "")
             (json_folder / f"{file_stem(codec)}.json").write_text(json.dumps(document, indent=2))
     written.append("compressai/*.json")
     page.render(data, out, written, [w for w in written if not w.endswith((".pdf", ".svg"))], bd_frame,

@@ -34,6 +34,7 @@ class Context:
     n_patches: tuple[int, int] | None = None   # (min, max) patch count of the distribution metrics' values
     small_sample: bool = False                 # some value had fewer patches than its features' dimension
     patch_protocol: str = ""
+    distribution_intervals: str = ""           # how the distribution metrics' intervals were made, or why not
 
 
 @dataclass
@@ -196,6 +197,8 @@ def caveats(data: ReportData) -> list[tuple[str, bool]]:
         small = (f" — SMALL SAMPLE (fewer patches than feature dimensions): compare {distribution} only at equal "
                  "patch count" if context.small_sample else "")
         lines.append((f"{distribution} on {count} patches{small}", context.small_sample))
+        if context.distribution_intervals:
+            lines.append((f"{distribution} intervals [in brackets]: {context.distribution_intervals}", False))
     lines += [(line, False) for line in coverage(data)]
     lines += weight_lines(context.weights)
     return lines
@@ -228,6 +231,8 @@ def coverage(data: ReportData) -> list[str]:
     tables mark such values with their n, and comparisons use the images both codecs have."""
     total, lines = data.context.n_images, []
     for metric in data.metrics:
+        if metric in data.views:  # its source's line says it
+            continue
         column = export.count_column(metric) if data.columns[metric].per_image else "n_feature_images"
         if column not in data.summary.columns:
             continue

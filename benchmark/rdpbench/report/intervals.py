@@ -18,6 +18,11 @@ Conventions (each output that carries an interval names its method, resample cou
   rate are left out, never extrapolated); "better on k of n images"; two-sided sign test
   (``scipy.stats.binomtest``, p = 1/2, ties left out) and Wilcoxon signed-rank test
   (``scipy.stats.wilcoxon``, zero differences left out).
+- **Distribution metrics** (:func:`distribution_intervals`): FID-type and KID values are bootstrapped
+  over images, each draw taking whole images with all their patches on both sides, recomputed from
+  the stored features (the originals' too: ``original_features``) without any network, with at most
+  ``MAX_DISTRIBUTION_RESAMPLES`` draws and up to ``MAX_PATCHES`` patches; other distribution metrics
+  get no interval, and say so.
 - **No difference**: an interval that includes 0, or a test with p >= 0.05, is reported as
   "no significant difference" (``NOT_SIGNIFICANT``) in tables and on the page.
 """
@@ -112,3 +117,96 @@ def paired_at_rate(codec_values: np.ndarray, anchor_values: np.ndarray, higher_i
     return {"n_images": int(both.sum()), "better_on": better, "worse_on": worse,
             "ties": int(both.sum()) - better - worse, "sign_test_p": float(sign_p), "wilcoxon_p": wilcoxon_p,
             "mean_difference": float(difference.mean()) if len(difference) else math.nan, "verdict": verdict}
+
+
+# -- distribution metrics ---------------------------------------------------------------------------------
+FRECHET = {"fid", "fd_dinov2"}  # torch-fidelity's Fréchet distance of the two feature sets
+KERNEL = {"kid"}                # torch-fidelity's KID: polynomial kernel (x.y / D + 1)^3, unbiased MMD^2
+MAX_PATCHES = 1000              # up to KID's subset size its value is the MMD^2 of the whole sets, as here
+MAX_DISTRIBUTION_RESAMPLES = 200  # each Fréchet draw needs an eigen-decomposition: at most this many
+
+
+def distribution_draws(reference: list[np.ndarray], reconstruction: list[np.ndarray], weights: np.ndarray,
+                       columns: set[str]) -> dict[str, np.ndarray]:
+    """FID-type and KID values of resampled feature sets, from the stored features alone.
+
+    ``reference``/``reconstruction``: per image, its patches' features (p_i, D), the same p_i on both
+    sides; ``weights``: (B, n_images) how often each draw takes each image (with all its patches).
+    Each value equals the metric of the feature sets with every image's patches repeated that often:
+    the n x n products of the patches (n = all patches) are formed once and each draw reweights them
+    (the Fréchet distance's tr sqrt(S1 S2) is the nuclear norm of the weighted, centred cross product,
+    as in rdpbench.metrics.distribution.fid_from_few_features). Returns {column: (B,)}."""
+    owner = np.repeat(np.arange(len(reference)), [len(f) for f in reference])
+    first, second = (np.concatenate(f).astype(np.float64) for f in (reference, reconstruction))
+    dimension = first.shape[1]
+    g11, g22, g12 = first @ first.T, second @ second.T, first @ second.T
+    out = {column: np.empty(len(weights)) for column in columns & (FRECHET | KERNEL)}
+    chunk = max(1, int(2e7 // len(owner) ** 2))
+    for start in range(0, len(weights), chunk):
+        w = weights[start:start + chunk][:, owner].astype(np.float64)  # (b, n) patch weights
+        total = w.sum(axis=1)
+
+        def quadratic(matrix):
+            return np.einsum("bp,pq,bq->b", w, matrix, w)
+
+        if columns & FRECHET:
+            m11, m22, m12 = quadratic(g11) / total ** 2, quadratic(g22) / total ** 2, quadratic(g12) / total ** 2
+            traces = [((w * np.diag(g)).sum(axis=1) - total * m) / (total - 1) for g, m in ((g11, m11), (g22, m22))]
+            rows_mean, columns_mean = w @ g12.T / total[:, None], w @ g12 / total[:, None]
+            covmean = np.empty(len(w))
+            for b, weight in enumerate(w):  # patches the draw does not take drop out of the product
+                taken = np.flatnonzero(weight)
+                centred = (g12[np.ix_(taken, taken)] - rows_mean[b][taken][:, None] - columns_mean[b][taken][None, :]
+                           + m12[b])
+                root = np.sqrt(weight[taken])
+                scaled = root[:, None] * centred * root[None, :]
+                covmean[b] = np.sqrt(np.clip(np.linalg.eigvalsh(scaled @ scaled.T), 0, None)).sum()
+            covmean /= total - 1
+            value = m11 + m22 - 2 * m12 + traces[0] + traces[1] - 2 * covmean
+            for column in columns & FRECHET:
+                out[column][start:start + chunk] = value
+        if columns & KERNEL:
+            kernels = [(g / dimension + 1) ** 3 for g in (g11, g22, g12)]
+            within = [(quadratic(k) - (w * np.diag(k)).sum(axis=1)) / (total * (total - 1)) for k in kernels[:2]]
+            value = within[0] + within[1] - 2 * quadratic(kernels[2]) / total ** 2
+            for column in columns & KERNEL:
+                out[column][start:start + chunk] = value
+    return out
+
+
+def distribution_intervals(store, bootstrap: Bootstrap) -> pd.DataFrame:
+    """95% bootstrap intervals over images (each with its patches, the same images on the originals'
+    side) of every stored FID-type and KID value, from the stored features: codec, setting, column,
+    ci_low, ci_high, interval (the method), note (why a value has none)."""
+    values = store.query("SELECT codec, setting, column_name, spec, n_patches FROM distribution_values "
+                         "WHERE value IS NOT NULL")
+    rows, cache = [], {}
+    for codec, setting, column, spec, n_patches in values:
+        row = {"codec": codec, "setting": setting, "column": column, "ci_low": math.nan, "ci_high": math.nan,
+               "interval": "", "note": ""}
+        rows.append(row)
+        if column not in FRECHET | KERNEL:
+            row["note"] = "no interval: no resampling formula for this metric in the report"
+            continue
+        if spec not in cache:
+            cache[spec] = store.original_features(spec)
+        originals = cache[spec]
+        reconstructions = store.features_of(codec, setting, spec)
+        images = sorted(set(originals) & set(reconstructions))
+        if not originals:
+            row["note"] = "no interval: the originals' features are not in this store (a run with this rdpbench adds them)"
+        elif (n_patches or 0) > MAX_PATCHES:
+            row["note"] = f"no interval: {n_patches} patches (the report resamples up to {MAX_PATCHES})"
+        elif len(images) < 2 or bootstrap.resamples < 2:
+            row["note"] = f"no interval: {len(images)} image(s)"
+        if row["note"]:
+            continue
+        fewer = Bootstrap(min(bootstrap.resamples, MAX_DISTRIBUTION_RESAMPLES), bootstrap.seed)
+        draws = fewer.draws(len(images))
+        weights = np.zeros((len(draws), len(images)), np.int64)
+        np.add.at(weights, (np.arange(len(draws))[:, None], draws), 1)
+        resampled = distribution_draws([originals[i] for i in images], [reconstructions[i] for i in images], weights,
+                                       {column})[column]
+        row["ci_low"], row["ci_high"], undefined = fewer.interval(resampled)
+        row["interval"] = fewer.describe(len(images), undefined, "images with their patches")
+    return pd.DataFrame(rows, columns=["codec", "setting", "column", "ci_low", "ci_high", "interval", "note"])

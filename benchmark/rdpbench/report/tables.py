@@ -41,6 +41,8 @@ def table(data: ReportData, metrics: list[str] | None = None) -> pd.DataFrame:
     columns += [export.count_column(c) for c in ["bpp", *metrics]]
     if distribution:
         columns.append("n_feature_images")
+        columns += [f"{m}_ci_{end}" for m in metrics if m in distribution for end in ("low", "high")
+                    if f"{m}_ci_{end}" in data.summary.columns]
     frame = data.summary.reindex(columns=columns)
     return frame[frame[metrics].notna().any(axis=1)].reset_index(drop=True)
 
@@ -64,13 +66,17 @@ def text_rows(data: ReportData, frame: pd.DataFrame, metric: str | None = None) 
     """The shown columns of ``frame`` and its cells as text: count columns are not shown, a value
     over fewer than the folder's images gets "(n=k)". ``metric``: format every column but bpp as
     this metric (the equal-rate tables)."""
-    hidden = {c for c in frame.columns if export.is_count_column(c, frame.columns)} | {"n_feature_images"}
+    bounds = {f"{c}_ci_{end}" for c in frame.columns for end in ("low", "high")}
+    hidden = {c for c in frame.columns if export.is_count_column(c, frame.columns) or c in bounds} | {"n_feature_images"}
     shown = [c for c in frame.columns if c not in hidden]
     rows = []
     for row in frame.to_dict("records"):
         cells = []
         for column in shown:
             text = format_value(data, metric if metric and column != "bpp" else column, row[column])
+            low, high = row.get(f"{column}_ci_low"), row.get(f"{column}_ci_high")
+            if low is not None and high is not None and not (math.isnan(low) or math.isnan(high)):
+                text += f" [{format_value(data, column, low)}, {format_value(data, column, high)}]"
             count = value_count(data, row, column)
             cells.append(f"{text} (n={count})" if count is not None and text != "–" else text)
         rows.append(cells)
