@@ -439,3 +439,25 @@ def test_fid_and_kid_intervals_bootstrap_images_with_their_patches_from_stored_f
     row = summary.loc[("a", "q=1")]
     assert f"{row.fid:.2f} [{row.fid_ci_low:.2f}, {row.fid_ci_high:.2f}]" in markdown
     assert "200 resamples, seed 5" in markdown and "images with their patches" in markdown
+    # BD-rate of FID: the same draws of images (with their patches) for both codecs' every setting
+    import bjontegaard
+
+    assert run_cli("report", out, "--out", tmp_path / "bd", "--anchor", "a", "--bootstrap", "200", "--seed", "2") == 0
+    row = pd.read_csv(tmp_path / "bd" / "bd_rate.csv").set_index(["codec", "metric"]).loc[("b", "fid")]
+    assert row.interval == "95% percentile bootstrap over 10 images with their patches, paired, 200 resamples, seed 2"
+    rates = np.array([0.2, 0.4, 0.8])
+    ours = []
+    for draw in draws:
+        fid = {codec: [fid_from_few_features(np.concatenate([originals[images[i]] for i in draw]),
+                                             np.concatenate([reconstructions[codec, f"q={s + 1}", images[i]]
+                                                             for i in draw])) for s in range(3)]
+               for codec in ("a", "b")}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours.append(bjontegaard.bd_rate(rates, -np.array(fid["a"]), rates, -np.array(fid["b"]), method="akima",
+                                            require_matching_points=False, min_overlap=0))
+    ours = np.array(ours)
+    ours = ours[np.isfinite(ours)]
+    low, high = np.percentile(ours, [2.5, 97.5])
+    assert row.bd_rate_ci_low == pytest.approx(low, abs=0.8 * ours.std())
+    assert row.bd_rate_ci_high == pytest.approx(high, abs=0.8 * ours.std())

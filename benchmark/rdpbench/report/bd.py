@@ -40,7 +40,8 @@ import pandas as pd
 
 from rdpbench.report import bjontegaard_batch
 from rdpbench.report.data import ReportData
-from rdpbench.report.intervals import NOT_SIGNIFICANT, Bootstrap, excludes_zero, per_image_matrix, resampled_means
+from rdpbench.report.intervals import (NOT_SIGNIFICANT, Bootstrap, distribution_curve_draws, excludes_zero,
+                                      per_image_matrix, resampled_means)
 
 MIN_POINTS = 3
 DEFAULT_METHOD = "akima"
@@ -146,16 +147,29 @@ def _bootstrap(data: ReportData, codec: str, anchor: str, metric: str, reference
                images: list[str] | None, sign: float, method: str, bootstrap: Bootstrap) -> tuple[dict, str]:
     """The paired bootstrap intervals of BD-rate and BD-metric, and a note when there are none."""
     empty = dict.fromkeys(["bd_rate_ci_low", "bd_rate_ci_high", "bd_metric_ci_low", "bd_metric_ci_high"], math.nan)
-    if images is None:
-        return {**empty, "interval": ""}, "no interval: no per-image values for this metric"
-    if len(images) < 2 or bootstrap.resamples < 2:
-        return {**empty, "interval": ""}, f"no interval: {len(images)} image(s)"
-    draws = bootstrap.draws(len(images))
+    if images is None and (bootstrap.resamples < 2 or {codec, anchor} & data.imported):
+        return {**empty, "interval": ""}, "no interval: no per-image values"
+    if images is None:  # a distribution metric: recomputed per draw from the stored features
+        from rdpbench.store import ResultsStore
+
+        pairs = [(anchor, list(reference["setting"])), (codec, list(test["setting"]))]
+        with ResultsStore(data.results, read_only=True) as store:
+            found = distribution_curve_draws(store, pairs, metric, bootstrap)
+        if isinstance(found, str):
+            return {**empty, "interval": ""}, found
+        values, images, bootstrap = found
+        draws = bootstrap.draws(len(images))
+        unit = "images with their patches"
+    else:
+        if len(images) < 2 or bootstrap.resamples < 2:
+            return {**empty, "interval": ""}, f"no interval: {len(images)} image(s)"
+        draws, values, unit = bootstrap.draws(len(images)), None, "images"
     curves = []
-    for name, curve in ((anchor, reference), (codec, test)):
+    for index, (name, curve) in enumerate(((anchor, reference), (codec, test))):
         settings = list(curve["setting"])
         source, transform = data.source(metric)
-        curves.append([resampled_means(per_image_matrix(data.per_image, name, settings, images, "bpp"), draws),
+        rates = resampled_means(per_image_matrix(data.per_image, name, settings, images, "bpp"), draws)
+        curves.append([rates, values[index] if values is not None else
                        transform(resampled_means(per_image_matrix(data.per_image, name, settings, images, source),
                                                  draws))])
     (rate_a, value_a), (rate_t, value_t) = curves
@@ -163,7 +177,7 @@ def _bootstrap(data: ReportData, codec: str, anchor: str, metric: str, reference
     rate_low, rate_high, undefined = bootstrap.interval(rates)
     metric_low, metric_high, _ = bootstrap.interval(sign * deltas)
     return ({"bd_rate_ci_low": rate_low, "bd_rate_ci_high": rate_high, "bd_metric_ci_low": metric_low,
-             "bd_metric_ci_high": metric_high, "interval": bootstrap.describe(len(images), undefined)}, "")
+             "bd_metric_ci_high": metric_high, "interval": bootstrap.describe(len(images), undefined, unit)}, "")
 
 
 BD_COLUMNS = ["codec", "metric", "anchor", "n_images", "bd_rate_percent", "bd_rate_ci_low", "bd_rate_ci_high",

@@ -210,3 +210,42 @@ def distribution_intervals(store, bootstrap: Bootstrap) -> pd.DataFrame:
         row["ci_low"], row["ci_high"], undefined = fewer.interval(resampled)
         row["interval"] = fewer.describe(len(images), undefined, "images with their patches")
     return pd.DataFrame(rows, columns=["codec", "setting", "column", "ci_low", "ci_high", "interval", "note"])
+
+
+def distribution_curve_draws(store, curves: list[tuple[str, list[str]]], column: str,
+                             bootstrap: Bootstrap) -> tuple[list[np.ndarray], list[str], Bootstrap] | str:
+    """For a paired BD bootstrap of a distribution metric: per (codec, its settings) in ``curves``,
+    the (B, K) values of ``column`` at each setting for each draw, all draws taking the same images
+    (those every setting of every curve has features of, and the originals); also those images and
+    the Bootstrap used (at most MAX_DISTRIBUTION_RESAMPLES). A string says why there are none."""
+    if column not in FRECHET | KERNEL:
+        return "no interval: no resampling formula for this metric in the report"
+    specs = {}
+    for codec, settings in curves:
+        for setting in settings:
+            found = store.query("SELECT spec, n_patches FROM distribution_values WHERE codec = ? AND setting = ? "
+                                "AND column_name = ?", (codec, setting, column))
+            if not found:
+                return f"no interval: no stored {column} of {codec} {setting}"
+            specs[codec, setting] = found[0]
+    if len({spec for spec, _ in specs.values()}) != 1:
+        return "no interval: the settings' features differ in extractor or patches"
+    spec = next(iter(specs.values()))[0]
+    originals = store.original_features(spec)
+    if not originals:
+        return "no interval: the originals' features are not in this store (a run with this rdpbench adds them)"
+    features = {key: store.features_of(*key, spec) for key in specs}
+    images = sorted(set(originals).intersection(*(set(f) for f in features.values())))
+    if sum(len(originals[i]) for i in images) > MAX_PATCHES:
+        return f"no interval: more than {MAX_PATCHES} patches (the report resamples up to {MAX_PATCHES})"
+    fewer = Bootstrap(min(bootstrap.resamples, MAX_DISTRIBUTION_RESAMPLES), bootstrap.seed)
+    if len(images) < 2 or fewer.resamples < 2:
+        return f"no interval: {len(images)} image(s) with features"
+    draws = fewer.draws(len(images))
+    weights = np.zeros((len(draws), len(images)), np.int64)
+    np.add.at(weights, (np.arange(len(draws))[:, None], draws), 1)
+    reference = [originals[i] for i in images]
+    values = [np.stack([distribution_draws(reference, [features[codec, setting][i] for i in images], weights,
+                                           {column})[column] for setting in settings], axis=1)
+              for codec, settings in curves]
+    return values, images, fewer
