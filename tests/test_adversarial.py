@@ -143,6 +143,7 @@ def test_a_prefix_only_match_is_never_reported_verified(tmp_path, monkeypatch, r
     located = weights.Weights(folder).locate(name)
     assert (located.verified, located.check) == (False, "sha256-prefix")
     assert "not a cryptographic check" in located.provenance()["meaning"]
+    assert located.provenance()["state"] == "prefix-checked"  # a footnote in reports, not the red caveat
     assert torch.equal(weights.load_torch_file(located)["w"], torch.ones(2))  # usable: weights_only load
     assert run_cli("weights", "status", name, "--weights-dir", folder) == 0
     line = capsys.readouterr().out
@@ -163,6 +164,7 @@ def test_only_a_full_pinned_digest_is_reported_verified(tmp_path, monkeypatch, r
                                                                       sha256=digest))
     located = weights.Weights(folder).locate(file.name)
     assert (located.verified, located.check, located.sha256) == (True, "sha256", digest)
+    assert located.provenance()["state"] == "verified"
     assert run_cli("weights", "status", file.name, "--weights-dir", folder) == 0
     assert capsys.readouterr().out.startswith("verified    alexnet-owt-7be5be79.pth")
 

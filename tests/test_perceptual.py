@@ -90,6 +90,15 @@ def test_fid_and_kid_equal_torch_fidelity_on_the_same_patches(tmp_path, images, 
         assert summary.loc[setting, "patch_protocol"] == "inception-v3-compat-2048/patch256-shift128"
         assert "small sample" in summary.loc[setting, "distribution_note"]
     assert summary.loc["quality=10", "fid"] > summary.loc["quality=60", "fid"] > 0
+    # the originals' features are kept in the store, so the report bootstraps FID/KID without Inception
+    from rdpbench.report.intervals import Bootstrap, distribution_intervals
+    from rdpbench.store import ResultsStore
+
+    with ResultsStore(out, read_only=True) as store:
+        kept = store.original_features("inception-v3-compat-2048/patch256-shift128")
+        assert sum(len(features) for features in kept.values()) == 12
+        found = distribution_intervals(store, Bootstrap(50, 0)).set_index(["setting", "column"])
+    assert (found.loc[("quality=10", "fid"), "ci_low"] < found.loc[("quality=10", "fid"), "ci_high"])
 
 
 def test_fid_of_a_set_with_itself_is_zero(tmp_path, images, weights_dir, run_cli):

@@ -92,6 +92,6 @@ def test_the_caption_says_what_the_bands_are_and_which_codec_is_lossless(tmp_pat
     figures = {}
     monkeypatch.setattr(Figure, "savefig", lambda self, path, *a, **k: figures.setdefault(Path(path).stem, self))
     assert run_cli("report", make_store(tmp_path, curves), "--out", tmp_path / "report") == 0
-    texts = [text.get_text() for text in figures["rd_psnr"].texts]
-    assert any("bands: 95% bootstrap confidence interval of the mean over images" in t for t in texts), texts
+    texts = [text.get_text().replace("\n", " ") for text in figures["rd_psnr"].texts]  # captions wrap
+    assert any("bands: 95% percentile bootstrap interval of the mean over images" in t for t in texts), texts
     assert any("not drawn where infinite (lossless): lossless (psnr)" in t for t in texts), texts

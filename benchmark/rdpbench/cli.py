@@ -254,16 +254,39 @@ def _published(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resamples(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of resamples from 0 to 100000")
+    return value
+
+
+def _rates(text: str) -> list[float]:
+    try:
+        rates = [float(part) for part in text.split(",")]
+    except ValueError:
+        rates = []
+    if not rates or not all(0 < rate < float("inf") for rate in rates):
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive bpp values separated by commas, e.g. 0.25,0.5,1.0")
+    return rates
+
+
 def _report(args: argparse.Namespace) -> int:
     from rdpbench import published
     from rdpbench.report.build import build
+    from rdpbench.report.intervals import Bootstrap
 
     out = Path(args.out) if args.out else Path("reports") / Path(args.results).resolve().name
     written = build(Path(args.results), out, anchor=args.anchor,
                     metrics=[m.strip().replace("-", "_") for m in args.metrics.split(",")] if args.metrics else None,
                     preset=args.preset, imports=[published.resolve(p) for p in args.imports],
                     images=args.images.split(",") if args.images else None, target_bpp=args.target_bpp,
-                    bd_method=args.bd_method, bpp_range=args.bpp_range)
+                    bd_method=args.bd_method, bpp_range=args.bpp_range,
+                    bootstrap=Bootstrap(args.bootstrap, args.seed), at_bpp=args.at_bpp,
+                    bd_all_pairs=args.bd_all_pairs, tex_settings=args.tex_settings)
     print(f"report: {out}/index.html ({len(written)} files); open it in a browser "
           f"(xdg-open {shlex.quote(str(out / 'index.html'))})")
     return 0
@@ -346,6 +369,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="BD interpolation (bjontegaard package; default akima)")
     report.add_argument("--bpp-range", type=_bpp_range, default="shared", metavar="shared|full|LOW:HIGH",
                         help="figure x-axis: the rate range all codecs reach (default), every point, or given bounds")
+    report.add_argument("--bootstrap", type=_resamples, default=1000, metavar="N",
+                        help="bootstrap resamples of every interval (default 1000; 0: no intervals)")
+    report.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws (default 0)")
+    report.add_argument("--at-bpp", type=_rates, metavar="BPP,BPP", help="tables of every metric at these rates "
+                        "(interpolated on each codec's curve, never extrapolated), e.g. 0.25,0.5,1.0")
+    report.add_argument("--bd-all-pairs", action="store_true", help="BD-rates of every codec against every other")
+    report.add_argument("--tex-settings", type=int, default=4, metavar="N",
+                        help="settings per codec in summary.tex, evenly spaced in rate (default 4; 0: all)")
     report.set_defaults(handler=_report)
 
     listing = commands.add_parser("published", help="list the published results rdpbench ships, or show one")

@@ -3,9 +3,12 @@ codec in CompressAI's results format (``compressai/<codec>.json``), so its plot 
 
 Summary conventions: one row per (codec, setting); ``n_images`` rows, ``n_failed`` of them with an
 error; ``bpp`` and every per-image metric are the mean over the images where the value exists (a
-failed image has no bpp; MS-SSIM is undefined for images under 161 px). PSNR is averaged per image
-(README, "Conventions"). Distribution metrics (FID, KID, ...) follow with ``n_patches``,
-``patch_protocol`` and a small-sample note. ``originals.csv`` holds no-reference metrics (NIQE) of the
+failed image has no bpp; MS-SSIM is undefined for images under 161 px; an interrupted run may have
+computed a metric on some images only), and ``n_<column>`` (:func:`count_column`) says over how many
+images each mean is. PSNR is averaged per image (README, "Conventions"). Distribution metrics (FID,
+KID, ...) follow with ``n_<column>`` = the patches that value was computed on, ``n_patches`` (the
+fewest of them), ``n_feature_images`` (the images those patches came from), ``patch_protocol`` and
+a small-sample note. ``originals.csv`` holds no-reference metrics (NIQE) of the
 original images. Metric columns are in the order the store's metadata gives
 (:meth:`ResultsStore.metric_columns`: built-in metrics first, in their registry order); columns
 without metadata (``matched_quality`` of ``--match-bpp``) follow, by name.
@@ -66,40 +69,59 @@ def _ordered(store: ResultsStore, names) -> list[str]:
     return sorted(names, key=lambda name: (order.index(name), "") if name in order else (len(order), name))
 
 
+def count_column(column: str) -> str:
+    """The column holding how many values (images; patches for a distribution metric) the summary
+    value of ``column`` is over: ``n_psnr`` for ``psnr``."""
+    return f"n_{column}"
+
+
+def is_count_column(name: str, columns) -> bool:
+    """Whether ``name`` is the count column of one of ``columns``."""
+    return any(name == count_column(column) for column in columns)
+
+
 def summary(rows: pd.DataFrame) -> pd.DataFrame:
-    """Means per (codec, setting); see the module docstring for the conventions."""
+    """Means per (codec, setting), each with its count; see the module docstring for the conventions."""
     metric_names = [c for c in rows.columns if c not in ROW_COLUMNS and c != "error"]
+    averaged = ["bpp", *metric_names]
     records = []
     for (codec, setting), group in rows.groupby(["codec", "setting"], sort=False):
         record = {"codec": codec, "setting": setting, "n_images": len(group),
                   "n_failed": int((group["error"] != "").sum())}
-        for column in ["bpp", *metric_names, "encode_s", "decode_s"]:
+        for column in [*averaged, "encode_s", "decode_s"]:
             values = group[column].to_numpy(dtype=float)
             finite_or_inf = values[~np.isnan(values)]
             record[column] = float(finite_or_inf.mean()) if len(finite_or_inf) else float("nan")
+            if column in averaged:
+                record[count_column(column)] = len(finite_or_inf)
         records.append(record)
-    columns = ["codec", "setting", "n_images", "n_failed", "bpp", *metric_names, "encode_s", "decode_s"]
+    columns = ["codec", "setting", "n_images", "n_failed", "bpp", *metric_names, "encode_s", "decode_s",
+               *map(count_column, averaged)]
     return pd.DataFrame.from_records(records, columns=columns)
 
 
 def distribution(store: ResultsStore) -> pd.DataFrame:
-    """Distribution metrics per (codec, setting): one column per value, plus ``n_patches`` (the fewest
-    any of them was computed on: metrics on other patch sizes see other counts), ``patch_protocol``
-    (each extractor, patch size and shift used) and ``distribution_note`` (every distinct note, e.g.
-    the small-sample warning, which names the count and the feature dimension)."""
-    values = pd.DataFrame(store.query("SELECT codec, setting, column_name, value, n_patches, spec, note "
+    """Distribution metrics per (codec, setting): one column per value and its patch count
+    (``n_<column>``), plus ``n_patches`` (the fewest any of them was computed on: metrics on other
+    patch sizes see other counts), ``n_feature_images`` (the fewest images those patches came from),
+    ``patch_protocol`` (each extractor, patch size and shift used) and ``distribution_note`` (every
+    distinct note, e.g. the small-sample warning, which names the count and the feature dimension)."""
+    values = pd.DataFrame(store.query("SELECT codec, setting, column_name, value, n_patches, n_images, spec, note "
                                       "FROM distribution_values"),
-                          columns=["codec", "setting", "column", "value", "n_patches", "patch_protocol", "note"])
+                          columns=["codec", "setting", "column", "value", "n_patches", "n_images", "patch_protocol",
+                                   "note"])
     if values.empty:
         return pd.DataFrame(columns=["codec", "setting"])
     wide = values.pivot_table(index=["codec", "setting"], columns="column", values="value", aggfunc="first",
                               dropna=False)
     columns = _ordered(store, wide.columns)
+    counts = values.pivot_table(index=["codec", "setting"], columns="column", values="n_patches", aggfunc="first")
+    counts = counts.reindex(columns=columns).rename(columns=count_column)
     extra = values.groupby(["codec", "setting"]).agg(
-        n_patches=("n_patches", "min"),
+        n_patches=("n_patches", "min"), n_feature_images=("n_images", "min"),
         patch_protocol=("patch_protocol", lambda keys: "; ".join(sorted(set(keys)))),
         distribution_note=("note", lambda notes: " | ".join(dict.fromkeys(n for n in notes if isinstance(n, str) and n))))
-    return wide[columns].join(extra).reset_index()
+    return wide[columns].join(extra).join(counts).reset_index()
 
 
 def originals(store: ResultsStore) -> pd.DataFrame:
@@ -116,7 +138,9 @@ def compressai_json(table: pd.DataFrame, codec: str, description: str) -> dict:
     """CompressAI's format: ``{"name", "description", "results": {"bpp": [...], "psnr-rgb": [...]}}``
     with one entry per setting in the order of ``settings`` (added beside ``results``)."""
     rows = table[table["codec"] == codec]
-    numeric = [c for c in rows.columns if c not in ("codec", "setting", "n_images", "n_failed", "n_patches")
+    counts = {"n_images", "n_failed", "n_patches", "n_feature_images"} | {c for c in rows.columns
+                                                                          if is_count_column(c, rows.columns)}
+    numeric = [c for c in rows.columns if c not in ("codec", "setting", *counts)
                and pd.api.types.is_numeric_dtype(rows[c])]
     results = {COMPRESSAI_KEYS.get(c, c): [None if np.isnan(v) else v for v in rows[c].astype(float)]
                for c in numeric}

@@ -372,6 +372,8 @@ def _run(spec: RunSpec, command: str, context: RunContext, metrics: dict[str, Me
         reference = stages.prepare_reference(store, screened, metrics, state,
                                              {name: weight.sha256 for name, weight in located.items()},
                                              executor.map_originals if executor else None)
+        for feature_spec, features in reference.features.items():  # for the report's bootstrap of FID/KID
+            store.write_original_features(feature_spec.key, features)
         versions = {**provenance.library_versions(),
                     "weights": {name: weight.provenance() for name, weight in located.items()}}
         run_id = store.start_run(provenance.now(), command, spec.as_config(), versions, provenance.git_commit(),

@@ -19,6 +19,9 @@ Tables
   recomputed (other subsets, other KID settings) without running Inception again.
 - ``distribution_values``: FID, KID, ... per (codec, setting), with the patch count and protocol.
 - ``original_values``: no-reference metrics (NIQE) of the original images.
+- ``original_features``: patch features of the originals per feature spec (as ``features``), so the
+  report can bootstrap FID/KID over images without running a network; stores from before it have
+  none until a run adds them (the report then gives those metrics no interval).
 
 Opening checks the folder and the file before anything is written: ``--out`` that is a file or
 not writable, a file that is not an rdpbench store, or a damaged one (``PRAGMA quick_check``) is
@@ -40,6 +43,7 @@ import io
 import json
 import math
 import os
+import re
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -84,6 +88,8 @@ CREATE TABLE IF NOT EXISTS features (
 CREATE TABLE IF NOT EXISTS distribution_values (
     codec TEXT, setting TEXT, metric TEXT, column_name TEXT, value REAL, n_patches INTEGER, n_images INTEGER,
     spec TEXT, note TEXT, PRIMARY KEY (codec, setting, column_name));
+CREATE TABLE IF NOT EXISTS original_features (
+    spec TEXT, image TEXT, n_patches INTEGER, data BLOB, PRIMARY KEY (spec, image));
 CREATE TABLE IF NOT EXISTS original_values (
     image TEXT, metric TEXT, value REAL, note TEXT, PRIMARY KEY (image, metric));
 """
@@ -131,6 +137,34 @@ def _migrate_1_to_2(db: sqlite3.Connection) -> None:
 
 # MIGRATIONS[n] turns a version-n store into version n + 1, inside the transaction that opens it.
 MIGRATIONS = {1: _migrate_1_to_2}
+
+
+# What a run's weight files were checked against (runs.versions -> weights -> NAME -> state), from the
+# strongest to the weakest; the report names each state (rdpbench.report.data.caveats).
+WEIGHT_STATES = {
+    "verified": "full sha256 verified",
+    "prefix-checked": "only the 8 hex digits of the sha256 in the upstream file name match (not a cryptographic "
+                      "check)",
+    "unpublished": "no published hash: sha256 recorded, not checked",
+    "unverified": "used with --allow-unverified-weights although its hash did not match",
+}
+_CHECK_STATES = {"sha256": "verified", "sha256-prefix": "prefix-checked", "none": "unpublished", "mismatch": "unverified"}
+
+
+def weight_state(name: str, entry: dict) -> str:
+    """The WEIGHT_STATES key of one recorded weight file. Runs record ``state``; older runs recorded
+    ``check`` (what was known of the file) and ``verified`` (true only for a full pinned digest), and
+    the oldest only ``verified`` (a hash match, then judged by the name's 8 hex digits): a file whose
+    name's hex digits open its recorded sha256 is prefix-checked at least, whatever ``verified`` said."""
+    if entry.get("state") in WEIGHT_STATES:
+        return entry["state"]
+    check = entry.get("check")
+    if check in _CHECK_STATES:
+        return _CHECK_STATES[check]
+    digits = re.search(r"-([0-9a-f]{8,})\.[A-Za-z.]+$", name)
+    if digits and str(entry.get("sha256", "")).startswith(digits.group(1)):
+        return "verified" if len(digits.group(1)) == 64 else "prefix-checked"
+    return "verified" if entry.get("verified") else "unverified"
 
 
 class DatasetMismatchError(ValueError):
@@ -297,6 +331,22 @@ class ResultsStore:
                                   str(group or ""))
                 for name, label, unit, higher, decimals, metric, kind, group in rows}
 
+    def weight_states(self) -> dict[str, str]:
+        """{weight file: WEIGHT_STATES key} over every run into this folder; a file used in several
+        runs gets the weakest state any of them recorded."""
+        order = list(WEIGHT_STATES)
+        states: dict[str, str] = {}
+        for (versions,) in self.query("SELECT versions FROM runs"):
+            try:
+                weights = json.loads(versions or "{}").get("weights", {})
+            except (json.JSONDecodeError, AttributeError):
+                continue
+            for name, entry in weights.items() if isinstance(weights, dict) else ():
+                state = weight_state(str(name), entry if isinstance(entry, dict) else {})
+                if order.index(state) >= order.index(states.get(name, "verified")):
+                    states[str(name)] = state
+        return dict(sorted(states.items()))
+
     def record_setting(self, codec: str, setting: str, params: dict) -> None:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?, ?)", (codec, setting, json.dumps(params)))
@@ -330,13 +380,19 @@ class ResultsStore:
         return status
 
     def write_result(self, result: TaskResult, run_id: int) -> None:
-        """Insert or replace one task's row and add its metric values, atomically."""
+        """Insert or replace one task's row and add its metric values, atomically. A successful row
+        that was already stored successfully (a later run adding metrics to it) keeps its stored
+        encode/decode times and ``run_id``: timings come from the run that first encoded it."""
         task = result.task
         key = (task.codec, task.setting, task.image)
+        kept = "CASE WHEN rows.error IS NULL AND excluded.error IS NULL THEN rows.{0} ELSE excluded.{0} END"
         with self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO rows (codec, setting, image, width, height, bytes, bpp, encode_s, decode_s,"
-                " error, run_id, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO rows (codec, setting, image, width, height, bytes, bpp, encode_s, decode_s,"
+                " error, run_id, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (codec, setting, image) DO UPDATE SET width = excluded.width, height = excluded.height,"
+                " bytes = excluded.bytes, bpp = excluded.bpp, error = excluded.error, worker = excluded.worker, "
+                + ", ".join(f"{column} = {kept.format(column)}" for column in ("encode_s", "decode_s", "run_id")),
                 (*key, result.width, result.height, result.bytes, result.bpp, result.encode_s,
                  result.decode_s, result.error or None, run_id, result.worker),
             )
@@ -355,6 +411,19 @@ class ResultsStore:
         rows = self.db.execute(
             "SELECT f.image, f.data FROM features f JOIN rows r USING (codec, setting, image) "
             "WHERE f.codec = ? AND f.setting = ? AND f.spec = ? AND r.bytes IS NOT NULL", (codec, setting, spec))
+        return {image: np.load(io.BytesIO(data)) for image, data in rows}
+
+    def write_original_features(self, spec: str, features: dict[str, np.ndarray]) -> None:
+        """Patch features of the originals, {image: float32 (n_patches, dimension)}, for ``spec``."""
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO original_features VALUES (?, ?, ?, ?)",
+                                [(spec, image, len(array), _array_bytes(array)) for image, array in features.items()])
+
+    def original_features(self, spec: str) -> dict[str, np.ndarray]:
+        """{image: features} of the originals for ``spec``; empty when none were stored."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'original_features'").fetchone():
+            return {}
+        rows = self.db.execute("SELECT image, data FROM original_features WHERE spec = ?", (spec,))
         return {image: np.load(io.BytesIO(data)) for image, data in rows}
 
     def write_distribution(self, codec: str, setting: str, metric: str, values: dict[str, float], n_patches: int,

@@ -56,6 +56,9 @@ CHECKS = {
 }
 
 
+STATES = {"sha256": "verified", PREFIX_ONLY: "prefix-checked", "none": "unpublished", "mismatch": "unverified"}
+
+
 @dataclass(frozen=True)
 class WeightFile:
     name: str
@@ -139,8 +142,10 @@ class LocatedWeight:
     check: str = "none"
 
     def provenance(self) -> dict[str, Any]:
-        """What a run records about the file (runs.versions -> weights)."""
+        """What a run records about the file (runs.versions -> weights); ``state`` is one of
+        rdpbench.store.WEIGHT_STATES: verified, prefix-checked, unpublished, unverified."""
         return {"sha256": self.sha256, "verified": self.verified, "check": self.check,
+                "state": STATES.get(self.check, "unverified"),
                 "meaning": CHECKS.get(self.check, "hash does not match the known one: used only with --allow-unverified-weights")}
 
 

@@ -11,11 +11,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from rdpbench import export
 from rdpbench.columns import Column
-from rdpbench.store import STORE_NAME, ResultsStore
+from rdpbench.store import STORE_NAME, WEIGHT_STATES, ResultsStore
 
 DECIMALS = {"bpp": 4, "bd_rate_percent": 2}  # columns that are not metrics; metrics declare their own
 
@@ -29,10 +30,11 @@ class Context:
     """What limits the meaning of every number in the report (see :func:`caveats`)."""
     dataset: str = "?"
     n_images: int = 0
-    unverified_weights: list[str] = field(default_factory=list)  # file names used without a hash match
+    weights: dict[str, str] = field(default_factory=dict)  # {weight file: rdpbench.store.WEIGHT_STATES key}
     n_patches: tuple[int, int] | None = None   # (min, max) patch count of the distribution metrics' values
     small_sample: bool = False                 # some value had fewer patches than its features' dimension
     patch_protocol: str = ""
+    distribution_intervals: str = ""           # how the distribution metrics' intervals were made, or why not
 
 
 @dataclass
@@ -45,6 +47,14 @@ class ReportData:
     imported: set[str]           # codec labels that come from --import files
     results: Path
     context: Context = field(default_factory=Context)
+    views: dict[str, str] = field(default_factory=dict)  # {view column: the column it transforms} (see VIEWS)
+
+    def source(self, column: str) -> tuple[str, object]:
+        """(the per-image column whose mean ``column`` is computed from, the function applied to that
+        mean: identity for a plain column, VIEWS' transform for a view such as ms_ssim_db)."""
+        if column in self.views:
+            return self.views[column], VIEWS[column][1]
+        return column, lambda mean: mean
 
     def decimals(self, column: str) -> int:
         """Digits after the point for ``column``: as its metric declared, 4 when unknown."""
@@ -65,10 +75,79 @@ class ReportData:
             raise ReportError(f"{flag} {codec!r} is not a codec of {self.results}: {hint}"
                               f"choose one of {', '.join(codecs)}")
 
-    def curve(self, codec: str, metric: str) -> pd.DataFrame:
-        """(bpp, metric, setting) of one codec, NaNs dropped, sorted by bpp."""
-        rows = self.summary[(self.summary["codec"] == codec)][["bpp", metric, "setting"]].dropna()
-        return rows.sort_values("bpp").reset_index(drop=True)
+    def curve(self, codec: str, metric: str, images: list[str] | None = None) -> pd.DataFrame:
+        """(bpp, metric, setting) of one codec, NaNs dropped, sorted by bpp: the summary means, or with
+        ``images`` the means over exactly those images (every setting of the curve has them: see
+        :meth:`images_with`)."""
+        if images is None:
+            rows = self.summary[(self.summary["codec"] == codec)][["bpp", metric, "setting"]].dropna()
+            return rows.sort_values("bpp").reset_index(drop=True)
+        rows = self.per_image[(self.per_image["codec"] == codec) & self.per_image["image"].isin(images)
+                              & (self.per_image["error"] == "")]
+        settings = set(self.curve(codec, metric)["setting"])
+        column, transform = self.source(metric)
+        rows = rows[rows["setting"].isin(settings)].dropna(subset=["bpp", column])
+        means = rows.groupby("setting", sort=False).agg(bpp=("bpp", "mean"), value=(column, "mean"),
+                                                        n=("image", "nunique"))
+        means = means[means["n"] == len(set(images))].reset_index()
+        means[metric] = transform(means["value"].to_numpy(float))
+        return means[["bpp", metric, "setting"]].sort_values("bpp").reset_index(drop=True)
+
+    def images_with(self, codec: str, metric: str) -> set[str] | None:
+        """The images on which every setting of the codec's curve has the metric and a bpp; None for
+        a distribution metric or an imported curve (no per-image values)."""
+        if codec in self.imported or not self.columns[metric].per_image:
+            return None
+        settings = set(self.curve(codec, metric)["setting"])
+        rows = self.per_image[(self.per_image["codec"] == codec) & self.per_image["setting"].isin(settings)
+                              & (self.per_image["error"] == "")].dropna(subset=["bpp", metric])
+        per_setting = [set(group["image"]) for _, group in rows.groupby("setting")]
+        return set.intersection(*per_setting) if per_setting else set()
+
+    def common_images(self, codecs: list[str], metric: str) -> list[str] | None:
+        """The images every one of ``codecs`` has at every setting of its curve (sorted), for
+        comparisons on equal images; None when one of them has no per-image values."""
+        sets = [self.images_with(codec, metric) for codec in codecs]
+        if any(images is None for images in sets):
+            return None
+        return sorted(set.intersection(*sets)) if sets else []
+
+    def full_coverage(self, images: list[str] | None) -> bool:
+        """Whether ``images`` are all the folder's images (or None: the summary means are used)."""
+        return images is None or len(images) >= self.context.n_images
+
+
+def ms_ssim_db(values):
+    """-10 log10(1 - MS-SSIM): MS-SSIM in dB, as CompressAI's plots and most papers show it (inf at 1)."""
+    with np.errstate(divide="ignore"):
+        return -10 * np.log10(1 - np.asarray(values, float))
+
+
+# Views: a column computed from another's mean (never stored): {view: (source column, transform, metadata)}.
+# As in CompressAI's plots, the transform applies to the mean over images (per-image comparisons
+# transform each image's value, which orders images the same way).
+VIEWS = {"ms_ssim_db": ("ms_ssim", ms_ssim_db, dict(label="MS-SSIM", unit="dB", higher_is_better=True, decimals=2))}
+
+
+def _add_views(summary: pd.DataFrame, per_image: pd.DataFrame, columns: dict[str, Column]) -> dict[str, str]:
+    """Add every view whose source column has values, right after its source in the metric order."""
+    added = {}
+    for view, (source, transform, shown) in VIEWS.items():
+        if source not in columns or source not in summary.columns or view in columns:
+            continue
+        summary[view] = transform(summary[source])
+        if export.count_column(source) in summary.columns:
+            summary[export.count_column(view)] = summary[export.count_column(source)]
+        if source in per_image.columns:
+            per_image[view] = transform(per_image[source])
+        base = columns[source]
+        items = list(columns.items())
+        position = [name for name, _ in items].index(source) + 1
+        items.insert(position, (view, Column(view, metric=base.metric, kind=base.kind, group=base.group, **shown)))
+        columns.clear()
+        columns.update(items)
+        added[view] = source
+    return added
 
 
 def import_compressai_json(path: Path) -> pd.DataFrame:
@@ -91,18 +170,6 @@ def import_compressai_json(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _unverified_weights(store: ResultsStore) -> list[str]:
-    """Weight files any run into this folder used without a hash match (runs.versions -> weights)."""
-    names = []
-    for (versions,) in store.query("SELECT versions FROM runs"):
-        try:
-            weights = json.loads(versions or "{}").get("weights", {})
-        except json.JSONDecodeError:
-            continue
-        names += [name for name, entry in weights.items() if not entry.get("verified", False)]
-    return sorted(set(names))
-
-
 def _context(store: ResultsStore, summary: pd.DataFrame) -> Context:
     patches = None
     if "n_patches" in summary.columns and summary["n_patches"].notna().any():
@@ -111,7 +178,7 @@ def _context(store: ResultsStore, summary: pd.DataFrame) -> Context:
     protocols = summary["patch_protocol"].dropna().unique() if "patch_protocol" in summary.columns else []
     notes = summary["distribution_note"].dropna() if "distribution_note" in summary.columns else []
     return Context(dataset=store.meta("dataset_name") or "?", n_images=store.query("SELECT COUNT(*) FROM images")[0][0],
-                   unverified_weights=_unverified_weights(store), n_patches=patches,
+                   weights=store.weight_states(), n_patches=patches,
                    small_sample=any("small sample" in str(note) for note in notes),
                    patch_protocol="; ".join(map(str, protocols)))
 
@@ -119,7 +186,8 @@ def _context(store: ResultsStore, summary: pd.DataFrame) -> Context:
 def caveats(data: ReportData) -> list[tuple[str, bool]]:
     """The lines every figure, table and page carries, as (text, prominent): dataset and image count,
     the distribution metrics' patch count (with the small-sample warning when a value had fewer
-    patches than its features' dimension, as its note says), unverified weights."""
+    patches than its features' dimension, as its note says), partial coverage, and the weight
+    files' states (:func:`weight_lines`)."""
     context, lines = data.context, []
     lines.append((f"{context.dataset}, {context.n_images} images", False))
     distribution = "/".join(data.columns[m].label for m in data.distribution_metrics())
@@ -129,9 +197,56 @@ def caveats(data: ReportData) -> list[tuple[str, bool]]:
         small = (f" — SMALL SAMPLE (fewer patches than feature dimensions): compare {distribution} only at equal "
                  "patch count" if context.small_sample else "")
         lines.append((f"{distribution} on {count} patches{small}", context.small_sample))
-    if context.unverified_weights:
-        lines.append((f"UNVERIFIED WEIGHTS ({', '.join(context.unverified_weights)}): "
+        if context.distribution_intervals:
+            lines.append((f"{distribution} intervals [in brackets]: {context.distribution_intervals}", False))
+    lines += [(line, False) for line in coverage(data)]
+    lines += weight_lines(context.weights)
+    return lines
+
+
+def weight_lines(states: dict[str, str]) -> list[tuple[str, bool]]:
+    """The weight files' states as caveat lines, each file named once: a footnote for verified,
+    prefix-checked and unpublished-hash files, and a prominent (red) line for files used with
+    --allow-unverified-weights despite a hash that did not match."""
+    by_state: dict[str, list[str]] = {}
+    for name, state in states.items():
+        by_state.setdefault(state, []).append(name)
+    parts = []
+    if by_state.get("verified"):
+        parts.append(f"{len(by_state['verified'])} verified (full sha256)")
+    if by_state.get("prefix-checked"):
+        parts.append(f"prefix-checked, {WEIGHT_STATES['prefix-checked']}: {', '.join(by_state['prefix-checked'])}")
+    if by_state.get("unpublished"):
+        parts.append(f"unpublished hash ({WEIGHT_STATES['unpublished']}): {', '.join(by_state['unpublished'])}")
+    lines = [(f"Weights: {'; '.join(parts)}", False)] if parts else []
+    if by_state.get("unverified"):
+        lines.append((f"UNVERIFIED WEIGHTS ({', '.join(by_state['unverified'])}): {WEIGHT_STATES['unverified']}; "
                       "not comparable with published values", True))
+    return lines
+
+
+def coverage(data: ReportData) -> list[str]:
+    """One line per metric that some codec has on fewer than the folder's images (an interrupted run,
+    MS-SSIM's NaN on images under 161 px, failed rows), naming each codec's range of image counts:
+    tables mark such values with their n, and comparisons use the images both codecs have."""
+    total, lines = data.context.n_images, []
+    for metric in data.metrics:
+        if metric in data.views:  # its source's line says it
+            continue
+        column = export.count_column(metric) if data.columns[metric].per_image else "n_feature_images"
+        if column not in data.summary.columns:
+            continue
+        short = []
+        for codec, group in data.summary[data.summary[metric].notna()].groupby("codec", sort=False):
+            counts = group[column].dropna().astype(int)
+            if codec in data.imported or counts.empty or counts.min() >= total:
+                continue
+            low, high = counts.min(), counts.max()
+            short.append(f"{codec} {low if low == high else f'{low}–{high}'}")
+        if short:
+            lines.append(f"PARTIAL COVERAGE: {data.columns[metric].label} on fewer than the {total} images "
+                         f"({'; '.join(short)} images); such values are marked (n=…), and comparisons use the "
+                         "images both codecs have")
     return lines
 
 
@@ -154,6 +269,7 @@ def load(results: Path, imports: list[Path] = (), metrics: list[str] | None = No
     imported = [import_compressai_json(path) for path in imports]
     labels = {frame["codec"].iloc[0] for frame in imported}
     summary = pd.concat([summary, *imported], ignore_index=True)
+    views = _add_views(summary, per_image, columns)
     present = [m for m, column in columns.items() if column.is_quality and m in summary.columns
                and summary[m].notna().any()]
     if not present:
@@ -166,4 +282,4 @@ def load(results: Path, imports: list[Path] = (), metrics: list[str] | None = No
             hint = f"did you mean {close[0]}? " if close else ""
             raise ReportError(f"no values for {', '.join(unknown)} in {results}: {hint}choose from {', '.join(present)}")
         present = [m for m in present if m in metrics]
-    return ReportData(summary, per_image, originals, present, columns, labels, Path(results), context)
+    return ReportData(summary, per_image, originals, present, columns, labels, Path(results), context, views)

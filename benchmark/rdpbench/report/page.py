@@ -22,7 +22,9 @@ from PIL import Image
 
 from rdpbench.imageio import read_rgb8
 from rdpbench.report.data import ReportData, caveats
-from rdpbench.report.tables import at_rates, equal_rates, format_value, groups, header, table
+from rdpbench.report.intervals import NOT_SIGNIFICANT
+from rdpbench.report.tables import (RATE_TEST_NOTE, at_rates, bd_display, equal_rates, format_value, groups, header,
+                                    interval_method, rate_tests, rate_tests_display, table, text_rows)
 
 CHECK_SCRIPT = """<script>
 window.rdpErrors = [];
@@ -55,14 +57,15 @@ td.best { font-weight: bold; }
 def _html_table(data: ReportData, frame: pd.DataFrame, bold: dict[int, set[str]] | None = None,
                 metric: str | None = None) -> str:
     """``bold``: {row index: columns to bold}; ``metric``: format every column but bpp as this metric."""
-    def cell(index: int, column, value) -> str:
-        text = html.escape(format_value(data, metric if metric and column != "bpp" else column, value))
-        best = column in (bold or {}).get(index, set())
-        return f'<td class="best">{text}</td>' if best else f"<td>{text}</td>"
+    shown, rows = text_rows(data, frame, metric)
 
-    head = "".join(f"<th>{html.escape(header(data, str(c)))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(cell(i, c, v) for c, v in zip(frame.columns, row)) + "</tr>"
-                   for i, row in enumerate(frame.itertuples(index=False)))
+    def cell(index: int, column, text: str) -> str:
+        best = column in (bold or {}).get(index, set())
+        return f'<td class="best">{html.escape(text)}</td>' if best else f"<td>{html.escape(text)}</td>"
+
+    head = "".join(f"<th>{html.escape(header(data, str(c)))}</th>" for c in shown)
+    body = "".join("<tr>" + "".join(cell(i, c, text) for c, text in zip(shown, cells)) + "</tr>"
+                   for i, cells in enumerate(rows))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -73,7 +76,7 @@ def caveat_box(data: ReportData) -> str:
     return f'<div class="caveats{" warning" if warning else ""}"><ul>{items}</ul></div>'
 
 
-def summary_tables(data: ReportData) -> str:
+def summary_tables(data: ReportData, anchor: str | None = None) -> str:
     parts = []
     for title, metrics in groups(data).items():
         parts.append(f"<h3>{html.escape(title.capitalize())}</h3>{_html_table(data, table(data, metrics))}")
@@ -82,9 +85,14 @@ def summary_tables(data: ReportData) -> str:
         parts.append("<h3>At equal rate</h3><p class=\"note\">Each codec's value interpolated in log-rate on its own "
                      "curve at the same bpp (never extrapolated); the best of each row is bold.</p>")
         for metric in data.metrics:
-            frame, bold = at_rates(data, metric, rates)
+            frame, bold, note = at_rates(data, metric, rates)
             if len(frame.columns) > 2:
-                parts.append(f"<p>{html.escape(data.columns[metric].heading)}</p>{_html_table(data, frame, bold, metric)}")
+                title = data.columns[metric].heading + (f" ({note})" if note else "")
+                parts.append(f"<p>{html.escape(title)}</p>{_html_table(data, frame, bold, metric)}")
+            tests = rate_tests(data, metric, rates, anchor) if anchor else pd.DataFrame()
+            if len(tests):
+                parts.append(f"<p class=\"note\">Paired per-image comparison with {html.escape(anchor)} "
+                             f"({html.escape(RATE_TEST_NOTE)}):</p>{_html_table(data, rate_tests_display(tests))}")
     return "".join(parts)
 
 
@@ -155,9 +163,11 @@ def render(data: ReportData, folder: Path, figures: list[str], files: list[str],
     figure_html = "".join(f'<p><a href="{html.escape(f)}"><img src="{html.escape(f)}" alt="{html.escape(f)}" '
                           f'style="max-width:100%"></a></p>' for f in figures if f.endswith(".png")
                           and f.startswith("overview"))
-    bd_html = ("<p class=\"note\">bd_rate_percent &lt; 0: fewer bits than the anchor at equal quality. bd_metric: "
+    bd_html = ("<p class=\"note\">BD-rate &lt; 0: fewer bits than the anchor at equal quality. BD-metric: "
                "codec − anchor at equal rate in the metric's unit (for lower-is-better metrics negative is better). "
-               "better: who wins when both agree.</p>" + _html_table(data, bd)
+               f"better: who wins when both agree. Intervals: {html.escape(interval_method(bd))}; "
+               f"{NOT_SIGNIFICANT}: the BD-rate interval includes 0.</p>"
+               + _html_table(data, bd_display(data, bd).drop(columns="anchor"))
                if bd is not None and len(bd) else
                f"<p>No other codec to compare with the anchor {html.escape(anchor)}.</p>" if anchor else
                "<p>No anchor given (--anchor CODEC).</p>")
@@ -169,7 +179,7 @@ def render(data: ReportData, folder: Path, figures: list[str], files: list[str],
 {box}
 <p>Files: {links}</p>
 <h2>Rate–distortion–perception</h2>{figure_html}
-<h2>Summary</h2>{box}{summary_tables(data)}
+<h2>Summary</h2>{box}{summary_tables(data, anchor)}
 <h2>BD-rate against {html.escape(anchor or "–")}</h2>{box}{bd_html}
 <h2>Visual comparison</h2>{comparison(data, folder, images, target_bpp, anchor, crop)}
 {CHECK_SCRIPT}

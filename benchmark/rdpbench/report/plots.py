@@ -1,8 +1,8 @@
 """Rate–distortion–perception figures: one panel per metric against bpp.
 
 Each codec keeps one colour and marker in every panel; the y label says which direction is better;
-per-image metrics get a 95% bootstrap confidence band over images (the mean metric of 2000 image
-resamples, seed 0, at each setting's mean bpp); NIQE panels draw the originals' mean NIQE as a
+per-image metrics get a 95% bootstrap confidence band over images (the mean metric of the report's
+``--bootstrap`` image resamples and ``--seed``, at each setting's mean bpp); NIQE panels draw the originals' mean NIQE as a
 dashed reference line ("Original", as in HiFiC's figures); imported curves are dashed and labelled.
 A codec's legend entry names the settings plotted in that panel (a codec whose FID exists only at
 quality 10-50 is "quality 10–50" there). Every figure is written as PNG (300 dpi), PDF and SVG, with
@@ -16,6 +16,7 @@ caption says so. "full" shows every point; (low, high) a given range. The y-axis
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Union
 
@@ -26,12 +27,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rdpbench.report.data import ReportData, caveats  # noqa: E402
+from rdpbench.report.intervals import Bootstrap  # noqa: E402
 from rdpbench.safe_paths import file_stem  # noqa: E402
 
 BppRange = Union[str, tuple[float, float]]  # "shared", "full" or (low, high)
 
 MARKERS = "osD^vP*Xh<>p"
-BOOTSTRAP_SAMPLES = 2000
 STYLE = {"font.size": 8, "axes.labelsize": 8, "axes.titlesize": 9, "legend.fontsize": 7, "xtick.labelsize": 7,
          "ytick.labelsize": 7, "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
          "grid.alpha": 0.3, "grid.linewidth": 0.5, "lines.linewidth": 1.2, "lines.markersize": 4,
@@ -45,20 +46,21 @@ def codec_styles(codecs: list[str]) -> dict[str, dict]:
             for i, codec in enumerate(codecs)}
 
 
-def bootstrap_band(data: ReportData, codec: str, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def bootstrap_band(data: ReportData, codec: str, metric: str,
+                   bootstrap: Bootstrap = Bootstrap()) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(mean bpp, 2.5% and 97.5% quantiles of the mean metric) per setting, or None without per-image data."""
     rows = data.per_image[(data.per_image["codec"] == codec)]
-    if not data.columns[metric].per_image or metric not in rows or rows[metric].isna().all():
+    if not data.columns[metric].per_image or metric not in rows or rows[metric].isna().all() or bootstrap.resamples < 2:
         return None
-    rng = np.random.default_rng(0)
     points = []
+    source, transform = data.source(metric)
     for _, group in rows.groupby("setting"):
-        values = group[metric].to_numpy(float)
+        values = group[source].to_numpy(float)
         values = values[np.isfinite(values)]
         if len(values) < 2:
             continue
-        means = values[rng.integers(0, len(values), (BOOTSTRAP_SAMPLES, len(values)))].mean(axis=1)
-        points.append((group["bpp"].mean(), *np.percentile(means, [2.5, 97.5])))
+        means = values[bootstrap.draws(len(values))].mean(axis=1)
+        points.append((group["bpp"].mean(), *transform(np.percentile(means, [2.5, 97.5]))))  # monotone views
     if not points:
         return None
     points.sort()
@@ -96,7 +98,8 @@ def x_range(data: ReportData, bpp_range: BppRange = "shared") -> tuple[float, fl
                        "(--bpp-range full)")
 
 
-def draw_panel(axis, data: ReportData, metric: str, styles: dict[str, dict], limits: tuple[float, float]) -> None:
+def draw_panel(axis, data: ReportData, metric: str, styles: dict[str, dict], limits: tuple[float, float],
+               bootstrap: Bootstrap = Bootstrap()) -> None:
     info = data.columns[metric]
     low, high = limits
     shown = []
@@ -111,7 +114,7 @@ def draw_panel(axis, data: ReportData, metric: str, styles: dict[str, dict], lim
         axis.plot(curve["bpp"], curve[metric], label=label, linestyle="--" if imported else "-",
                   markerfacecolor="none" if imported else styles[codec]["color"], **styles[codec])
         shown += list(visible[metric].astype(float))
-        band = None if imported else bootstrap_band(data, codec, metric)
+        band = None if imported else bootstrap_band(data, codec, metric, bootstrap)
         if band is not None:
             axis.fill_between(band[0], band[1], band[2], color=styles[codec]["color"], alpha=0.15, linewidth=0)
             inside = (band[0] >= low) & (band[0] <= high)
@@ -137,19 +140,33 @@ def infinite_note(data: ReportData) -> str:
     return f"not drawn where infinite (lossless): {', '.join(infinite)}" if infinite else ""
 
 
-def caption(data: ReportData, note: str) -> tuple[str, bool]:
+def caption(data: ReportData, note: str, bootstrap: Bootstrap = Bootstrap()) -> tuple[str, bool]:
     """Text under every figure (caveats; what the bands are; the axis and lossless notes) and whether
     any caveat is prominent (red)."""
     lines = caveats(data)
-    notes = ["bands: 95% bootstrap confidence interval of the mean over images (per-image metrics)", note,
+    bands = (f"bands: 95% percentile bootstrap interval of the mean over images (per-image metrics; "
+             f"{bootstrap.resamples} resamples, seed {bootstrap.seed})" if bootstrap.resamples >= 2 else "")
+    notes = [bands, note,
              infinite_note(data)]
     text = "\n".join([line for line, _ in lines] + [line for line in notes if line])
     return text, any(prominent for _, prominent in lines)
 
 
-def add_caption(figure, data: ReportData, note: str) -> None:
-    text, prominent = caption(data, note)
-    figure.text(0.5, -0.01, text, ha="center", va="top", fontsize=5,
+CAPTION_SIZE = 5  # points
+
+
+def wrap(text: str, width_inches: float, size: float = CAPTION_SIZE, bold: bool = False) -> str:
+    """``text`` with every line wrapped to the figure's width (a character taken as 0.62 em wide, 0.7
+    em in bold: wider than the average of DejaVu Sans), so a long caption grows the figure down,
+    never sideways."""
+    columns = max(20, int(width_inches * 72 / ((0.7 if bold else 0.62) * size)))
+    return "\n".join(textwrap.fill(line, columns, break_long_words=True, break_on_hyphens=False) for line in text.split("\n"))
+
+
+def add_caption(figure, data: ReportData, note: str, bootstrap: Bootstrap = Bootstrap()) -> None:
+    text, prominent = caption(data, note, bootstrap)
+    figure.text(0.5, -0.01, wrap(text, figure.get_figwidth(), bold=prominent), ha="center", va="top",
+                fontsize=CAPTION_SIZE,
                 color="#b00000" if prominent else "#333333", fontweight="bold" if prominent else "normal")
 
 
@@ -163,7 +180,7 @@ def save(figure, folder: Path, stem: str) -> list[str]:
 
 
 def render(data: ReportData, folder: Path, layout: list[str] | None = None, columns: int = 3,
-           bpp_range: BppRange = "shared") -> list[str]:
+           bpp_range: BppRange = "shared", bootstrap: Bootstrap = Bootstrap()) -> list[str]:
     """One figure per metric (rd_<metric>.*) and an overview with all panels (overview.*).
     ``layout`` fixes the panel order (a preset); metrics without values are left out."""
     styles = codec_styles(data.codecs())
@@ -172,22 +189,22 @@ def render(data: ReportData, folder: Path, layout: list[str] | None = None, colu
     with plt.rc_context(STYLE):
         for metric in data.metrics:
             figure, axis = plt.subplots(figsize=(3.4, 2.6))
-            draw_panel(axis, data, metric, styles, (low, high))
+            draw_panel(axis, data, metric, styles, (low, high), bootstrap)
             axis.legend(frameon=False, loc="center left", bbox_to_anchor=(1.02, 0.5))
             figure.tight_layout()
-            add_caption(figure, data, note)
+            add_caption(figure, data, note, bootstrap)
             written += save(figure, folder, f"rd_{file_stem(metric)}")
         panels = [m for m in (layout or data.metrics) if m in data.metrics]
         rows = -(-len(panels) // columns)
         width = min(columns, len(panels))
         figure, axes = plt.subplots(rows, width, figsize=(2.4 * width, 3.0 * rows), squeeze=False)
         for axis, metric in zip(axes.flat, panels):
-            draw_panel(axis, data, metric, styles, (low, high))
+            draw_panel(axis, data, metric, styles, (low, high), bootstrap)
             # per panel, below it: the settings plotted differ between metrics
             axis.legend(frameon=False, fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
         for axis in list(axes.flat)[len(panels):]:
             axis.set_visible(False)
         figure.tight_layout()
-        add_caption(figure, data, note)
+        add_caption(figure, data, note, bootstrap)
         written += save(figure, folder, "overview")
     return written
