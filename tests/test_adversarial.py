@@ -186,6 +186,76 @@ def test_a_file_swapped_after_verification_is_not_loaded(tmp_path):
     assert not marker.exists()
 
 
+def _same_size_swap(path: Path, data: bytes) -> None:
+    """Replace ``path``'s bytes by ``data`` (same length) and restore its modification time."""
+    status = path.stat()
+    assert len(data) == status.st_size
+    path.write_bytes(data)
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+
+
+def test_niqe_parameters_are_parsed_from_the_bytes_that_were_hashed(tmp_path, monkeypatch):
+    """NIQE's MATLAB file is read once into memory, hashed there and parsed from those bytes: a
+    same-size file swapped in after verification, with its mtime restored, is refused, never used;
+    and no memo keyed by size and mtime hides the swap from a later check."""
+    import scipy.io
+
+    from rdpbench.context import RunContext
+    from rdpbench.metrics.registry import create_metric
+
+    folder = tmp_path / "weights"
+    path = standins.niqe(folder, seed=1)
+    first = scipy.io.loadmat(path)
+    context = RunContext(weights=weights.Weights(folder, allow_unverified=True))
+    located = context.weights.locate(path.name)
+    other = io.BytesIO()
+    scipy.io.savemat(other, {"mu_prisparam": first["mu_prisparam"] + 9.0, "cov_prisparam": first["cov_prisparam"]})
+    assert len(other.getvalue()) == path.stat().st_size  # same shapes: same size
+    _same_size_swap(path, other.getvalue())
+    assert context.weights.locate(path.name).sha256 == hashlib.sha256(other.getvalue()).hexdigest()
+    monkeypatch.setattr(weights.Weights, "locate", lambda self, name, progress=False: located)
+    with pytest.raises(weights.WeightsError, match="changed since it was verified"):
+        create_metric("niqe", context).model
+    _same_size_swap(path, _mat_bytes(first))
+    model = create_metric("niqe", context).model  # the verified bytes again: parsed from them
+    np.testing.assert_array_equal(model.net.mu_pris_param.cpu().numpy(), np.ravel(first["mu_prisparam"]))
+
+
+def _mat_bytes(parameters: dict) -> bytes:
+    import scipy.io
+
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, {k: parameters[k] for k in ("mu_prisparam", "cov_prisparam")})
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", ["dinov2_vitl14_pretrain.pth", "vgg16-397923af.pth", "msillm_target_0.14bpp.ckpt"])
+def test_an_oversized_weight_file_is_refused_before_it_is_hashed_or_read(tmp_path, monkeypatch, name):
+    import rdpbench.learned.hific_codec  # noqa: F401  registers the HiFiC checkpoints
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    with open(folder / name, "wb") as sparse:  # 20 GiB that take no disk space
+        sparse.truncate(20 << 30)
+    monkeypatch.setattr(weights.hashing, "sha256_file", lambda *a, **k: pytest.fail("an oversized file was hashed"))
+    limit = weights.KNOWN[name].max_bytes
+    assert limit == int(weights.KNOWN[name].size * 1.5) and limit < 20 << 30
+    with pytest.raises(weights.WeightsError, match=f"is 21,474,836,480 bytes, over the {limit:,} accepted"):
+        weights.Weights(folder, allow_unverified=True).locate(name)
+    located = weights.LocatedWeight(name, folder / name, "0" * 64, False)
+    with pytest.raises(weights.WeightsError, match="refused before hashing"):
+        weights.read_verified(located)
+
+
+def test_hashing_a_large_weight_file_shows_progress(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "weights"
+    path = standins.niqe(folder)
+    monkeypatch.setattr(weights, "PROGRESS_BYTES", 0)
+    located = weights.Weights(folder, allow_unverified=True).locate(path.name, progress=True)
+    assert located.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert f"hashing {path.name}" in capsys.readouterr().err
+
+
 def test_weights_fetch_refuses_a_download_that_matches_only_the_prefix(tmp_path, monkeypatch, serve, run_cli):
     served = tmp_path / "mirror"
     served.mkdir()

@@ -254,7 +254,7 @@ def locate_weights(context: RunContext, metrics: dict[str, Metric], codecs: list
         located, problems = {}, []
         for name in dict.fromkeys(names):
             try:
-                located[name] = context.weights.locate(name)
+                located[name] = context.weights.locate(name, progress=True)
             except WeightsError as error:
                 problems.append(str(error))
         if problems:
