@@ -583,6 +583,67 @@ def test_a_timed_out_tool_is_killed_with_its_whole_process_group(tmp_path):
     assert not _alive(child)
 
 
+def test_a_helper_that_left_the_tool_group_with_setsid_dies_with_the_call(tmp_path):
+    """In a worker (a child subreaper), a helper that called setsid is killed when the call ends."""
+    from rdpbench import lifetime
+
+    pid_file = tmp_path / "helper.pid"
+    script = tmp_path / "tool.sh"
+    script.write_text(f"#!/bin/sh\nsetsid sleep 300 >/dev/null 2>&1 < /dev/null &\necho $! > {pid_file}\n")
+    script.chmod(0o755)
+    code = (f"from rdpbench import lifetime; from rdpbench.codecs.command_line import run_tool; import os; "
+            f"lifetime.as_worker(os.getppid(), False); print(run_tool([{str(script)!r}], 30)[0])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "0", done.stderr
+    helper = int(pid_file.read_text())
+    assert not _alive(helper)
+    # outside a worker the helper is not this process's child to kill: the guard's business
+    assert lifetime.ToolCall().__enter__().keep is None
+
+
+def test_kill_9_of_a_run_leaves_no_worker_tool_or_setsid_helper_behind(tmp_path, plugin_dir):
+    """kill -9 of the main `rdpbench run` while both workers wait on a slow tool whose helper called
+    setsid: after 10 s no worker, tool or helper is left."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((16, 16, 3), i * 40, np.uint8)).save(images / f"{i}.png")
+    script = tmp_path / "slow-tool.sh"
+    script.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        echo $$ > {pids}/tool.$$
+        setsid sleep 300 >/dev/null 2>&1 < /dev/null &
+        echo $! > {pids}/helper.$!
+        sleep 300
+    """))
+    script.chmod(0o755)
+    (plugin_dir / "slowtool.toml").write_text(textwrap.dedent(f"""\
+        name = "slowtool"
+        timeout_s = 300
+        [encode]
+        argv = ["{script}", "{{input}}", "{{output}}"]
+        [decode]
+        argv = ["{script}", "{{input}}", "{{output}}"]
+    """))
+    command = [sys.executable, "-m", "rdpbench", "run", "--images", str(images), "--codec", "slowtool",
+               "--metrics", "psnr", "--out", str(tmp_path / "out"), "--jobs", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 120
+    while len(list(pids.glob("helper.*"))) < 2 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert len(list(pids.glob("helper.*"))) == 2, process.stderr.read() if process.poll() is not None else "timeout"
+    workers = [int(pid) for task in Path(f"/proc/{process.pid}/task").iterdir()
+               for pid in (task / "children").read_text().split()]
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    watched = workers + [int(path.name.split(".")[1]) for path in pids.iterdir()]
+    assert len(watched) >= 6  # two workers (and the guard), two tools, two helpers
+    time.sleep(10)
+    assert [pid for pid in watched if _alive(pid)] == []
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
