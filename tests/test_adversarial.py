@@ -945,3 +945,139 @@ def test_analyze_and_export_static_write_only_inside_their_out_folder(study, tmp
         designs.picture(outputs, "../escaped.png")
     written = [p.resolve() for p in tmp_path.rglob("*")]
     assert all(p.is_relative_to(outputs.resolve()) or p == outputs.resolve() for p in written)
+
+
+# -- 7. one answer per trial, bounded JSON, clear server errors ------------------------------------------------
+def _asgi(app, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    """One HTTP request through the ASGI app, in process (status, body)."""
+    import asyncio
+
+    sent, received = [], [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive():
+        return received.pop(0) if received else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+def test_two_different_answers_to_one_trial_at_once_record_one_and_refuse_the_other(study, tmp_path):
+    """Both requests pass the "not answered yet" check before either is stored (forced here); exactly
+    one is recorded and the other gets 409 instead of a silent 200."""
+    import shutil
+    import threading
+
+    from rdpbench.study.session import RequestError, Session
+
+    shutil.copytree(study, tmp_path / "study")
+    session = Session(tmp_path / "study")
+    rater = session.register("test")
+    shown, _, _ = session.progress(rater)
+    both_checked = threading.Barrier(2)
+    answered = session.responses.answered
+
+    def answered_then_wait(who):
+        state = answered(who)
+        both_checked.wait(timeout=10)
+        return state
+
+    session.responses.answered = answered_then_wait
+    outcomes = {}
+
+    def answer(choice):
+        try:
+            outcomes[choice] = session.answer(rater, shown.key, choice)
+        except RequestError as error:
+            outcomes[choice] = error.status
+
+    threads = [threading.Thread(target=answer, args=(choice,)) for choice in ("left", "right")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    session.responses.answered = answered
+    assert sorted(outcomes.values(), key=str) == [409, True], outcomes
+    winner = next(choice for choice, outcome in outcomes.items() if outcome is True)
+    assert session.responses.answered(rater) == {shown.trial["id"]: winner}
+    assert session.answer(rater, shown.key, winner) is False  # the same answer again: idempotent
+
+
+def test_the_answer_endpoint_bounds_json_depth_before_parsing_and_refuses_a_conflict(study, tmp_path):
+    import json
+    import shutil
+
+    from rdpbench.study.webapp import create_app
+
+    shutil.copytree(study, tmp_path / "study")
+    app = create_app(tmp_path / "study")
+    status, body = _asgi(app, "POST", "/start")
+    assert status == 303
+    from rdpbench.study.session import Session
+
+    session = Session(tmp_path / "study")
+    rater = session.responses.raters()[-1][0]
+    before = session.responses.answers()
+    for nested in (b"[" * 4000, b'{"key": ' + b"[" * 2000 + b"]" * 2000 + b"}", b"\xff\xfe"):
+        status, body = _asgi(app, "POST", f"/api/{rater}/answer", nested)
+        assert status == 400 and b"error" in body, (status, body[:200])
+    shown, _, _ = session.progress(rater)
+    assert _asgi(app, "POST", f"/api/{rater}/answer", json.dumps({"key": shown.key, "choice": "left"}).encode())[0] == 200
+    assert _asgi(app, "POST", f"/api/{rater}/answer", json.dumps({"key": shown.key, "choice": "left"}).encode())[0] == 200
+    status, body = _asgi(app, "POST", f"/api/{rater}/answer", json.dumps({"key": shown.key, "choice": "right"}).encode())
+    assert status == 409
+    assert len(session.responses.answers()) == len(before) + 1
+    assert session.responses.answered(rater) == {shown.trial["id"]: "left"}
+
+
+def test_study_import_bounds_json_and_refuses_a_conflicting_answer(study, tmp_path, run_cli, capsys):
+    import json
+    import shutil
+
+    from rdpbench.study.session import Session
+
+    shutil.copytree(study, tmp_path / "study")
+    static = tmp_path / "static"
+    assert run_cli("study", "export-static", tmp_path / "study", static, "--raters", "1") == 0
+    session = Session(tmp_path / "study")
+    rater = session.responses.raters()[-1][0]
+    order = session.order(rater)
+    document = {"format": "rdpbench-study-answers/1", "study_id": session.design["study_id"], "rater": rater}
+    files = {"deep": b"[" * 100_000 + b"]" * 100_000, "not json": b"\x00\x01",
+             "deep answers": json.dumps({**document, "answers": [[[[{"key": order[0].key}]]]]}).encode()}
+    for name, data in files.items():
+        (tmp_path / "answers.json").write_bytes(data)
+        capsys.readouterr()
+        assert run_cli("study", "import", tmp_path / "study", tmp_path / "answers.json") == 2, name
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "Traceback" not in error, (name, error)
+    first = {"key": order[0].key, "choice": "left"}
+    (tmp_path / "answers.json").write_text(json.dumps({**document, "answers": [first]}))
+    assert run_cli("study", "import", tmp_path / "study", tmp_path / "answers.json") == 0
+    stored = session.responses.answers()
+    (tmp_path / "answers.json").write_text(json.dumps({**document, "answers": [{**first, "choice": "right"}]}))
+    assert run_cli("study", "import", tmp_path / "study", tmp_path / "answers.json") == 2
+    assert "other answer" in capsys.readouterr().err
+    assert session.responses.answers() == stored
+
+
+def test_study_serve_on_a_taken_port_or_a_bad_host_is_one_clear_error(study, run_cli, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for host, port_text, expected in [("127.0.0.1", str(port), "Address already in use"),
+                                          ("no-such-host.invalid", "8000", "--host"),
+                                          ("127.0.0.1", "70000", "--port"), ("192.0.2.1", "8000", "--host")]:
+            assert run_cli("study", "serve", study, "--host", host, "--port", port_text) == 2, host
+            error = capsys.readouterr().err
+            assert error.count("\n") == 1 and expected in error and "Traceback" not in error, error
