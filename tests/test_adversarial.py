@@ -1081,3 +1081,158 @@ def test_study_serve_on_a_taken_port_or_a_bad_host_is_one_clear_error(study, run
             assert run_cli("study", "serve", study, "--host", host, "--port", port_text) == 2, host
             error = capsys.readouterr().err
             assert error.count("\n") == 1 and expected in error and "Traceback" not in error, error
+
+
+# -- 8. every remaining bad input: one line, exit 2 (or an error row with its real cause), nothing partial ----
+def _zip_with(data: bytes, method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+        archive.writestr("ok.png", _png_bytes_of(3))
+        archive.writestr("img/victim.png", data)
+    return buffer.getvalue()
+
+
+def _png_bytes_of(value: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _understated_zip() -> bytes:
+    """A stored member whose local and central headers claim 10 bytes while 4,000 follow."""
+    data = _zip_with(bytes(range(256)) * 16, zipfile.ZIP_STORED)
+    size = struct.pack("<I", 4096)
+    central = data.rindex(b"img/victim.png") - 46  # the member's central directory record
+    local = data.index(b"img/victim.png") - 30
+    patched = bytearray(data)
+    for offset in (local + 22, central + 24):  # uncompressed size fields
+        assert patched[offset:offset + 4] == size
+        patched[offset:offset + 4] = struct.pack("<I", 10)
+    return bytes(patched)
+
+
+def _corrupt_zip() -> bytes:
+    data = bytearray(_zip_with(np.random.default_rng(0).integers(0, 4, 50_000, dtype=np.uint8).tobytes()))
+    start = data.index(b"img/victim.png") + len(b"img/victim.png")
+    for offset in range(start + 40, start + 400, 7):
+        data[offset] ^= 0xFF
+    return bytes(data)
+
+
+def _truncated_targz() -> bytes:
+    rng = np.random.default_rng(1)
+    members = [(_info(f"img/{i}.png"), rng.integers(0, 256, 30_000, dtype=np.uint8).tobytes()) for i in range(4)]
+    data = _tar(members)
+    return data[: len(data) * 2 // 3]
+
+
+@pytest.mark.parametrize("make, suffix", [(_understated_zip, "zip"), (_corrupt_zip, "zip"),
+                                          (_truncated_targz, "tar.gz")])
+def test_a_damaged_archive_is_one_clear_error_and_leaves_no_partial_file(tmp_path, manifests, run_cli, capsys,
+                                                                         make, suffix):
+    archive = tmp_path / "www" / f"data.{suffix}"
+    archive.parent.mkdir()
+    archive.write_bytes(make())
+    with pytest.raises(DatasetError, match="damaged|larger than its header"):
+        extract_archive(archive, tmp_path / "direct")
+    assert [p for p in (tmp_path / "direct").rglob("*")] == []
+    (manifests / "broken.toml").write_text(f'name = "broken"\n[[archive]]\nurl = "{archive.as_uri()}"\n')
+    assert run_cli("datasets", "fetch", "broken") == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error and "nothing was extracted" in error, error
+    assert [p for p in (manifests / "broken").rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.parametrize("field", ["sha256 = 5", "sha256 = true", 'sha256 = "abc"', "md5 = [1]"])
+def test_a_manifest_with_a_hash_that_is_not_hex_text_is_refused(tmp_path, manifests, run_cli, capsys, field):
+    (manifests / "odd.toml").write_text(f'name = "odd"\n[[file]]\nname = "a.png"\nurl = "file:///x"\n{field}\n')
+    assert run_cli("datasets", "fetch", "odd") == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "hex digits" in error and "Traceback" not in error, error
+
+
+def test_datasets_fetch_from_a_missing_folder_or_file_never_downloads(tmp_path, manifests, run_cli, capsys, serve):
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "a.png").write_bytes(_png_bytes_of(5))
+    url = f"{serve(www)}/a.png"
+    (manifests / "one.toml").write_text(f'name = "one"\n[[file]]\nname = "a.png"\nurl = "{url}"\n')
+    assert run_cli("datasets", "fetch", "one", "--from", tmp_path / "missing") == 2
+    assert "--from" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert run_cli("datasets", "fetch", "one", "--from", tmp_path / "empty") == 2
+    assert "no file a.png there" in capsys.readouterr().err
+    assert not (manifests / "one" / "a.png").exists()
+    assert run_cli("datasets", "fetch", "one", "--from", www) == 0  # the file there is used
+    assert (manifests / "one" / "a.png").read_bytes() == (www / "a.png").read_bytes()
+
+
+@pytest.mark.parametrize("content", [b"not json at all", b"[1, 2, 3]", b'{"results": {"bpp": "x"}}',
+                                     b'{"results": {"bpp": [true, 1]}}', b"[" * 10_000, b"\xff\xfe\x00"])
+def test_report_import_of_a_file_that_is_not_compressai_results_is_one_clear_error(tmp_path, run_cli, capsys,
+                                                                                   photos, content):
+    assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "psnr", "--out", tmp_path / "r") == 0
+    (tmp_path / "theirs.json").write_bytes(content)
+    capsys.readouterr()
+    assert run_cli("report", tmp_path / "r", "--out", tmp_path / "report", "--import", tmp_path / "theirs.json") == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--import" in error and "Traceback" not in error, error
+
+
+def test_out_inside_images_is_refused_the_first_time(tmp_path, photos, run_cli, capsys):
+    out = photos / "results"
+    for _ in range(2):  # the same answer every time, nothing written
+        assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "psnr", "--out", out,
+                       "--save-recon") == 2
+        error = capsys.readouterr().err
+        assert "inside --images" in error and error.count("\n") == 1
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("table", ['sweep = { quality = true }', 'options = { quality = false }'])
+def test_a_boolean_for_a_number_in_a_config_is_refused(tmp_path, photos, run_cli, capsys, table):
+    config = tmp_path / "bench.toml"
+    config.write_text(f'metrics = ["psnr"]\n[[codec]]\nname = "jpeg"\n{table}\n')
+    assert run_cli("run", config, "--images", photos, "--out", tmp_path / "out") == 2
+    error = capsys.readouterr().err
+    assert "is a boolean, not a number" in error and error.count("\n") == 1, error
+
+
+def test_per_image_csv_writes_integers_as_integers_beside_error_rows(tmp_path, photos, run_cli):
+    (photos / "broken.png").write_bytes(b"not a png")
+    assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "psnr", "--out", tmp_path / "out") == 1
+    lines = (tmp_path / "out" / "per_image.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = {line.split(",")[header.index("image")]: line.split(",") for line in lines[1:]}
+    good = rows["a.png"]
+    assert [good[header.index(c)] for c in ("width", "height")] == ["64", "48"]
+    assert good[header.index("bytes")].isdigit() and int(good[header.index("bytes")]) > 0
+    assert [rows["broken.png"][header.index(c)] for c in ("width", "height", "bytes")] == ["", "", ""]
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="mounting a small tmpfs to fill needs root")
+def test_a_full_disk_is_an_error_row_with_its_cause_and_a_plain_rerun_retries_it(tmp_path, run_cli):
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):  # incompressible 64x64 pictures: each reconstruction PNG is about 12 KB
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(images / f"{i}.png")
+    out = tmp_path / "out"
+    recon = out / "recon"
+    recon.mkdir(parents=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(recon)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        assert run_cli("run", "--images", images, "--codec", "png", "--metrics", "psnr", "--out", out,
+                       "--save-recon") == 1
+        errors = _rows(out)["error"]
+        full = errors[errors != ""]
+        assert len(full) >= 1 and all("No space left on device" in e for e in full), errors.tolist()
+        assert all(e.startswith("retried by the next run: output: OSError") for e in full)
+    finally:
+        subprocess.run(["umount", "-l", str(recon)], check=True)
+    assert run_cli("run", "--images", images, "--codec", "png", "--metrics", "psnr", "--out", out,
+                   "--save-recon") == 0  # a plain re-run, space freed: those rows are computed again
+    rows = _rows(out)
+    assert len(rows) == 3 and (rows["error"] == "").all() and (rows["psnr"] == np.inf).all()
+    assert len(list((out / "recon").rglob("*.png"))) == 3

@@ -24,6 +24,7 @@ from rdpbench.safe_paths import file_stem
 from rdpbench.store import ResultsStore
 
 ROW_COLUMNS = ["codec", "setting", "image", "width", "height", "bytes", "bpp", "encode_s", "decode_s"]
+INTEGER_COLUMNS = ["width", "height", "bytes"]  # written as integers (empty where an error row has none)
 # CompressAI's key names for the columns it knows; other metrics keep their column name.
 COMPRESSAI_KEYS = {"psnr": "psnr-rgb", "ms_ssim": "ms-ssim-rgb", "encode_s": "encoding_time",
                    "decode_s": "decoding_time"}
@@ -137,7 +138,7 @@ def write_all(store: ResultsStore) -> list[str]:
     extra = distribution(store)
     if len(extra):
         table = table.merge(extra, on=["codec", "setting"], how="left")
-    _atomic_write(out / "per_image.csv", rows.to_csv(index=False))
+    _atomic_write(out / "per_image.csv", rows.astype({c: "Int64" for c in INTEGER_COLUMNS}).to_csv(index=False))
     _atomic_write(out / "summary.csv", table.to_csv(index=False))
     written = ["per_image.csv", "summary.csv"]
     reference = originals(store)
