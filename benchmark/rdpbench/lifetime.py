@@ -27,14 +27,14 @@ import ctypes
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import threading
 import time
 
 VARIABLE = "RDPBENCH_RUN"
 _PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 1, 36, 37
-_guard: tuple[str, subprocess.Popen] | None = None
+_guard: tuple[str, int] | None = None  # (token, pid of the guard; 0 where there is none)
+_pipes: list[int] = []
 _lock = threading.Lock()
 
 
@@ -45,18 +45,29 @@ def _prctl(option: int, value) -> bool:
     return libc.prctl(option, value, 0, 0, 0) == 0
 
 
+def _running(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == 0
+    except ChildProcessError:
+        return False
+
+
 def run_token() -> str:
     """The token workers carry in ``RDPBENCH_RUN`` (see the module docstring); starts the guard on
-    first use in this process."""
+    first use in this process (and again should it have died)."""
     global _guard
     with _lock:
-        if _guard is None or (_guard[1] is not None and _guard[1].poll() is not None):
-            token = secrets.token_hex(16)
-            guard = None
+        if _guard is None or (_guard[1] and not _running(_guard[1])):
+            token, pid = secrets.token_hex(16), 0
             if sys.platform.startswith("linux"):
-                guard = subprocess.Popen([sys.executable, "-m", "rdpbench.lifetime", token], stdin=subprocess.PIPE,
-                                         stdout=subprocess.DEVNULL, start_new_session=True)
-            _guard = token, guard
+                read_end, write_end = os.pipe()  # the write end stays here, inherited by no child
+                pid = os.posix_spawn(sys.executable, [sys.executable, "-m", "rdpbench.lifetime", token], os.environ,
+                                     file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 0),
+                                                   (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)],
+                                     setsid=True)
+                os.close(read_end)
+                _pipes.append(write_end)  # closed by this process's exit, whatever ends it
+            _guard = token, pid
         return _guard[0]
 
 
