@@ -63,12 +63,12 @@ class _Worker:
         self.connection, child_end = spawn.Pipe()
         self.process = spawn.Process(target=_worker_main, daemon=True,
                                      args=(child_end, context, os.getpid(), lifetime.parent_may_kill()))
-        saved = {variable: os.environ.get(variable) for variable in (*THREAD_VARIABLES, lifetime.VARIABLE)}
+        saved = {variable: os.environ.get(variable) for variable in THREAD_VARIABLES}
         if single_thread:
             os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
-        os.environ[lifetime.VARIABLE] = lifetime.run_token()  # inherited by its tools: see rdpbench.lifetime
         try:
-            self.process.start()
+            with lifetime.carrying_token():  # inherited by its tools too: see rdpbench.lifetime
+                self.process.start()
         finally:
             for variable, value in saved.items():
                 if value is None:

@@ -11,8 +11,9 @@ Three layers, each covering what the one before cannot:
    descendant) is re-parented to the worker instead of to init, and :class:`ToolCall` kills every
    child the worker gained during the call.
 3. **The guard** (:func:`run_token`): a small process started once by the process that starts
-   workers, in its own session (so a terminal's Ctrl-C or a group kill does not reach it). Workers,
-   and through them every tool and helper, inherit ``RDPBENCH_RUN=<token>`` in their environment.
+   workers, in its own session (so a terminal's Ctrl-C or a group kill does not reach it). Workers
+   (and a ``--cluster local`` LocalCluster's processes), and through them every tool and helper,
+   inherit ``RDPBENCH_RUN=<token>`` in their environment (:func:`carrying_token`).
    The guard waits for its pipe from the starting process to close — that process exited or was
    killed, ``kill -9`` included — then kills every process whose environment holds the token,
    scanning ``/proc`` until three rounds in a row find none (50 ms apart), and exits. This reaches
@@ -30,6 +31,8 @@ import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 VARIABLE = "RDPBENCH_RUN"
 _PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 1, 36, 37
@@ -69,6 +72,20 @@ def run_token() -> str:
                 _pipes.append(write_end)  # closed by this process's exit, whatever ends it
             _guard = token, pid
         return _guard[0]
+
+
+@contextmanager
+def carrying_token() -> Iterator[None]:
+    """Processes started inside carry the run's token (this process's environment has it meanwhile)."""
+    previous = os.environ.get(VARIABLE)
+    os.environ[VARIABLE] = run_token()
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(VARIABLE, None)
+        else:
+            os.environ[VARIABLE] = previous
 
 
 def parent_may_kill() -> bool:
