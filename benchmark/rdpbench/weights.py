@@ -21,9 +21,15 @@ Verification, by what is known of a file (``LocatedWeight.check``):
 A file that contradicts what is known is refused unless ``allow_unverified``
 (``--allow-unverified-weights``), which marks the run's provenance unverified.
 
-Loading: rdpbench reads every torch file itself, checks that the bytes are the ones that were
-hashed, and unpickles them with ``weights_only=True`` (:func:`load_torch_file`); libraries get
-state dicts, never a path to unpickle (see metrics/perceptual.py and metrics/features.py).
+Size: a file larger than its name allows (:attr:`WeightFile.max_bytes`, the real file's size ×
+``SIZE_MARGIN``) is refused before it is hashed or read.
+
+Loading: every file, whatever its format, is read into memory once by :func:`read_verified`, which
+hashes those bytes and refuses them unless they are the ones :meth:`Weights.locate` verified; the
+loader parses exactly these bytes (no hash is remembered by size and modification time). Torch
+files are unpickled with ``weights_only=True`` (:func:`load_torch_file`); libraries get state dicts
+or in-memory files, never a path to read again (see metrics/perceptual.py: NIQE's MATLAB file goes
+to ``scipy.io.loadmat`` as a BytesIO).
 OpenAI's CLIP files are TorchScript archives, which ``weights_only=True`` refuses:
 :func:`load_torchscript_tensors` reads only their tensors, without TorchScript.
 """
