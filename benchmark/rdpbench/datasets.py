@@ -236,9 +236,10 @@ def extract_archive(archive: Path, destination: Path, limits: ArchiveLimits = Ar
     are copied with the declared sizes enforced, tar members through tarfile's "data" filter. Members
     go to a temporary folder inside ``destination`` first and are moved into place only when the
     whole archive extracted: a damaged archive (corrupt data, a size its header understates, a
-    truncated file) is a DatasetError and leaves nothing behind."""
-    destination.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".extracting-", dir=destination))
+    truncated file) is a DatasetError and leaves nothing behind (the staging folder is a hidden
+    sibling of ``destination``)."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.extracting-", dir=destination.parent))
     try:
         try:
             _extract_into(archive, staging, limits)
@@ -246,8 +247,9 @@ def extract_archive(archive: Path, destination: Path, limits: ArchiveLimits = Ar
                 OSError, ValueError, NotImplementedError) as error:
             raise DatasetError(f"{archive.name} is damaged ({error}); nothing was extracted from it: fetch it again "
                                "(or check the file given with --from)") from None
+        destination.mkdir(exist_ok=True)
         for source in sorted(staging.rglob("*")):
-            target = destination / source.relative_to(staging)
+            target = inside(destination, str(source.relative_to(staging)), "archive member")  # no link leads out
             if source.is_dir():
                 target.mkdir(exist_ok=True)
             else:

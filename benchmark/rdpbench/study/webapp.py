@@ -125,6 +125,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
     """A TCP socket bound to ``host:port``; StudyError saying what to change when it cannot be (the
     port is taken or out of range, the host is not an address of this machine or does not resolve)."""
     try:
+        if not 1 <= port <= 65535:  # getaddrinfo would wrap 70000 round to 4464
+            raise OverflowError(f"port {port} is not between 1 and 65535")
         family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         listener = socket.socket(family, kind)
     except (OSError, UnicodeError, OverflowError) as error:
