@@ -64,7 +64,10 @@ def run_token() -> str:
             token, pid = secrets.token_hex(16), 0
             if sys.platform.startswith("linux"):
                 read_end, write_end = os.pipe()  # the write end stays here, inherited by no child
-                pid = os.posix_spawn(sys.executable, [sys.executable, "-m", "rdpbench.lifetime", token], os.environ,
+                package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # this rdpbench
+                path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+                pid = os.posix_spawn(sys.executable, [sys.executable, "-m", "rdpbench.lifetime", token],
+                                     {**os.environ, "PYTHONPATH": path},
                                      file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 0),
                                                    (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)],
                                      setsid=True)
