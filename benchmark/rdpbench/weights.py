@@ -126,7 +126,7 @@ KNOWN: dict[str, WeightFile] = {f.name: f for f in [
                "dists (pyiqa)",
                sha256="f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218",
                source="the DISTS release's weights.pt, as pinned by public DISTS users",
-               size=12_000),  # two 1,475-value float32 tensors (alpha, beta) and the zip container
+               size=12_288),  # weights.pt of the DISTS-pytorch 0.1 wheel on PyPI: 12,288 bytes, this sha256
     WeightFile("dinov2_vitl14_pretrain.pth",
                "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",
                "fd_dinov2 (dinov2-vit-l-14; the file torch.hub's facebookresearch/dinov2 dinov2_vitl14 loads)",
