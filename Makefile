@@ -20,10 +20,11 @@ $(STAMP): pyproject.toml requirements.lock requirements-nodeps.txt
 	touch $(STAMP)
 
 # cjxl/djxl for the jxl codec card, butteraugli_main for the butteraugli metric card, chromium to check the report page in a real browser, chromium-driver
-# for the study web app's browser test (Selenium). Without apt (no root, no network) the jxl codec is
-# reported as missing and those tests skip.
+# for the study web app's browser test (Selenium), slurm-wlm and munge for the real-Slurm tests (a
+# single-node Slurm that tests/slurm_node.py starts as root). Without apt (no root, no network) the jxl
+# codec is reported as missing and those tests skip.
 APT_PACKAGES := $(if $(shell command -v cjxl),,libjxl-tools) $(if $(shell command -v butteraugli_main),,libjxl-devtools) $(if $(shell command -v chromium),,chromium) \
-	$(if $(shell command -v chromedriver),,chromium-driver)
+	$(if $(shell command -v chromedriver),,chromium-driver) $(if $(shell command -v slurmctld),,slurm-wlm munge)
 system-tools:
 	@[ -z "$(strip $(APT_PACKAGES))" ] || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; } || \

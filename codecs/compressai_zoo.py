@@ -26,6 +26,10 @@ ARCHITECTURES = {  # name: (highest quality, description)
     "cheng2020-anchor": (6, "Cheng et al. 2020, anchor"),
     "cheng2020-attn": (6, "Cheng et al. 2020, with attention"),
 }
+# Bytes of float32 parameters and buffers at the architecture's highest quality (counted from the
+# compressai models): a zoo file under a name may be at most SIZE_MARGIN times this (rdpbench.weights).
+LARGEST_FILE = {"bmshj2018-factorized": 28_122_236, "bmshj2018-hyperprior": 47_265_416, "mbt2018-mean": 70_246_920,
+                "mbt2018": 122_498_508, "cheng2020-anchor": 113_768_748, "cheng2020-attn": 125_900_076}
 
 
 def zoo_file(architecture: str, metric: str, quality: int) -> str:
@@ -34,7 +38,8 @@ def zoo_file(architecture: str, metric: str, quality: int) -> str:
 
     url = model_urls[architecture][metric][quality]
     name = PurePosixPath(url).name
-    register(WeightFile(name, url, f"compressai-{architecture} {metric} quality {quality}"))
+    register(WeightFile(name, url, f"compressai-{architecture} {metric} quality {quality}",
+                        size=LARGEST_FILE[architecture]))
     return name
 
 

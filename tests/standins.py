@@ -59,12 +59,13 @@ def vgg16(folder: Path, seed: int = 0) -> Path:
 
 
 def dists(folder: Path, vgg_file: Path, seed: int = 0) -> Path:
-    """pyiqa's DISTS (alpha, beta and its VGG stages) built on the VGG stand-in."""
+    """pyiqa's DISTS file: its ``alpha`` and ``beta`` (1, 1475, 1, 1), as in the DISTS release's
+    weights.pt (about 12 KB; the VGG stages come from the VGG-16 file), drawn as pyiqa initialises them."""
     from rdpbench.metrics.perceptual import build_dists
 
     torch.manual_seed(seed)
     model = build_dists(torch.load(vgg_file, weights_only=True), None)
-    return _save(model.state_dict(), folder / "DISTS_weights-f5e65c96.pth")
+    return _save({"alpha": model.alpha.detach(), "beta": model.beta.detach()}, folder / "DISTS_weights-f5e65c96.pth")
 
 
 def torch_home_with(folder: Path, files: list[Path]) -> Path:

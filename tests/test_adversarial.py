@@ -188,6 +188,76 @@ def test_a_file_swapped_after_verification_is_not_loaded(tmp_path):
     assert not marker.exists()
 
 
+def _same_size_swap(path: Path, data: bytes) -> None:
+    """Replace ``path``'s bytes by ``data`` (same length) and restore its modification time."""
+    status = path.stat()
+    assert len(data) == status.st_size
+    path.write_bytes(data)
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+
+
+def test_niqe_parameters_are_parsed_from_the_bytes_that_were_hashed(tmp_path, monkeypatch):
+    """NIQE's MATLAB file is read once into memory, hashed there and parsed from those bytes: a
+    same-size file swapped in after verification, with its mtime restored, is refused, never used;
+    and no memo keyed by size and mtime hides the swap from a later check."""
+    import scipy.io
+
+    from rdpbench.context import RunContext
+    from rdpbench.metrics.registry import create_metric
+
+    folder = tmp_path / "weights"
+    path = standins.niqe(folder, seed=1)
+    first = scipy.io.loadmat(path)
+    context = RunContext(weights=weights.Weights(folder, allow_unverified=True))
+    located = context.weights.locate(path.name)
+    other = io.BytesIO()
+    scipy.io.savemat(other, {"mu_prisparam": first["mu_prisparam"] + 9.0, "cov_prisparam": first["cov_prisparam"]})
+    assert len(other.getvalue()) == path.stat().st_size  # same shapes: same size
+    _same_size_swap(path, other.getvalue())
+    assert context.weights.locate(path.name).sha256 == hashlib.sha256(other.getvalue()).hexdigest()
+    monkeypatch.setattr(weights.Weights, "locate", lambda self, name, progress=False: located)
+    with pytest.raises(weights.WeightsError, match="changed since it was verified"):
+        create_metric("niqe", context).model
+    _same_size_swap(path, _mat_bytes(first))
+    model = create_metric("niqe", context).model  # the verified bytes again: parsed from them
+    np.testing.assert_array_equal(model.net.mu_pris_param.cpu().numpy(), np.ravel(first["mu_prisparam"]))
+
+
+def _mat_bytes(parameters: dict) -> bytes:
+    import scipy.io
+
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, {k: parameters[k] for k in ("mu_prisparam", "cov_prisparam")})
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", ["dinov2_vitl14_pretrain.pth", "vgg16-397923af.pth", "msillm_target_0.14bpp.ckpt"])
+def test_an_oversized_weight_file_is_refused_before_it_is_hashed_or_read(tmp_path, monkeypatch, name):
+    import rdpbench.learned.hific_codec  # noqa: F401  registers the HiFiC checkpoints
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    with open(folder / name, "wb") as sparse:  # 20 GiB that take no disk space
+        sparse.truncate(20 << 30)
+    monkeypatch.setattr(weights.hashing, "sha256_file", lambda *a, **k: pytest.fail("an oversized file was hashed"))
+    limit = weights.KNOWN[name].max_bytes
+    assert limit == int(weights.KNOWN[name].size * 1.5) and limit < 20 << 30
+    with pytest.raises(weights.WeightsError, match=f"is 21,474,836,480 bytes, over the {limit:,} accepted"):
+        weights.Weights(folder, allow_unverified=True).locate(name)
+    located = weights.LocatedWeight(name, folder / name, "0" * 64, False)
+    with pytest.raises(weights.WeightsError, match="refused before hashing"):
+        weights.read_verified(located)
+
+
+def test_hashing_a_large_weight_file_shows_progress(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "weights"
+    path = standins.niqe(folder)
+    monkeypatch.setattr(weights, "PROGRESS_BYTES", 0)
+    located = weights.Weights(folder, allow_unverified=True).locate(path.name, progress=True)
+    assert located.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert f"hashing {path.name}" in capsys.readouterr().err
+
+
 def test_weights_fetch_refuses_a_download_that_matches_only_the_prefix(tmp_path, monkeypatch, serve, run_cli):
     served = tmp_path / "mirror"
     served.mkdir()
@@ -523,6 +593,69 @@ def test_a_timed_out_tool_is_killed_with_its_whole_process_group(tmp_path):
     assert not _alive(child)
 
 
+def test_a_helper_that_left_the_tool_group_with_setsid_dies_with_the_call(tmp_path):
+    """In a worker (a child subreaper), a helper that called setsid is killed when the call ends."""
+    from rdpbench import lifetime
+
+    pid_file = tmp_path / "helper.pid"
+    script = tmp_path / "tool.sh"
+    script.write_text(f"#!/bin/sh\nsetsid sleep 300 >/dev/null 2>&1 < /dev/null &\necho $! > {pid_file}\n")
+    script.chmod(0o755)
+    code = (f"from rdpbench import lifetime; from rdpbench.codecs.command_line import run_tool; import os; "
+            f"lifetime.as_worker(os.getppid(), False); print(run_tool([{str(script)!r}], 30)[0])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "0", done.stderr
+    helper = int(pid_file.read_text())
+    assert not _alive(helper)
+    # outside a worker the helper is not this process's child to kill: the guard's business
+    assert lifetime.ToolCall().__enter__().keep is None
+
+
+def test_kill_9_of_a_run_leaves_no_worker_tool_or_setsid_helper_behind(tmp_path, plugin_dir):
+    """kill -9 of the main `rdpbench run` while both workers wait on a slow tool whose helper called
+    setsid: after 10 s no worker, tool or helper is left."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((16, 16, 3), i * 40, np.uint8)).save(images / f"{i}.png")
+    script = tmp_path / "slow-tool.sh"
+    script.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        echo $$ > {pids}/tool.$$
+        setsid sleep 300 >/dev/null 2>&1 < /dev/null &
+        echo $! > {pids}/helper.$!
+        sleep 300
+    """))
+    script.chmod(0o755)
+    (plugin_dir / "slowtool.toml").write_text(textwrap.dedent(f"""\
+        name = "slowtool"
+        timeout_s = 300
+        [encode]
+        argv = ["{script}", "{{input}}", "{{output}}"]
+        [decode]
+        argv = ["{script}", "{{input}}", "{{output}}"]
+    """))
+    command = [sys.executable, "-m", "rdpbench", "run", "--images", str(images), "--codec", "slowtool",
+               "--metrics", "psnr", "--out", str(tmp_path / "out"), "--jobs", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 120
+    while len(list(pids.glob("helper.*"))) < 2 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert len(list(pids.glob("helper.*"))) == 2, process.stderr.read() if process.poll() is not None else "timeout"
+    workers = [int(pid) for task in Path(f"/proc/{process.pid}/task").iterdir()
+               for pid in (task / "children").read_text().split()]
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    watched = workers + [int(path.name.split(".")[1]) for path in pids.iterdir()]
+    assert len(watched) >= 6  # two workers (and the guard), two tools, two helpers
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in watched):
+        time.sleep(0.1)
+    assert [pid for pid in watched if _alive(pid)] == []  # within 10 s (usually well under a second)
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -824,3 +957,295 @@ def test_analyze_and_export_static_write_only_inside_their_out_folder(study, tmp
         designs.picture(outputs, "../escaped.png")
     written = [p.resolve() for p in tmp_path.rglob("*")]
     assert all(p.is_relative_to(outputs.resolve()) or p == outputs.resolve() for p in written)
+
+
+# -- 7. one answer per trial, bounded JSON, clear server errors ------------------------------------------------
+def _asgi(app, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    """One HTTP request through the ASGI app, in process (status, body)."""
+    import asyncio
+
+    sent, received = [], [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive():
+        return received.pop(0) if received else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+def test_two_different_answers_to_one_trial_at_once_record_one_and_refuse_the_other(study, tmp_path):
+    """Both requests pass the "not answered yet" check before either is stored (forced here); exactly
+    one is recorded and the other gets 409 instead of a silent 200."""
+    import shutil
+    import threading
+
+    from rdpbench.study.session import RequestError, Session
+
+    shutil.copytree(study, tmp_path / "study")
+    session = Session(tmp_path / "study")
+    rater = session.register("test")
+    shown, _, _ = session.progress(rater)
+    both_checked = threading.Barrier(2)
+    answered = session.responses.answered
+
+    def answered_then_wait(who):
+        state = answered(who)
+        both_checked.wait(timeout=10)
+        return state
+
+    session.responses.answered = answered_then_wait
+    outcomes = {}
+
+    def answer(choice):
+        try:
+            outcomes[choice] = session.answer(rater, shown.key, choice)
+        except RequestError as error:
+            outcomes[choice] = error.status
+
+    threads = [threading.Thread(target=answer, args=(choice,)) for choice in ("left", "right")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    session.responses.answered = answered
+    assert sorted(outcomes.values(), key=str) == [409, True], outcomes
+    winner = next(choice for choice, outcome in outcomes.items() if outcome is True)
+    assert session.responses.answered(rater) == {shown.trial["id"]: winner}
+    assert session.answer(rater, shown.key, winner) is False  # the same answer again: idempotent
+
+
+def test_the_answer_endpoint_bounds_json_depth_before_parsing_and_refuses_a_conflict(study, tmp_path):
+    import json
+    import shutil
+
+    from rdpbench.study.webapp import create_app
+
+    shutil.copytree(study, tmp_path / "study")
+    app = create_app(tmp_path / "study")
+    status, body = _asgi(app, "POST", "/start")
+    assert status == 303
+    from rdpbench.study.session import Session
+
+    session = Session(tmp_path / "study")
+    rater = session.responses.raters()[-1][0]
+    before = session.responses.answers()
+    for nested in (b"[" * 4000, b'{"key": ' + b"[" * 2000 + b"]" * 2000 + b"}", b"\xff\xfe"):
+        status, body = _asgi(app, "POST", f"/api/{rater}/answer", nested)
+        assert status == 400 and b"error" in body, (status, body[:200])
+    shown, _, _ = session.progress(rater)
+    assert _asgi(app, "POST", f"/api/{rater}/answer", json.dumps({"key": shown.key, "choice": "left"}).encode())[0] == 200
+    assert _asgi(app, "POST", f"/api/{rater}/answer", json.dumps({"key": shown.key, "choice": "left"}).encode())[0] == 200
+    status, body = _asgi(app, "POST", f"/api/{rater}/answer", json.dumps({"key": shown.key, "choice": "right"}).encode())
+    assert status == 409
+    assert len(session.responses.answers()) == len(before) + 1
+    assert session.responses.answered(rater) == {shown.trial["id"]: "left"}
+
+
+def test_study_import_bounds_json_and_refuses_a_conflicting_answer(study, tmp_path, run_cli, capsys):
+    import json
+    import shutil
+
+    from rdpbench.study.session import Session
+
+    shutil.copytree(study, tmp_path / "study")
+    static = tmp_path / "static"
+    assert run_cli("study", "export-static", tmp_path / "study", static, "--raters", "1") == 0
+    session = Session(tmp_path / "study")
+    rater = session.responses.raters()[-1][0]
+    order = session.order(rater)
+    document = {"format": "rdpbench-study-answers/1", "study_id": session.design["study_id"], "rater": rater}
+    files = {"deep": b"[" * 100_000 + b"]" * 100_000, "not json": b"\x00\x01",
+             "deep answers": json.dumps({**document, "answers": [[[[{"key": order[0].key}]]]]}).encode()}
+    for name, data in files.items():
+        (tmp_path / "answers.json").write_bytes(data)
+        capsys.readouterr()
+        assert run_cli("study", "import", tmp_path / "study", tmp_path / "answers.json") == 2, name
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "Traceback" not in error, (name, error)
+    first = {"key": order[0].key, "choice": "left"}
+    (tmp_path / "answers.json").write_text(json.dumps({**document, "answers": [first]}))
+    assert run_cli("study", "import", tmp_path / "study", tmp_path / "answers.json") == 0
+    stored = session.responses.answers()
+    (tmp_path / "answers.json").write_text(json.dumps({**document, "answers": [{**first, "choice": "right"}]}))
+    assert run_cli("study", "import", tmp_path / "study", tmp_path / "answers.json") == 2
+    assert "other answer" in capsys.readouterr().err
+    assert session.responses.answers() == stored
+
+
+def test_study_serve_on_a_taken_port_or_a_bad_host_is_one_clear_error(study, run_cli, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for host, port_text, expected in [("127.0.0.1", str(port), "Address already in use"),
+                                          ("no-such-host.invalid", "8000", "--host"),
+                                          ("127.0.0.1", "70000", "--port"), ("127.0.0.1", "0", "--port"),
+                                          ("192.0.2.1", "8000", "--host")]:
+            assert run_cli("study", "serve", study, "--host", host, "--port", port_text) == 2, host
+            error = capsys.readouterr().err
+            assert error.count("\n") == 1 and expected in error and "Traceback" not in error, error
+
+
+# -- 8. every remaining bad input: one line, exit 2 (or an error row with its real cause), nothing partial ----
+def _zip_with(data: bytes, method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+        archive.writestr("ok.png", _png_bytes_of(3))
+        archive.writestr("img/victim.png", data)
+    return buffer.getvalue()
+
+
+def _png_bytes_of(value: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _understated_zip() -> bytes:
+    """A stored member whose local and central headers claim 10 bytes while 4,000 follow."""
+    data = _zip_with(bytes(range(256)) * 16, zipfile.ZIP_STORED)
+    size = struct.pack("<I", 4096)
+    central = data.rindex(b"img/victim.png") - 46  # the member's central directory record
+    local = data.index(b"img/victim.png") - 30
+    patched = bytearray(data)
+    for offset in (local + 22, central + 24):  # uncompressed size fields
+        assert patched[offset:offset + 4] == size
+        patched[offset:offset + 4] = struct.pack("<I", 10)
+    return bytes(patched)
+
+
+def _corrupt_zip() -> bytes:
+    data = bytearray(_zip_with(np.random.default_rng(0).integers(0, 4, 50_000, dtype=np.uint8).tobytes()))
+    start = data.index(b"img/victim.png") + len(b"img/victim.png")
+    for offset in range(start + 40, start + 400, 7):
+        data[offset] ^= 0xFF
+    return bytes(data)
+
+
+def _truncated_targz() -> bytes:
+    rng = np.random.default_rng(1)
+    members = [(_info(f"img/{i}.png"), rng.integers(0, 256, 30_000, dtype=np.uint8).tobytes()) for i in range(4)]
+    data = _tar(members)
+    return data[: len(data) * 2 // 3]
+
+
+@pytest.mark.parametrize("make, suffix", [(_understated_zip, "zip"), (_corrupt_zip, "zip"),
+                                          (_truncated_targz, "tar.gz")])
+def test_a_damaged_archive_is_one_clear_error_and_leaves_no_partial_file(tmp_path, manifests, run_cli, capsys,
+                                                                         make, suffix):
+    archive = tmp_path / "www" / f"data.{suffix}"
+    archive.parent.mkdir()
+    archive.write_bytes(make())
+    with pytest.raises(DatasetError, match="damaged|larger than its header"):
+        extract_archive(archive, tmp_path / "direct")
+    assert [p for p in (tmp_path / "direct").rglob("*")] == []
+    (manifests / "broken.toml").write_text(f'name = "broken"\n[[archive]]\nurl = "{archive.as_uri()}"\n')
+    assert run_cli("datasets", "fetch", "broken") == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error and "nothing was extracted" in error, error
+    assert [p for p in (manifests / "broken").rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.parametrize("field", ["sha256 = 5", "sha256 = true", 'sha256 = "abc"', "md5 = [1]"])
+def test_a_manifest_with_a_hash_that_is_not_hex_text_is_refused(tmp_path, manifests, run_cli, capsys, field):
+    (manifests / "odd.toml").write_text(f'name = "odd"\n[[file]]\nname = "a.png"\nurl = "file:///x"\n{field}\n')
+    assert run_cli("datasets", "fetch", "odd") == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "hex digits" in error and "Traceback" not in error, error
+
+
+def test_datasets_fetch_from_a_missing_folder_or_file_never_downloads(tmp_path, manifests, run_cli, capsys, serve):
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "a.png").write_bytes(_png_bytes_of(5))
+    url = f"{serve(www)}/a.png"
+    (manifests / "one.toml").write_text(f'name = "one"\n[[file]]\nname = "a.png"\nurl = "{url}"\n')
+    assert run_cli("datasets", "fetch", "one", "--from", tmp_path / "missing") == 2
+    assert "--from" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert run_cli("datasets", "fetch", "one", "--from", tmp_path / "empty") == 2
+    assert "no file a.png there" in capsys.readouterr().err
+    assert not (manifests / "one" / "a.png").exists()
+    assert run_cli("datasets", "fetch", "one", "--from", www) == 0  # the file there is used
+    assert (manifests / "one" / "a.png").read_bytes() == (www / "a.png").read_bytes()
+
+
+@pytest.mark.parametrize("content", [b"not json at all", b"[1, 2, 3]", b'{"results": {"bpp": "x"}}',
+                                     b'{"results": {"bpp": [true, 1]}}', b"[" * 10_000, b"\xff\xfe\x00"])
+def test_report_import_of_a_file_that_is_not_compressai_results_is_one_clear_error(tmp_path, run_cli, capsys,
+                                                                                   photos, content):
+    assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "psnr", "--out", tmp_path / "r") == 0
+    (tmp_path / "theirs.json").write_bytes(content)
+    capsys.readouterr()
+    assert run_cli("report", tmp_path / "r", "--out", tmp_path / "report", "--import", tmp_path / "theirs.json") == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--import" in error and "Traceback" not in error, error
+
+
+def test_out_inside_images_is_refused_the_first_time(tmp_path, photos, run_cli, capsys):
+    out = photos / "results"
+    for _ in range(2):  # the same answer every time, nothing written
+        assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "psnr", "--out", out,
+                       "--save-recon") == 2
+        error = capsys.readouterr().err
+        assert "inside --images" in error and error.count("\n") == 1
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("table", ['sweep = { quality = true }', 'options = { quality = false }'])
+def test_a_boolean_for_a_number_in_a_config_is_refused(tmp_path, photos, run_cli, capsys, table):
+    config = tmp_path / "bench.toml"
+    config.write_text(f'metrics = ["psnr"]\n[[codec]]\nname = "jpeg"\n{table}\n')
+    assert run_cli("run", config, "--images", photos, "--out", tmp_path / "out") == 2
+    error = capsys.readouterr().err
+    assert "is a boolean, not a number" in error and error.count("\n") == 1, error
+
+
+def test_per_image_csv_writes_integers_as_integers_beside_error_rows(tmp_path, photos, run_cli):
+    (photos / "broken.png").write_bytes(b"not a png")
+    assert run_cli("run", "--images", photos, "--codec", "png", "--metrics", "psnr", "--out", tmp_path / "out") == 1
+    lines = (tmp_path / "out" / "per_image.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = {line.split(",")[header.index("image")]: line.split(",") for line in lines[1:]}
+    good = rows["a.png"]
+    assert [good[header.index(c)] for c in ("width", "height")] == ["64", "48"]
+    assert good[header.index("bytes")].isdigit() and int(good[header.index("bytes")]) > 0
+    assert [rows["broken.png"][header.index(c)] for c in ("width", "height", "bytes")] == ["", "", ""]
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="mounting a small tmpfs to fill needs root")
+def test_a_full_disk_is_an_error_row_with_its_cause_and_a_plain_rerun_retries_it(tmp_path, run_cli):
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):  # incompressible 64x64 pictures: each reconstruction PNG is about 12 KB
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(images / f"{i}.png")
+    out = tmp_path / "out"
+    recon = out / "recon"
+    recon.mkdir(parents=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(recon)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        assert run_cli("run", "--images", images, "--codec", "png", "--metrics", "psnr", "--out", out,
+                       "--save-recon") == 1
+        errors = _rows(out)["error"]
+        full = errors[errors != ""]
+        assert len(full) >= 1 and all("No space left on device" in e for e in full), errors.tolist()
+        assert all(e.startswith("retried by the next run: output: OSError") for e in full)
+    finally:
+        subprocess.run(["umount", "-l", str(recon)], check=True)
+    assert run_cli("run", "--images", images, "--codec", "png", "--metrics", "psnr", "--out", out,
+                   "--save-recon") == 0  # a plain re-run, space freed: those rows are computed again
+    rows = _rows(out)
+    assert len(rows) == 3 and (rows["error"] == "").all() and (rows["psnr"] == np.inf).all()
+    assert len(list((out / "recon").rglob("*.png"))) == 3

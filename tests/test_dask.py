@@ -458,28 +458,62 @@ def test_cpu_job_runs_one_single_threaded_worker_per_core():
     assert "--resources" not in command and _last_value(command, "--memory-limit") == "3.73GiB"
 
 
-def _slurm_ready() -> str | None:
-    if not shutil.which("sbatch") or not shutil.which("sinfo"):
-        return "no Slurm here (sbatch/sinfo not installed; a single-node slurm-wlm needs root, munge and a slurm.conf)"
-    state = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=20)
-    if state.returncode != 0 or not {"idle", "mix"} & set(state.stdout.split()):
-        return f"Slurm is installed but has no idle node (sinfo: {state.stdout.strip() or state.stderr.strip()})"
-    return None
+@pytest.fixture(scope="module")
+def slurm():
+    """A single-node Slurm on this machine (tests/slurm_node.py: started here as root, or found running)."""
+    import slurm_node
+
+    reason = slurm_node.start()
+    if reason is not None:
+        pytest.skip(reason)
+    yield
+    slurm_node.stop()
 
 
-@pytest.mark.skipif(_slurm_ready() is not None, reason=str(_slurm_ready()))
-def test_a_real_slurm_submission_runs_the_tasks(use_env, photo_dir, tmp_path, run_cli):
-    config = tmp_path / "run.toml"
+def _slurm_config(folder: Path, jobs: int) -> Path:
+    config = folder / "slurm.toml"
     config.write_text(textwrap.dedent(f'''
         [executor]
         cores = 1
         memory = "2GB"
         walltime = "00:10:00"
-        jobs = 1
+        jobs = {jobs}
         worker_wait_s = 300
+        local_directory = "{folder}"
+        job_extra_directives = ["--output={folder}/slurm-%j.out"]
         job_script_prologue = ["export PYTHONPATH={CODE}"]
     '''))
+    return config
+
+
+def test_a_real_slurm_sweep_gives_the_rows_of_jobs_1(slurm, use_env, photo_dir, tmp_path, run_cli):
+    common = ("--images", photo_dir, "--codec", "jpeg", "--sweep", "quality=30,70", "--metrics", "psnr,ms_ssim")
+    assert run_cli("run", *common, "--out", tmp_path / "jobs1", "--jobs", "1") == 0
+    assert run_cli("run", _slurm_config(tmp_path, 1), *common, "--out", tmp_path / "slurm", "--cluster", "slurm") == 0
+    expected, got = _rows(tmp_path / "jobs1"), _rows(tmp_path / "slurm")
+    assert len(got) == 4 and all(w and w.startswith("tcp://") for w in _workers_of_rows(tmp_path / "slurm"))
+    exact = ["codec", "setting", "image", "width", "height", "bytes", "bpp", "psnr", "ms_ssim", "error"]
+    pd.testing.assert_frame_equal(got[exact], expected[exact])
+
+
+def test_a_slurm_worker_job_cancelled_mid_run_leaves_every_row_exactly_once(slurm, use_env, photo_dir, tmp_path):
     out = tmp_path / "out"
-    assert run_cli("run", config, "--images", photo_dir, "--codec", "jpeg", "--sweep", "quality=30,70",
-                   "--out", out, "--cluster", "slurm") == 0
-    assert len(_rows(out)) == 4 and all(w and w.startswith("tcp://") for w in _workers_of_rows(out))
+    process = subprocess.Popen(_cli(_slurm_config(tmp_path, 2), "--images", photo_dir, "--codec", "slow", "--sweep",
+                                    "bits=1:8:1", "--option", "pause=0.4", "--metrics", "psnr", "--out", out,
+                                    "--cluster", "slurm"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        before = _wait_for_rows(out, 2, process, timeout=300)
+        jobs = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i"], capture_output=True, text=True).stdout.split()
+        assert len(jobs) == 2, jobs
+        subprocess.run(["scancel", jobs[0]], check=True)
+        _, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert before < 16, "the cancel should land in the middle of the run"
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    rows = _rows(out)
+    assert len(rows) == 16 and not rows.duplicated(["codec", "setting", "image"]).any()
+    assert (rows["error"].isna() | (rows["error"] == "")).all()
+    np.testing.assert_array_equal(rows["bpp"], 8 * (12 + 3 * rows["width"] * rows["height"]) / (rows["width"] * rows["height"]))

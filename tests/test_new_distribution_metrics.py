@@ -30,7 +30,8 @@ from rdpbench.features.preprocessing import pil_bicubic
 from rdpbench.features.registry import create_extractor
 from rdpbench.metrics.base import MetricOptionError
 from rdpbench.metrics.registry import create_metric
-from rdpbench.weights import KNOWN, LocatedWeight, Weights, WeightsError, load_torchscript_tensors, sha256_file
+from rdpbench.hashing import sha256_file
+from rdpbench.weights import KNOWN, LocatedWeight, Weights, WeightsError, load_torchscript_tensors
 
 
 def _sets(n1, n2, dimension, shift, seed):

@@ -211,7 +211,7 @@ def _weights(args: argparse.Namespace) -> int:
             missing += 1
             continue
         else:
-            located = weights.locate(name)
+            located = weights.locate(name, progress=True)
         state = "verified" if located.verified else "UNVERIFIED"
         print(f"{state:11s} {name}  {located.path}  [{located.provenance()['meaning']}]")
     if missing:

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from rdpbench import lifetime
 from rdpbench.spec import SpecError
 
 JOB_QUEUES = ("slurm", "pbs", "sge", "lsf")
@@ -116,9 +117,11 @@ def job_queue_cluster(config: ClusterConfig):
 
 
 def local_cluster(config: ClusterConfig, device: str):
+    """A LocalCluster whose nannies and workers carry the run's token (:mod:`rdpbench.lifetime`): a
+    ``kill -9`` of the run takes them, and their tools, with it."""
     from distributed import LocalCluster
 
-    with _scheduler_settings(config):
+    with _scheduler_settings(config), lifetime.carrying_token():
         return LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                             dashboard_address="127.0.0.1:0" if has_dashboard() else None,
                             resources={"GPU": 1} if device == "cuda" else None, silence_logs=40)

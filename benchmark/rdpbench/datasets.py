@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 import os
 import shutil
 import sys
@@ -34,6 +35,7 @@ import tomllib
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -119,6 +121,14 @@ def _check_entries(manifest: Manifest, source: Path) -> None:
     for kind, entry, required in tables:
         if not isinstance(entry, dict) or any(not isinstance(entry.get(key), str) for key in required):
             raise DatasetError(f"manifest {source} refused: every [[{kind}]] needs text fields {', '.join(required)}")
+        for key, length in (("sha256", 64), ("md5", 32)):
+            value = entry.get(key)
+            if value is not None and not (isinstance(value, str) and len(value) == length
+                                          and all(c in "0123456789abcdefABCDEF" for c in value)):
+                raise DatasetError(f"manifest {source} refused: {key} = {value!r} in a [[{kind}]] is not "
+                                   f"{length} hex digits; write the {key} as a quoted text, or leave it out")
+        if entry.get("dest") is not None and not isinstance(entry["dest"], str):
+            raise DatasetError(f"manifest {source} refused: dest = {entry['dest']!r} in a [[{kind}]] is not a text")
     if manifest.expected_images is not None and (isinstance(manifest.expected_images, bool)
                                                  or not isinstance(manifest.expected_images, int)):
         raise DatasetError(f"manifest {source} refused: expected_images must be a whole number")
@@ -231,7 +241,32 @@ def check_members(archive: Path, members: Iterator[tuple[str, str, int]], limits
 
 def extract_archive(archive: Path, destination: Path, limits: ArchiveLimits = ArchiveLimits()) -> None:
     """Extract a zip or tar archive after checking every member (:func:`check_members`); zip members
-    are copied with the declared sizes enforced, tar members through tarfile's "data" filter."""
+    are copied with the declared sizes enforced, tar members through tarfile's "data" filter. Members
+    go to a temporary folder inside ``destination`` first and are moved into place only when the
+    whole archive extracted: a damaged archive (corrupt data, a size its header understates, a
+    truncated file) is a DatasetError and leaves nothing behind (the staging folder is a hidden
+    sibling of ``destination``)."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.extracting-", dir=destination.parent))
+    try:
+        try:
+            _extract_into(archive, staging, limits)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError,
+                OSError, ValueError, NotImplementedError) as error:
+            raise DatasetError(f"{archive.name} is damaged ({error}); nothing was extracted from it: fetch it again "
+                               "(or check the file given with --from)") from None
+        destination.mkdir(exist_ok=True)
+        for source in sorted(staging.rglob("*")):
+            target = inside(destination, str(source.relative_to(staging)), "archive member")  # no link leads out
+            if source.is_dir():
+                target.mkdir(exist_ok=True)
+            else:
+                os.replace(source, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _extract_into(archive: Path, destination: Path, limits: ArchiveLimits) -> None:
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zipped:
             infos = zipped.infolist()
@@ -247,7 +282,7 @@ def extract_archive(archive: Path, destination: Path, limits: ArchiveLimits = Ar
                         written += len(chunk)
                         if written > info.file_size:
                             raise DatasetError(f"refusing {archive.name}: member {info.filename!r} is larger "
-                                               "than its header says")
+                                               "than its header says; nothing was extracted from it")
                         sink.write(chunk)
     elif tarfile.is_tarfile(archive):
         with tarfile.open(archive) as tarred:
@@ -262,6 +297,9 @@ def fetch(name: str, source_dir: Path | None = None) -> Path:
     """Download (or copy from ``source_dir``) the dataset, verify it, write its lock; return its folder."""
     manifest = load_manifest(name)
     root = dataset_root(manifest)
+    if source_dir is not None and not Path(source_dir).is_dir():
+        raise DatasetError(f"--from {source_dir}: no such folder; give the folder that holds the files of {name!r} "
+                           "(or leave --from out to download them)")
     root.mkdir(parents=True, exist_ok=True)
     previous = _read_lock(root)
     recorded_archives = dict(previous.get("archives", {}))
@@ -270,7 +308,7 @@ def fetch(name: str, source_dir: Path | None = None) -> Path:
         local = inside(source_dir, entry["name"], "file name") if source_dir else None
         if target.is_file() and sha256_file(target) == entry.get("sha256"):
             continue
-        url = local.resolve().as_uri() if local and local.is_file() else entry["url"]
+        url = _source(local, entry["url"], source_dir)
         got = download(url, target)
         try:
             _check_hashes(url, got, entry)
@@ -278,15 +316,16 @@ def fetch(name: str, source_dir: Path | None = None) -> Path:
             target.unlink()
             raise
     for entry in manifest.archives:
-        url = entry["url"]
-        archive = root / ".download" / Path(urllib.parse.urlparse(url).path).name
+        archive_name = Path(urllib.parse.urlparse(entry["url"]).path).name
+        archive = root / ".download" / archive_name
+        url = _source(inside(source_dir, archive_name, "archive name") if source_dir else None, entry["url"], source_dir)
         got = download(url, archive)
         try:
-            _check_hashes(url, got, {**recorded_archives.get(url, {}), **entry})
+            _check_hashes(url, got, {**recorded_archives.get(entry["url"], {}), **entry})
             extract_archive(archive, inside(root, entry["dest"], "dest") if entry.get("dest") else root)
         finally:
             archive.unlink()
-        recorded_archives[url] = {"sha256": got["sha256"], "md5": got["md5"]}
+        recorded_archives[entry["url"]] = {"sha256": got["sha256"], "md5": got["md5"]}
     shutil.rmtree(root / ".download", ignore_errors=True)
     images = find_images(root)
     if manifest.expected_images is not None and len(images) != manifest.expected_images:
@@ -301,6 +340,16 @@ def fetch(name: str, source_dir: Path | None = None) -> Path:
     (root / LOCK_NAME).write_text(json.dumps(lock, indent=1, sort_keys=True))
     verify(name)
     return root
+
+
+def _source(local: Path | None, url: str, source_dir: Path | None) -> str:
+    """Where a file comes from: the copy in ``source_dir`` (``--from``; never a download then), else ``url``."""
+    if source_dir is None:
+        return url
+    if local is None or not local.is_file():
+        raise DatasetError(f"--from {source_dir}: no file {local.name if local else ''} there (it would come from "
+                           f"{url}); put it there, or leave --from out to download")
+    return local.resolve().as_uri()
 
 
 def _read_lock(root: Path) -> dict:

@@ -7,7 +7,9 @@ which task each worker holds, so a worker that dies (a segfaulting codec library
 killer) turns exactly that task into an error row; a new worker takes its place and the run goes on.
 
 Workers ignore SIGINT and SIGTERM: an interrupt reaches the parent, which stops them and records the
-run as interrupted (no task is marked failed by it). A worker whose parent has gone exits quietly.
+run as interrupted (no task is marked failed by it). A worker whose parent has gone exits quietly; a
+parent killed with SIGKILL takes its workers, their tools and the tools' helpers with it within
+about a second (:mod:`rdpbench.lifetime`).
 
 A cluster executor would have the same shape: take picklable tasks, yield TaskResults.
 """
@@ -23,6 +25,7 @@ from collections import deque
 from multiprocessing.connection import Connection, wait
 from typing import Iterable, Iterator
 
+from rdpbench import lifetime
 from rdpbench.context import RunContext
 from rdpbench.tasks import Task, TaskResult
 from rdpbench.worker import WorkerState, execute_task
@@ -31,10 +34,12 @@ from rdpbench.worker import WorkerState, execute_task
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def _worker_main(connection: Connection, context: RunContext) -> None:
+def _worker_main(connection: Connection, context: RunContext, parent: int, parent_death_signal: bool) -> None:
     """Worker loop: receive a task, send its result; stop on None or when the parent is gone.
     It exits without tearing down the interpreter (unloading torch and its libraries takes about a
-    second, which the parent would wait for): results are sent and output is flushed, nothing is lost."""
+    second, which the parent would wait for): results are sent and output is flushed, nothing is lost.
+    It dies with its parent and takes its tools' leftovers with it (:mod:`rdpbench.lifetime`)."""
+    lifetime.as_worker(parent, parent_death_signal)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     state = WorkerState(context)
@@ -52,15 +57,18 @@ def _worker_main(connection: Connection, context: RunContext) -> None:
 class _Worker:
     def __init__(self, context: RunContext, single_thread: bool):
         """With ``single_thread`` torch, numpy's BLAS and MKL use one thread, so N workers use N cores: the
-        limits are in the environment the worker starts with, since numpy loads before its code runs."""
+        limits are in the environment the worker starts with, since numpy loads before its code runs
+        (as is the run's token, :mod:`rdpbench.lifetime`)."""
         spawn = multiprocessing.get_context("spawn")  # no inherited torch/OpenMP state, as on a cluster
         self.connection, child_end = spawn.Pipe()
-        self.process = spawn.Process(target=_worker_main, args=(child_end, context), daemon=True)
+        self.process = spawn.Process(target=_worker_main, daemon=True,
+                                     args=(child_end, context, os.getpid(), lifetime.parent_may_kill()))
         saved = {variable: os.environ.get(variable) for variable in THREAD_VARIABLES}
         if single_thread:
             os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
         try:
-            self.process.start()
+            with lifetime.carrying_token():  # inherited by its tools too: see rdpbench.lifetime
+                self.process.start()
         finally:
             for variable, value in saved.items():
                 if value is None:

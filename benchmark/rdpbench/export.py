@@ -27,6 +27,7 @@ from rdpbench.safe_paths import file_stem
 from rdpbench.store import ResultsStore
 
 ROW_COLUMNS = ["codec", "setting", "image", "width", "height", "bytes", "bpp", "encode_s", "decode_s"]
+INTEGER_COLUMNS = ["width", "height", "bytes"]  # written as integers (empty where an error row has none)
 # CompressAI's key names for the columns it knows; other metrics keep their column name.
 COMPRESSAI_KEYS = {"psnr": "psnr-rgb", "ms_ssim": "ms-ssim-rgb", "encode_s": "encoding_time",
                    "decode_s": "decoding_time"}
@@ -154,13 +155,14 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def views(store: ResultsStore) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """What per_image.csv and summary.csv hold (the summary with the distribution metrics)."""
+    """What per_image.csv and summary.csv hold (the summary with the distribution metrics); the
+    integer columns of per_image are integers, missing (``<NA>``) on error rows that have none."""
     rows = per_image(store)
     table = summary(rows)
     extra = distribution(store)
     if len(extra):
         table = table.merge(extra, on=["codec", "setting"], how="left")
-    return rows, table
+    return rows.astype({column: "Int64" for column in INTEGER_COLUMNS}), table
 
 
 def write_all(store: ResultsStore) -> list[str]:

@@ -16,7 +16,8 @@ and networks kept loaded between calls; a failing task is still an error row.
 
 Resuming: a (codec, setting, image) whose row is stored without error and holds every requested
 metric is never recomputed; a stored row that lacks some requested metrics is recomputed for those
-metrics only; a row with an error is kept as it is unless ``--retry-errors``.
+metrics only; a row with an error is kept as it is unless ``--retry-errors`` — except a row whose
+error was a full disk or quota (``rdpbench.tasks.RETRIED``), which a plain re-run computes again.
 """
 
 from __future__ import annotations
@@ -272,7 +273,7 @@ def locate_weights(context: RunContext, metrics: dict[str, Metric], codecs: list
         located, problems = {}, []
         for name in dict.fromkeys(names):
             try:
-                located[name] = context.weights.locate(name)
+                located[name] = context.weights.locate(name, progress=True)
             except WeightsError as error:
                 problems.append(str(error))
         if problems:
@@ -353,6 +354,9 @@ def _run(spec: RunSpec, command: str, context: RunContext, metrics: dict[str, Me
     located = locate_weights(context, metrics, codecs, executor)
     dataset = load_dataset(spec.images, spec.dataset)
     spec.out = spec.out or Path("results") / dataset.name
+    if spec.images and Path(spec.out).resolve().is_relative_to(Path(spec.images).resolve()):
+        raise SpecError(f"--out {spec.out} is inside --images {spec.images}: the results (and saved reconstructions) "
+                        "would be read as images by the next run; give an --out outside the images folder")
     check_recon_paths(spec, codecs, dataset)
     n_tasks = len(dataset.images) * sum(len(c.settings) for c in codecs)
     if n_tasks > MAX_TASKS:
@@ -381,7 +385,9 @@ def _run(spec: RunSpec, command: str, context: RunContext, metrics: dict[str, Me
         if executor is not None:
             store.record_executor(run_id, executor.describe())
         plan_matches(spec, codecs, dataset, store, run_id)
-        tasks, keys = plan_tasks(spec, dataset, codecs, per_image, list(reference.features), store.existing())
+        retried = store.retried()  # error rows of a full disk or quota: computed again like missing ones
+        existing = {key: value for key, value in store.existing().items() if key not in retried}
+        tasks, keys = plan_tasks(spec, dataset, codecs, per_image, list(reference.features), existing)
         for task in (task for task in tasks if task.image in oversized):
             store.write_result(TaskResult(task, error=oversized[task.image]), run_id)
         tasks = [task for task in tasks if task.image not in oversized]

@@ -52,7 +52,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from rdpbench.columns import KINDS, Column
-from rdpbench.tasks import TaskResult
+from rdpbench.tasks import RETRIED, TaskResult
 
 SCHEMA_VERSION = 2
 STORE_NAME = "results.sqlite"
@@ -378,6 +378,12 @@ class ResultsStore:
             if (c, s, i) in status:
                 status[(c, s, i)][1].add(f"features:{spec}")
         return status
+
+    def retried(self) -> set[tuple[str, str, str]]:
+        """The (codec, setting, image) of error rows a plain re-run computes again: their cause lay
+        outside the task, a full disk or quota (:data:`rdpbench.tasks.RETRIED`)."""
+        return {(c, s, i) for c, s, i in self.db.execute(
+            "SELECT codec, setting, image FROM rows WHERE substr(error, 1, ?) = ?", (len(RETRIED), RETRIED))}
 
     def write_result(self, result: TaskResult, run_id: int) -> None:
         """Insert or replace one task's row and add its metric values, atomically. A successful row

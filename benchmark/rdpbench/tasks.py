@@ -4,6 +4,7 @@ runner code, so the store and the report do not either."""
 
 from __future__ import annotations
 
+import errno
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,19 @@ from typing import Any
 import numpy as np
 
 from rdpbench.matching import MatchTarget
+
+
+# An error row whose cause lies outside the task (a full disk, an exceeded quota) starts with this:
+# the store reports such a row as absent, so a plain re-run computes it again.
+RETRIED = "retried by the next run: "
+RETRIED_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+
+def error_text(step: str, error: BaseException) -> str:
+    """The error column's text for ``error`` in ``step`` ("codec", "output", ...), with the real cause;
+    prefixed with ``RETRIED`` when the cause is a full disk or quota."""
+    text = f"{step}: {type(error).__name__}: {error}"
+    return RETRIED + text if isinstance(error, OSError) and error.errno in RETRIED_ERRNOS else text
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,15 @@ Verification, by what is known of a file (``LocatedWeight.check``):
 A file that contradicts what is known is refused unless ``allow_unverified``
 (``--allow-unverified-weights``), which marks the run's provenance unverified.
 
-Loading: rdpbench reads every torch file itself, checks that the bytes are the ones that were
-hashed, and unpickles them with ``weights_only=True`` (:func:`load_torch_file`); libraries get
-state dicts, never a path to unpickle (see metrics/perceptual.py and metrics/features.py).
+Size: a file larger than its name allows (:attr:`WeightFile.max_bytes`, the real file's size ×
+``SIZE_MARGIN``) is refused before it is hashed or read.
+
+Loading: every file, whatever its format, is read into memory once by :func:`read_verified`, which
+hashes those bytes and refuses them unless they are the ones :meth:`Weights.locate` verified; the
+loader parses exactly these bytes (no hash is remembered by size and modification time). Torch
+files are unpickled with ``weights_only=True`` (:func:`load_torch_file`); libraries get state dicts
+or in-memory files, never a path to read again (see metrics/perceptual.py: NIQE's MATLAB file goes
+to ``scipy.io.loadmat`` as a BytesIO).
 OpenAI's CLIP files are TorchScript archives, which ``weights_only=True`` refuses:
 :func:`load_torchscript_tensors` reads only their tensors, without TorchScript.
 """
@@ -37,7 +43,6 @@ import re
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -49,6 +54,10 @@ class WeightsError(RuntimeError):
 
 
 PREFIX_ONLY = "sha256-prefix"
+SIZE_MARGIN = 1.5           # a file may be this much larger than the real one (another pickle protocol, padding)
+MIN_LIMIT = 1 << 20         # tiny files (NIQE's 8 KB, DISTS' 12 KB) may still be up to 1 MiB
+DEFAULT_MAX_BYTES = 2 << 30  # a file registered without its size (plug-ins)
+PROGRESS_BYTES = 256 << 20  # hashing a larger file shows progress
 CHECKS = {
     "sha256": "full sha256 pinned",
     PREFIX_ONLY: "prefix-only (8 hex digits of sha256 in the file name): not a cryptographic check",
@@ -66,6 +75,13 @@ class WeightFile:
     used_by: str
     sha256: str | None = None  # the full hash where it is known; else the prefix in the name is checked
     source: str = ""  # where the full sha256 was published
+    size: int | None = None  # the real file's size in bytes (exact where published, else estimated: see KNOWN)
+
+    @property
+    def max_bytes(self) -> int:
+        """The largest file accepted under this name, checked before it is hashed or read: the real
+        size × ``SIZE_MARGIN`` (at least ``MIN_LIMIT``), or ``DEFAULT_MAX_BYTES`` when no size is known."""
+        return max(int(self.size * SIZE_MARGIN), MIN_LIMIT) if self.size else DEFAULT_MAX_BYTES
 
     @property
     def check(self) -> str:
@@ -92,36 +108,41 @@ KNOWN: dict[str, WeightFile] = {f.name: f for f in [
                "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
                "weights-inception-2015-12-05-6726825d.pth", "fid, kid (torch-fidelity inception-v3-compat)",
                sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
-               source="pinned by public projects using torch-fidelity and pytorch-fid (95,628,359 bytes)"),
+               source="pinned by public projects using torch-fidelity and pytorch-fid (95,628,359 bytes)",
+               size=95_628_359),
     WeightFile("alexnet-owt-7be5be79.pth", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
                "lpips (net=alex)",
                sha256="7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",
-               source="pinned by public LPIPS users for torchvision's AlexNet_Weights.IMAGENET1K_V1 (244,408,911 bytes)"),
+               source="pinned by public LPIPS users for torchvision's AlexNet_Weights.IMAGENET1K_V1 (244,408,911 bytes)",
+               size=244_408_911),
     WeightFile("vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth",
                "lpips (net=vgg), dists",
                sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
                source="pinned by public LPIPS/DISTS users for torchvision's VGG16_Weights.IMAGENET1K_V1 "
-                      "(553,433,881 bytes)"),
+                      "(553,433,881 bytes)", size=553_433_881),
     WeightFile("niqe_modelparameters.mat",
                "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/niqe_modelparameters.mat",
                "niqe (pyiqa, official LIVE parameters)",
                sha256="fa2aa4d12dd9595c3fb6bf8b4e1a15c79d5d1469238d0901c88dead195be578d",
-               source="computed from the file at the URL (8,347 bytes), equal to the LIVE release"),
+               source="computed from the file at the URL (8,347 bytes), equal to the LIVE release", size=8_347),
     WeightFile("DISTS_weights-f5e65c96.pth",
                "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/DISTS_weights-f5e65c96.pth",
                "dists (pyiqa)",
                sha256="f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218",
-               source="the DISTS release's weights.pt, as pinned by public DISTS users"),
+               source="the DISTS release's weights.pt, as pinned by public DISTS users",
+               size=12_288),  # weights.pt of the DISTS-pytorch 0.1 wheel on PyPI: 12,288 bytes, this sha256
     WeightFile("dinov2_vitl14_pretrain.pth",
                "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",
-               "fd_dinov2 (dinov2-vit-l-14; the file torch.hub's facebookresearch/dinov2 dinov2_vitl14 loads)"),
+               "fd_dinov2 (dinov2-vit-l-14; the file torch.hub's facebookresearch/dinov2 dinov2_vitl14 loads)",
+               size=1_218_000_000),  # ViT-L/14: 304.4 M float32 parameters
     WeightFile("clip-vit-l-14-336px-3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02.pt",
                "https://openaipublic.azureedge.net/clip/models/"
                "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02/ViT-L-14-336px.pt",
                "cmmd (clip-vit-l-14-336px; OpenAI's ViT-L-14-336px.pt under torch-fidelity's cache name)",
                sha256="3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02",
                source="published by OpenAI as the URL's path segment, which OpenAI's clip._download and "
-                      "torch-fidelity's download check the file's sha256 against"),
+                      "torch-fidelity's download check the file's sha256 against",
+               size=891_000_000),  # ViT-L/14@336px image and text towers in float16, about 0.89 GB
 ]}
 
 
@@ -179,18 +200,24 @@ class Weights:
     def find(self, name: str) -> Path | None:
         return next((folder / name for folder in self.search_path() if (folder / name).is_file()), None)
 
-    def locate(self, name: str) -> LocatedWeight:
-        """The verified (or, if allowed, unverified) local file; WeightsError if absent or wrong."""
+    def locate(self, name: str, progress: bool = False) -> LocatedWeight:
+        """The verified (or, if allowed, unverified) local file; WeightsError if absent, too large for
+        its name (before it is hashed) or wrong. ``progress``: show hashing progress of large files."""
         known = KNOWN[name]
         path = self.find(name)
         if path is None:
             places = ", ".join(str(p) for p in self.search_path())
             raise WeightsError(f"missing weight file {name} (for {known.used_by}); looked in: {places}. "
                                f"Download {known.url} into your --weights-dir, or run `rdpbench weights fetch {name}`")
-        return self._verify(known, path)
+        return self._verify(known, path, progress)
 
-    def _verify(self, known: WeightFile, path: Path) -> LocatedWeight:
-        digest = sha256_file(path)
+    def _verify(self, known: WeightFile, path: Path, progress: bool = False) -> LocatedWeight:
+        size = Path(path).stat().st_size
+        refuse_oversized(known, path, size)
+        digest = hashing.sha256_file(path, f"hashing {known.name}" if progress and size > PROGRESS_BYTES else None)
+        return self._checked(known, path, digest)
+
+    def _checked(self, known: WeightFile, path: Path, digest: str) -> LocatedWeight:
         expected = known.expected_prefix
         matches = expected is None or digest.startswith(expected)
         if not matches and not self.allow_unverified:
@@ -220,7 +247,7 @@ class Weights:
         partial = folder / f".{name}.partial"
         try:
             torch.hub.download_url_to_file(url, str(partial), progress=True)
-            self._verify(known, partial)
+            self._verify(known, partial, progress=True)
         except WeightsError:
             partial.unlink(missing_ok=True)
             raise
@@ -231,16 +258,37 @@ class Weights:
         return self.locate(name)
 
 
-@lru_cache(maxsize=None)
-def _sha256_of(path: Path, size: int, mtime_ns: int) -> str:
-    return hashing.sha256_file(path)
+def refuse_oversized(known: WeightFile, path: Path, size: int) -> None:
+    """WeightsError when a file is larger than its name allows (:attr:`WeightFile.max_bytes`): it is
+    neither hashed nor read, so a huge or sparse file under a known name costs nothing."""
+    if size > known.max_bytes:
+        real = f"the real file is about {known.size:,} bytes" if known.size else "no size is known for it"
+        raise WeightsError(f"{path} is {size:,} bytes, over the {known.max_bytes:,} accepted for {known.name} "
+                           f"({real}); refused before hashing: replace it with the upstream file ({known.url})")
 
 
-def sha256_file(path: Path) -> str:
-    """sha256 of a weight file, hashed once per process for a given size and modification time
-    (a run checks the same 100 MB file for several metrics)."""
-    status = Path(path).stat()
-    return _sha256_of(Path(path).resolve(), status.st_size, status.st_mtime_ns)
+def read_verified(located: LocatedWeight) -> bytes:
+    """The bytes of a located file, read into memory once and hashed there: the caller parses exactly
+    these bytes, so a file swapped after :meth:`Weights.locate` is refused, never used. The size
+    limit of the file's name applies before reading."""
+    path = Path(located.path)
+    known = KNOWN.get(located.name) or WeightFile(located.name, "", "a checkpoint given as a path")
+    try:
+        with open(path, "rb") as stream:
+            refuse_oversized(known, path, os.fstat(stream.fileno()).st_size)
+            data = stream.read(known.max_bytes + 1)
+    except OSError as error:
+        raise WeightsError(f"cannot read {path} ({error.strerror})") from None
+    if len(data) > known.max_bytes or hashlib.sha256(data).hexdigest() != located.sha256:
+        raise WeightsError(f"{path} changed since it was verified; run again")
+    return data
+
+
+def located_path(path: Path) -> LocatedWeight:
+    """A file given by its path (a checkpoint knob): hashed as it is, unverified (no known hash)."""
+    known = WeightFile(Path(path).name, "", "a checkpoint given as a path")
+    refuse_oversized(known, path, Path(path).stat().st_size)
+    return LocatedWeight(known.name, Path(path), hashing.sha256_file(path), False)
 
 
 def load_torch_file(located: LocatedWeight) -> Any:
@@ -251,9 +299,7 @@ def load_torch_file(located: LocatedWeight) -> Any:
 
     import torch
 
-    data = Path(located.path).read_bytes()
-    if hashlib.sha256(data).hexdigest() != located.sha256:
-        raise WeightsError(f"{located.path} changed since it was verified; run again")
+    data = read_verified(located)
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -288,9 +334,7 @@ def load_torchscript_tensors(located: LocatedWeight) -> dict[str, Any]:
 
     import torch
 
-    data = Path(located.path).read_bytes()
-    if hashlib.sha256(data).hexdigest() != located.sha256:
-        raise WeightsError(f"{located.path} changed since it was verified; run again")
+    data = read_verified(located)
 
     def refuse(why: str) -> WeightsError:
         return WeightsError(f"{located.path} is not a TorchScript archive of tensors ({why}); nothing in it was run; "

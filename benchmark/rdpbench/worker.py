@@ -23,7 +23,7 @@ from rdpbench.matching import search
 from rdpbench.metrics.base import Metric, NoReferenceMetric
 from rdpbench.metrics.registry import create_metric
 from rdpbench.rate import bits_per_pixel
-from rdpbench.tasks import MetricValue, Task, TaskResult
+from rdpbench.tasks import MetricValue, Task, TaskResult, error_text
 
 
 def _describe(error: BaseException) -> str:
@@ -97,7 +97,7 @@ def execute_task(task: Task, state: WorkerState) -> TaskResult:
         reconstruction = codec.decode(data, setting)
         result.decode_s = time.perf_counter() - start
     except Exception as error:  # a crashing adapter or tool is one error row, not a dead run
-        result.error = f"codec: {_describe(error)}"
+        result.error = error_text("codec", error)
         return result
     if not (isinstance(reconstruction, np.ndarray) and reconstruction.dtype == np.uint8
             and reconstruction.shape == original.shape):
@@ -105,7 +105,11 @@ def execute_task(task: Task, state: WorkerState) -> TaskResult:
         result.error = f"codec: decode returned {got}, expected uint8 {original.shape}"
         return result
     if task.recon_path:
-        write_png(task.recon_path, reconstruction)
+        try:
+            write_png(task.recon_path, reconstruction)
+        except OSError as error:  # e.g. a full disk: the row records the cause, the run goes on
+            result.error = error_text("output", error)
+            return result
     failures = []
     with logs.library_prints():  # model-loading messages of metric libraries go to the log
         _compute_metrics(task, state, original, reconstruction, result, failures)

@@ -52,6 +52,9 @@ class Param:
 
     def parse(self, value: Any) -> Any:
         """Convert ``value`` (text from the command line, or a TOML value) and validate it."""
+        if isinstance(value, bool) and self.kind in ("int", "float"):  # TOML true is not the number 1
+            raise ParamError(f"{self.name}: {str(value).lower()} is a boolean, not a number; write a number "
+                             f"such as {self.default}")
         try:
             if self.kind == "int":
                 if isinstance(value, float) and not value.is_integer():

@@ -12,8 +12,9 @@ Templates are lists of arguments (never a shell line); ``{input}``, ``{output}``
 name are substituted in each argument. Files live in a fresh temporary folder per call, so the names
 of user images never reach the command line. The bytes of the encoder's output file are the stream.
 
-Every tool runs in its own process group (a new session): on a timeout, an error or an interrupt
-the whole group is killed, so helper processes a tool started never outlive the call.
+Every tool runs in its own process group (a new session): after the call, on a timeout, an error or
+an interrupt the whole group is killed; a helper that left the group with ``setsid`` is killed too
+when the tool runs in a worker, which adopts orphaned descendants (:mod:`rdpbench.lifetime`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from rdpbench import lifetime
 from rdpbench.codecs.api import Codec, CodecError, Param, Setting
 from rdpbench.context import RunContext
 from rdpbench.imageio import ImageReadError, read_rgb8
@@ -143,12 +145,13 @@ class CommandLineCodec(Codec):
 def run_tool(argv: list[str], timeout_s: float) -> tuple[int, bytes, bytes]:
     """Run ``argv`` in a new process group; (exit code, stdout, stderr). On a timeout
     (subprocess.TimeoutExpired) or any other exit from here, the whole group is killed first."""
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)
-    try:
-        stdout, stderr = process.communicate(timeout=timeout_s)
-    finally:
-        _kill_group(process)
+    with lifetime.ToolCall():  # in a worker, helpers that left the group with setsid die on leaving
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   start_new_session=True)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout_s)
+        finally:
+            _kill_group(process)
     return process.returncode, stdout, stderr
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rdpbench.hashing import sha256_file
-from rdpbench.weights import LocatedWeight, WeightsError, load_torch_file
+from rdpbench.weights import LocatedWeight, WeightsError, load_torch_file, located_path
 
 
 class CheckpointError(RuntimeError):
@@ -19,8 +18,7 @@ def load_state_dict(source: str | Path | LocatedWeight) -> dict:
     "model_state_dict" are unwrapped."""
     path = source.path if isinstance(source, LocatedWeight) else Path(source)
     try:
-        checkpoint = load_torch_file(source if isinstance(source, LocatedWeight) else
-                                     LocatedWeight(path.name, path, sha256_file(path), False))
+        checkpoint = load_torch_file(source if isinstance(source, LocatedWeight) else located_path(path))
     except (WeightsError, OSError) as error:
         raise CheckpointError(
             f"{error}. A pickle that needs code to load is never run: convert it once in a trusted environment "

@@ -23,8 +23,9 @@ TARGETS = ("0.035", "0.07", "0.14", "0.3", "0.45", "0.9")
 BASE_URL = "https://dl.fbaipublicfiles.com/NeuralCompression/2023-muckley-msillm/"
 CHECKPOINTS = {f"{family}_quality_{quality}": f"{family}_target_{target}bpp.ckpt"
                for family in ("msillm", "noganms") for quality, target in enumerate(TARGETS, start=1)}
+CHECKPOINT_BYTES = 725_924_440  # float32 state dict of rdpbench.learned.hific.HiFiC (181.5 M values), counted
 for _name, _file in CHECKPOINTS.items():
-    register(WeightFile(_file, BASE_URL + _file, f"hific checkpoint={_name}"))
+    register(WeightFile(_file, BASE_URL + _file, f"hific checkpoint={_name}", size=CHECKPOINT_BYTES))
 
 
 class HiFiCAdapter(Codec):

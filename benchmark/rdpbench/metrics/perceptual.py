@@ -8,6 +8,7 @@ hands them state dicts it loaded itself with ``weights_only=True`` (rdpbench.wei
 
 from __future__ import annotations
 
+import io
 from functools import cached_property
 from importlib.metadata import version
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from rdpbench.columns import Column
 from rdpbench.metrics.base import NoReferenceMetric, PairedMetric, image_tensor
 from rdpbench.tasks import MetricValue
-from rdpbench.weights import LocatedWeight, load_torch_file, weights_only_everywhere
+from rdpbench.weights import LocatedWeight, load_torch_file, read_verified, weights_only_everywhere
 
 _BACKBONES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
 
@@ -155,9 +156,10 @@ class NIQEPyiqa(NoReferenceMetric):
     def model(self):
         import pyiqa
 
-        path = self.context.weights.locate("niqe_modelparameters.mat").path
-        with weights_only_everywhere():  # the parameters are a MATLAB file read by scipy: no pickle involved
-            return pyiqa.create_metric("niqe", device=self.context.device, pretrained_model_path=str(path))
+        # scipy.io.loadmat reads the very bytes that were hashed (never the path again): no pickle involved
+        parameters = io.BytesIO(read_verified(self.context.weights.locate("niqe_modelparameters.mat")))
+        with weights_only_everywhere():
+            return pyiqa.create_metric("niqe", device=self.context.device, pretrained_model_path=parameters)
 
     def compute(self, image):
         import torch

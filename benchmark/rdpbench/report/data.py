@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rdpbench import export
+from rdpbench import bounded_json, export
 from rdpbench.columns import Column
 from rdpbench.store import STORE_NAME, WEIGHT_STATES, ResultsStore
 
+MAX_IMPORT_BYTES = 64 << 20  # an --import file (CompressAI results: a few KB)
 DECIMALS = {"bpp": 4, "bd_rate_percent": 2}  # columns that are not metrics; metrics declare their own
 
 
@@ -155,15 +156,22 @@ def import_compressai_json(path: Path) -> pd.DataFrame:
     columns: CompressAI's own names through rdpbench.export.COMPRESSAI_KEYS (``psnr-rgb`` -> ``psnr``,
     taken first), any other key with hyphens as underscores (``ms-ssim`` -> ``ms_ssim``, ``lpips``);
     the report shows those the results folder has metric metadata for."""
-    document = json.loads(Path(path).read_text())
-    results = document.get("results", document)
-    if "bpp" not in results:
-        raise ReportError(f"{path}: no 'bpp' list in its results")
+    try:
+        document = bounded_json.loads(Path(path).read_bytes(), MAX_IMPORT_BYTES, 8, "it")
+    except (bounded_json.JSONLimitError, OSError) as error:
+        raise ReportError(f"--import {path}: {getattr(error, 'strerror', None) or error}; give a CompressAI results "
+                          "JSON file ({\"name\", \"results\": {\"bpp\": [...], ...}})") from None
+    results = document.get("results", document) if isinstance(document, dict) else None
+    if not isinstance(results, dict) or not isinstance(results.get("bpp"), list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in results["bpp"]):
+        raise ReportError(f"--import {path}: not a CompressAI results file: it needs a 'results' object with a "
+                          "'bpp' list of numbers (as compressai.utils.eval_model writes)")
     frame = pd.DataFrame({"bpp": results["bpp"]})
     ours = {theirs: column for column, theirs in export.COMPRESSAI_KEYS.items()}
     for key in sorted(results, key=lambda key: key not in ours):
         column = ours.get(key, key.replace("-", "_"))
-        if column not in frame and isinstance(results[key], list) and len(results[key]) == len(frame):
+        if column not in frame and isinstance(results[key], list) and len(results[key]) == len(frame) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in results[key]):
             frame[column] = results[key]
     frame.insert(0, "codec", f"{document.get('name', Path(path).stem)} (imported)")
     frame.insert(1, "setting", [f"imported #{i + 1}" for i in range(len(frame))])

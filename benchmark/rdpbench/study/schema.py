@@ -23,7 +23,8 @@ MAX_DEPTH = 8              # the design nests 5 levels (values -> entry -> image
 MAX_ITEMS = 100_000        # trials, images, entries, picture files, metric columns: each list or map
 MAX_TEXT = 1_000           # characters of any one string
 PICTURE = re.compile(r"[0-9a-f]{16}\.png")
-HEX = re.compile(r"[0-9a-f]+")
+SECRET = re.compile(r"(?:[0-9a-f]{2}){8,64}")  # the HMAC key, as hex bytes
+SHA256 = re.compile(r"[0-9a-f]{64}")
 _COLUMN_FIELDS = {field.name for field in dataclasses.fields(Column)}
 
 
@@ -77,7 +78,7 @@ def check(design: Any) -> dict:
         if key not in design:
             _fail(f"'{key}'", "is missing")
     _text(design["study_id"], "'study_id'")
-    _text(design["secret"], "'secret'", HEX)
+    _text(design["secret"], "'secret'", SECRET)
     if design["design"] not in DESIGNS:
         _fail("'design'", f"must be one of {', '.join(DESIGNS)}")
     _integer(design["seed"], "'seed'")
@@ -98,7 +99,7 @@ def check(design: Any) -> dict:
     files = _sized(design["files"], dict, "'files'")
     for name, digest in files.items():
         _text(name, "a name in 'files'", PICTURE)
-        _text(digest, f"'files.{name}'", HEX)
+        _text(digest, f"'files.{name}'", SHA256)
     for image, box in _sized(design.get("crop_boxes", {}), dict, "'crop_boxes'").items():
         if not isinstance(box, list) or len(box) != 4:
             _fail(f"'crop_boxes.{image[:40]}'", "must be [left, top, right, bottom]")

@@ -201,6 +201,9 @@ class Session:
         upcoming = next(s for s in order if s.trial["id"] not in answered)
         if upcoming.key != key:
             raise RequestError("answer the trials in order: this is not the next trial", 409)
-        return self.responses.record(rater, shown.trial["id"], shown.position, shown.left, shown.right, choice,
-                                     None if response_ms is None else float(response_ms), answered_at or now(),
-                                     source)
+        outcome = self.responses.record(rater, shown.trial["id"], shown.position, shown.left, shown.right, choice,
+                                        None if response_ms is None else float(response_ms), answered_at or now(),
+                                        source)
+        if outcome == "conflict":  # another answer to this trial was committed a moment earlier
+            raise RequestError("this trial was already answered with the other side", 409)
+        return outcome == "added"

@@ -20,12 +20,14 @@ import json
 import shutil
 from pathlib import Path
 
+from rdpbench import bounded_json
 from rdpbench.study import design as designs
 from rdpbench.study.session import RequestError, Session, checked_fields
 from rdpbench.study.webapp import rater_page
 
 ANSWERS_FORMAT = "rdpbench-study-answers/1"
 MAX_FILE_BYTES = 10 << 20
+MAX_DEPTH = 3  # {"answers": [{...}]}
 
 
 def export_static(folder: Path, out: Path, raters: int) -> list[str]:
@@ -64,12 +66,14 @@ def import_file(folder: Path, path: Path) -> tuple[int, int, str | None]:
     completion code when the file completes the study, else None)."""
     session = Session(folder)
     path = Path(path)
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise designs.StudyError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB; not a study results file")
     try:
-        document = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise designs.StudyError(f"{path}: not JSON ({error}); expected a file saved by the static study page") from None
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise designs.StudyError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB; not a study results file")
+        document = bounded_json.loads(path.read_bytes(), MAX_FILE_BYTES, MAX_DEPTH, "it")
+    except bounded_json.JSONLimitError as error:
+        raise designs.StudyError(f"{path}: {error}; expected a file saved by the static study page") from None
+    except OSError as error:
+        raise designs.StudyError(f"cannot read {path} ({error.strerror})") from None
     if not isinstance(document, dict) or document.get("format") != ANSWERS_FORMAT:
         raise designs.StudyError(f"{path}: not a study results file ({ANSWERS_FORMAT})")
     if document.get("study_id") != session.design["study_id"]:

@@ -11,7 +11,8 @@ Tables
   (:func:`rdpbench.study.session.source_kind` reads an empty source as the rater's).
 
 Each answer is its own committed transaction, so a killed server loses nothing that was
-acknowledged. ``record`` is idempotent: the same answer again changes nothing.
+acknowledged. ``record`` keeps one answer per trial: the same answer again changes nothing, another
+one is reported as a conflict and changes nothing either.
 """
 
 from __future__ import annotations
@@ -85,13 +86,20 @@ class Responses:
         return dict(self._query("SELECT trial, choice FROM answers WHERE rater = ?", (rater,)))
 
     def record(self, rater: str, trial: str, position: int, left: str, right: str, choice: str,
-               response_ms: float | None, answered_at: str, source: str) -> bool:
-        """Store one answer; False when that trial already had an answer (which is kept as it was)."""
+               response_ms: float | None, answered_at: str, source: str) -> str:
+        """Store one answer, one per (rater, trial): "added"; "same" when that trial already had this
+        choice, "conflict" when it had the other one (either way the stored answer is kept). The
+        insert and the look-up are one write transaction, so of two answers arriving at the same
+        moment exactly one is added and the other is seen as same or conflicting."""
         with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
             cursor = db.execute(f"INSERT OR IGNORE INTO answers ({', '.join(ANSWER_COLUMNS)}) "
                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                 (rater, trial, position, left, right, choice, response_ms, answered_at, source))
-            return cursor.rowcount == 1
+            if cursor.rowcount == 1:
+                return "added"
+            stored = db.execute("SELECT choice FROM answers WHERE rater = ? AND trial = ?", (rater, trial)).fetchone()
+            return "same" if stored and stored[0] == choice else "conflict"
 
     def answers(self) -> list[tuple]:
         """Every answer, as rows of ``ANSWER_COLUMNS``, ordered by the raters' registration, then

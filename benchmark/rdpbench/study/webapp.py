@@ -10,9 +10,11 @@ Routes
 - ``GET /images/<name>.png``: a study picture, served only while its bytes match the sha256 in
   study.json (checked when the server starts and on every request).
 
-Unknown raters or trials get 404, malformed requests 400, bodies over 4 KiB 413, out-of-order or
-conflicting answers 409, answers sooner than ``MIN_DISPLAY_MS`` after the server sent that trial (or
-with a shorter ``response_ms``) 429, and none of them changes the database. Database work runs in Starlette's
+Unknown raters or trials get 404, malformed requests (not JSON, or nested deeper than an answer:
+checked before parsing) 400, bodies over 4 KiB 413, out-of-order answers and answers conflicting
+with one already recorded for the trial 409 (of two different answers sent at the same moment, one
+is recorded and the other gets 409), answers sooner than ``MIN_DISPLAY_MS`` after the server sent
+that trial (or with a shorter ``response_ms``) 429, and none of them changes the database. Database work runs in Starlette's
 thread pool, one short SQLite connection per call, so raters do not wait for each other. The page and its script are the files in ``assets/``; the
 same script runs the static export (:mod:`rdpbench.study.static`).
 """
@@ -21,8 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from rdpbench import bounded_json
 from rdpbench.study import design as designs
 from rdpbench.study.session import MIN_DISPLAY_MS, RequestError, Session, checked_fields
 
@@ -39,6 +42,7 @@ ASSETS = Path(__file__).with_name("assets")
 _NAME = re.compile(r"[0-9a-f]{16}\.png")
 _RATER = re.compile(r"[0-9a-f]{16}")
 MAX_BODY = 4096
+MAX_DEPTH = 2  # an answer is one flat object
 
 
 def rater_page(mode: str, title: str, extra_head: str = "") -> str:
@@ -106,9 +110,9 @@ def create_app(folder: Path) -> Starlette:
             if len(body) > MAX_BODY:
                 raise RequestError("request too large", 413)
         try:
-            document = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise RequestError("the body must be JSON: {\"key\", \"choice\", \"response_ms\"}", 400) from None
+            document = bounded_json.loads(body, MAX_BODY, MAX_DEPTH, "the body")
+        except bounded_json.JSONLimitError as error:
+            raise RequestError(f"{error}; send JSON {{\"key\", \"choice\", \"response_ms\"}}", 400) from None
         if not isinstance(document, dict) or not isinstance(document.get("key"), str):
             raise RequestError("the body must be a JSON object with a string \"key\"", 400)
         checked_fields(document.get("choice"), document.get("response_ms"), None)  # 400 before 429
@@ -136,10 +140,34 @@ def create_app(folder: Path) -> Starlette:
     return Starlette(routes=routes, exception_handlers={RequestError: request_error})
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port``; StudyError saying what to change when it cannot be (the
+    port is taken or out of range, the host is not an address of this machine or does not resolve)."""
+    try:
+        if not 1 <= port <= 65535:  # getaddrinfo would wrap 70000 round to 4464
+            raise OverflowError(f"port {port} is not between 1 and 65535")
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        listener = socket.socket(family, kind)
+    except (OSError, UnicodeError, OverflowError) as error:
+        raise designs.StudyError(f"cannot listen on {host}:{port} ({getattr(error, 'strerror', None) or error}): "
+                                 "give --host an address of this machine (default 127.0.0.1, 0.0.0.0 for all) "
+                                 "and --port a number from 1 to 65535") from None
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+    except (OSError, OverflowError) as error:
+        listener.close()
+        raise designs.StudyError(f"cannot listen on {host}:{port} ({getattr(error, 'strerror', None) or error}): "
+                                 "choose another --port (or stop what uses it), or give --host an address of "
+                                 "this machine") from None
+    return listener
+
+
 def serve(folder: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 
     app = create_app(folder)
+    listener = listening_socket(host, port)
     print(f"study {folder}: raters open http://{host}:{port}/  (Ctrl-C stops; answers are saved as they come)",
           flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
