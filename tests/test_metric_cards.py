@@ -1,5 +1,5 @@
 """Command-line metrics described by TOML cards: butteraugli by libjxl's own tool (its printed values
-on the identical PNGs; skipped without the tool), a user's card from RDPBENCH_METRICS_PATH computing
+on the identical PNGs; skipped without the tool), a user's card from a plug-in folder (RDPBENCH_PLUGINS) computing
 the MSE by a formula written here, and what a missing tool, a failing tool and a broken card give."""
 
 import math
@@ -22,7 +22,7 @@ DATA = Path(__file__).parent / "data" / "iqa_calibration"
 def metric_cards(tmp_path, monkeypatch):
     folder = tmp_path / "cards"
     folder.mkdir()
-    monkeypatch.setenv("RDPBENCH_METRICS_PATH", str(folder))
+    monkeypatch.setenv("RDPBENCH_PLUGINS", str(folder))
     METRICS.cache_clear()
     yield folder
     METRICS.cache_clear()
@@ -77,6 +77,10 @@ def test_a_users_card_adds_a_metric_without_python_code(metric_cards):
     metric = create_metric("mse_tool", RunContext())
     assert metric.compute(a, b).value == pytest.approx(np.mean((a.astype(float) - b) ** 2), rel=1e-12)
     assert metric.version() == sys.version.split()[0]
+    from rdpbench.codecs.registry import CODECS  # a metric card among the plug-ins is not a (broken) codec
+
+    CODECS.cache_clear()
+    assert not [entry for entry in CODECS.entries().values() if entry.source == str(metric_cards / "mse.toml")]
 
 
 def test_missing_failing_and_broken_tools_are_reported(metric_cards):

@@ -19,7 +19,8 @@ need to be on ``sys.path``), and every class defined in it that subclasses a kin
 sets a ``name`` is registered in that kind's registry (rdpbench.registry), as an entry point would
 be: the class's ``name`` is the plug-in's name; a name already taken (built-ins keep theirs) or a file
 that fails to import is listed as broken with the reason and hides nothing else. A ``.toml`` file is
-a codec card (rdpbench.codecs.command_line).
+a metric card when it has ``[[column]]`` tables (rdpbench.metrics.command_line), else a codec card
+(rdpbench.codecs.command_line).
 
 Python files are code: a plug-in runs with your rights (benchmark/docs/safety.md).
 """
@@ -71,6 +72,22 @@ def files(roots: Iterable[Path] | None = None) -> list[Path]:
         elif root.is_file():
             result.append(root)
     return list(dict.fromkeys(result))
+
+
+def cards(kind: str, roots: Iterable[Path] | None = None) -> list[Path]:
+    """The ``.toml`` plug-in files of ``roots`` (default :func:`paths`) that are cards of ``kind``:
+    "metric" (a card with ``[[column]]`` tables) or "codec" (any other card, so a card that cannot be
+    read is listed as a broken codec with its error)."""
+    return [path for path in files(roots) if path.suffix == ".toml" and (_is_metric_card(path) == (kind == "metric"))]
+
+
+def _is_metric_card(path: Path) -> bool:
+    import tomllib
+
+    try:
+        return isinstance(tomllib.loads(path.read_text(encoding="utf-8")).get("column"), list)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
 
 
 def load_module(path: Path) -> ModuleType:

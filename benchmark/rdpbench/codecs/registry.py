@@ -54,8 +54,8 @@ def _entries_from_file(path: Path) -> list[Entry]:
 def _codec_files() -> list[Entry]:
     """The shipped codecs, then the codec cards among the plug-in paths (their Python files are
     the registry's plug-in source)."""
-    cards = [path for path in plugins.files() if path.suffix == ".toml"]
-    return [entry for path in plugins.files([shipped("codecs")]) + cards for entry in _entries_from_file(path)]
+    return [entry for path in plugins.files([shipped("codecs")]) + plugins.cards("codec")
+            for entry in _entries_from_file(path)]
 
 
 CODECS = Registry("codec", "rdpbench.codecs", discover=_codec_files, listing="rdpbench codecs",

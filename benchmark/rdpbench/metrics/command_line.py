@@ -1,6 +1,7 @@
 """Full-reference metrics that are command-line tools, described by a TOML metric card (no Python
-needed), found like codec cards: rdpbench's own cards (package data, rdpbench/metrics/cards/) and
-the ``*.toml`` files of every folder in ``RDPBENCH_METRICS_PATH`` (``os.pathsep``-separated).
+needed), found like codec cards: rdpbench's own cards (package data, rdpbench/metrics/cards/), then
+the metric cards among the plug-in paths (``--plugin``, a config's ``plugins``, ``RDPBENCH_PLUGINS``:
+rdpbench.plugins; a card is a metric card when it has ``[[column]]`` tables).
 
 A card (see rdpbench/metrics/cards/butteraugli.toml) holds:
 
@@ -26,7 +27,6 @@ A tool that fails or prints no value gives NaN with the reason.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import subprocess
@@ -51,10 +51,11 @@ class MetricCardError(ValueError):
     """A metric card is malformed; the message names the file and the field."""
 
 
-def card_dirs() -> list[Path]:
-    """rdpbench's own cards, then the RDPBENCH_METRICS_PATH folders."""
-    dirs = [BUILTIN_CARDS] + [Path(p) for p in os.environ.get("RDPBENCH_METRICS_PATH", "").split(os.pathsep) if p]
-    return [d for d in dirs if d.is_dir()]
+def card_files() -> list[Path]:
+    """rdpbench's own cards, then the metric cards among the plug-in paths."""
+    from rdpbench import plugins
+
+    return sorted(BUILTIN_CARDS.glob("*.toml")) + plugins.cards("metric")
 
 
 class CommandLineMetric(PairedMetric):
@@ -190,12 +191,11 @@ def metric_classes(path: Path) -> list[type[CommandLineMetric]]:
 def card_entries() -> list[Entry]:
     """Registry entries of every card's columns (a broken card is one broken entry, named after its file)."""
     entries = []
-    for folder in card_dirs():
-        for path in sorted(folder.glob("*.toml")):
-            try:
-                classes = metric_classes(path)
-            except MetricCardError as error:
-                entries.append(Entry(path.stem, str(path), None, str(error)))
-                continue
-            entries += [Entry(cls.name, str(path), lambda cls=cls: cls) for cls in classes]
+    for path in card_files():
+        try:
+            classes = metric_classes(path)
+        except MetricCardError as error:
+            entries.append(Entry(path.stem, str(path), None, str(error)))
+            continue
+        entries += [Entry(cls.name, str(path), lambda cls=cls: cls) for cls in classes]
     return entries
