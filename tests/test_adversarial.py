@@ -147,7 +147,7 @@ def test_a_prefix_only_match_is_never_reported_verified(tmp_path, monkeypatch, r
     assert torch.equal(weights.load_torch_file(located)["w"], torch.ones(2))  # usable: weights_only load
     assert run_cli("weights", "status", name, "--weights-dir", folder) == 0
     line = capsys.readouterr().out
-    assert line.startswith("UNVERIFIED") and "prefix-only (8 hex digits of sha256" in line
+    assert line.startswith("prefix-checked ") and "prefix-only (8 hex digits of sha256" in line
     # the same name carrying a payload: the prefix does not match, and were it forged, loading refuses it
     evil = _malicious_torch_file(tmp_path / "evil.pth", marker)
     forged = weights.LocatedWeight(name, evil, hashlib.sha256(evil.read_bytes()).hexdigest(), False, "sha256-prefix")
@@ -166,7 +166,7 @@ def test_only_a_full_pinned_digest_is_reported_verified(tmp_path, monkeypatch, r
     assert (located.verified, located.check, located.sha256) == (True, "sha256", digest)
     assert located.provenance()["state"] == "verified"
     assert run_cli("weights", "status", file.name, "--weights-dir", folder) == 0
-    assert capsys.readouterr().out.startswith("verified    alexnet-owt-7be5be79.pth")
+    assert capsys.readouterr().out.startswith("verified       alexnet-owt-7be5be79.pth")
 
 
 def test_the_shipped_pins_are_full_digests_agreeing_with_the_names():
@@ -217,9 +217,13 @@ def test_niqe_parameters_are_parsed_from_the_bytes_that_were_hashed(tmp_path, mo
     assert context.weights.locate(path.name).sha256 == hashlib.sha256(other.getvalue()).hexdigest()
     monkeypatch.setattr(weights.Weights, "locate", lambda self, name, progress=False: located)
     with pytest.raises(weights.WeightsError, match="changed since it was verified"):
-        create_metric("niqe", context).model
+        create_metric("niqe", context).parameters  # LIVE's niqe.m
+    with pytest.raises(weights.WeightsError, match="changed since it was verified"):
+        create_metric("niqe_pyiqa", context).model
     _same_size_swap(path, _mat_bytes(first))
-    model = create_metric("niqe", context).model  # the verified bytes again: parsed from them
+    mu_pristine, _ = create_metric("niqe", context).parameters  # the verified bytes again: parsed from them
+    np.testing.assert_array_equal(mu_pristine, np.ravel(first["mu_prisparam"]))
+    model = create_metric("niqe_pyiqa", context).model
     np.testing.assert_array_equal(model.net.mu_pris_param.cpu().numpy(), np.ravel(first["mu_prisparam"]))
 
 

@@ -207,13 +207,13 @@ def _weights(args: argparse.Namespace) -> int:
         if args.action == "fetch":
             located = weights.fetch(name)
         elif weights.find(name) is None:
-            print(f"missing     {name}  (for {used_by}; {KNOWN[name].url})")
+            print(f"{'missing':14s} {name}  (for {used_by}; {KNOWN[name].url})")
             missing += 1
             continue
         else:
             located = weights.locate(name, progress=True)
-        state = "verified" if located.verified else "UNVERIFIED"
-        print(f"{state:11s} {name}  {located.path}  [{located.provenance()['meaning']}]")
+        state = located.state.upper() if located.state == "unverified" else located.state
+        print(f"{state:14s} {name}  {located.path}  [{located.provenance()['meaning']}]")
     if missing:
         where = weights.directory or "a folder passed as --weights-dir"
         print(f"{missing} missing: `rdpbench weights fetch` downloads them, or copy them into {where}")

@@ -279,7 +279,7 @@ def locate_weights(context: RunContext, metrics: dict[str, Metric], codecs: list
         if problems:
             raise WeightsError("\n".join(dict.fromkeys(problems)))
     for weight in located.values():
-        if not weight.verified:
+        if weight.state == "unverified":  # prefix-checked and unpublished files are footnotes, not warnings
             print(f"warning: {weight.path} is not verified ({weight.provenance()['meaning']}); "
                   "the run's provenance records it as unverified", file=sys.stderr)
     return located

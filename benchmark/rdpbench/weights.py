@@ -162,11 +162,16 @@ class LocatedWeight:
     verified: bool
     check: str = "none"
 
+    @property
+    def state(self) -> str:
+        """One of rdpbench.store.WEIGHT_STATES: verified (full digest), prefix-checked (the 8 hex
+        digits of a published name), unpublished (no digest published), unverified (a wrong hash,
+        used only with --allow-unverified-weights)."""
+        return STATES.get(self.check, "unverified")
+
     def provenance(self) -> dict[str, Any]:
-        """What a run records about the file (runs.versions -> weights); ``state`` is one of
-        rdpbench.store.WEIGHT_STATES: verified, prefix-checked, unpublished, unverified."""
-        return {"sha256": self.sha256, "verified": self.verified, "check": self.check,
-                "state": STATES.get(self.check, "unverified"),
+        """What a run records about the file (runs.versions -> weights), with its :attr:`state`."""
+        return {"sha256": self.sha256, "verified": self.verified, "check": self.check, "state": self.state,
                 "meaning": CHECKS.get(self.check, "hash does not match the known one: used only with --allow-unverified-weights")}
 
 

@@ -23,6 +23,7 @@ Step by step as ``computequality.m`` / ``computefeature.m`` / ``estimateaggdpara
 
 from __future__ import annotations
 
+import io
 from functools import cached_property
 
 import numpy as np
@@ -31,6 +32,7 @@ from rdpbench.columns import Column
 from rdpbench.metrics.base import NoReferenceMetric, Reference
 from rdpbench.metrics.colour import rgb2gray
 from rdpbench.tasks import MetricValue
+from rdpbench.weights import read_verified
 
 BLOCK = 96
 CALIBRATION_NIQE = ("the official niqe row of pyiqa's results_official.csv, the 5 distorted calibration images "
@@ -150,11 +152,12 @@ def niqe(grey: np.ndarray, mu_pristine: np.ndarray, cov_pristine: np.ndarray) ->
     return float(np.sqrt((difference @ inverse @ difference.T).item()))
 
 
-def load_parameters(path) -> tuple[np.ndarray, np.ndarray]:
-    """(mu_prisparam (36,), cov_prisparam (36, 36)) float64 from LIVE's ``niqe_modelparameters.mat``."""
+def load_parameters(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(mu_prisparam (36,), cov_prisparam (36, 36)) float64 from the bytes of LIVE's
+    ``niqe_modelparameters.mat`` (parsed in memory: the bytes that were hashed, rdpbench.weights)."""
     from scipy.io import loadmat
 
-    parameters = loadmat(str(path))
+    parameters = loadmat(io.BytesIO(data))
     return (np.asarray(parameters["mu_prisparam"], dtype=np.float64).ravel(),
             np.asarray(parameters["cov_prisparam"], dtype=np.float64))
 
@@ -183,7 +186,7 @@ class NIQE(NoReferenceMetric):
 
     @cached_property
     def parameters(self):
-        return load_parameters(self.context.weights.locate("niqe_modelparameters.mat").path)
+        return load_parameters(read_verified(self.context.weights.locate("niqe_modelparameters.mat")))
 
     def compute(self, image):
         if min(image.shape[:2]) < BLOCK:
