@@ -100,6 +100,34 @@ def test_an_encode_decode_object_is_measured_with_the_conventions_and_failures_a
     assert set(results.summary["codec"]) == {"toy"} and results.folder is None
 
 
+class FlippedView(EveryOtherLevel):
+    """Decodes as OpenCV users write it: BGR in memory, returned as a read-only RGB view ``[..., ::-1]``
+    (negative strides): a valid uint8 (H, W, 3) image."""
+
+    def decode(self, data):
+        bgr = np.ascontiguousarray(super().decode(data)[..., ::-1])
+        rgb = bgr[..., ::-1]
+        rgb.flags.writeable = False
+        return rgb
+
+
+def test_a_decoded_view_with_negative_strides_is_measured_like_a_plain_array(photo_dir):
+    """Reference: PSNR by its formula, and MS-SSIM of the same pixels as a plain array, which the
+    view must give (pytorch_msssim, as rdpbench's ms_ssim, on the plain pixels)."""
+    from pytorch_msssim import ms_ssim
+
+    file = sorted(photo_dir.glob("*.png"))[0]
+    results = rdpbench.evaluate(FlippedView(), [file], metrics=["psnr", "ms_ssim"])
+    row = results.per_image.iloc[0]
+    assert row["error"] == ""
+    image = np.asarray(Image.open(file).convert("RGB"))
+    expected = ((image >> 2) << 2) + 2
+    assert row["psnr"] == pytest.approx(_psnr(image, expected), abs=1e-9)
+    to_tensor = lambda a: torch.from_numpy(a.copy()).permute(2, 0, 1).unsqueeze(0).float()  # noqa: E731
+    assert row["ms_ssim"] == pytest.approx(float(ms_ssim(to_tensor(image), to_tensor(expected), data_range=255)),
+                                           abs=1e-6)
+
+
 def test_a_compressai_model_object_is_coded_as_compressais_own_compress(tmp_path, photo_dir):
     """Reference: the same model's compress()/decompress() with compressai.utils.eval_model's padding."""
     from compressai.ops import compute_padding

@@ -104,6 +104,9 @@ def execute_task(task: Task, state: WorkerState) -> TaskResult:
         got = getattr(reconstruction, "shape", type(reconstruction).__name__), getattr(reconstruction, "dtype", "")
         result.error = f"codec: decode returned {got}, expected uint8 {original.shape}"
         return result
+    # a view ([..., ::-1] of a BGR decode) or a read-only array (np.asarray of a PIL image) is a valid
+    # image; torch.from_numpy refuses negative strides and warns on read-only arrays, so copy those
+    reconstruction = np.require(reconstruction, requirements=["C_CONTIGUOUS", "WRITEABLE"])
     if task.recon_path:
         write_png(task.recon_path, reconstruction)
     failures = []
