@@ -156,6 +156,23 @@ def test_a_compressai_model_object_is_coded_as_compressais_own_compress(tmp_path
         assert row.psnr == pytest.approx(_psnr(image, expected), abs=1e-9)
 
 
+def test_a_model_evaluated_again_into_its_folder_with_new_weights_is_flagged(tmp_path, photo_dir, capsys):
+    """The resume rule keeps the stored rows of a (label, setting, image); a model object whose weights
+    changed since (a later checkpoint under the same label) must not pass silently as the same codec."""
+    from compressai.models import FactorizedPrior
+
+    torch.manual_seed(0)
+    model = FactorizedPrior(N=8, M=16)
+    file = sorted(photo_dir.glob("*.png"))[:1]
+    rdpbench.evaluate(model, file, metrics=["psnr"], out=tmp_path / "out", label="ckpt")
+    rdpbench.evaluate(model, file, metrics=["psnr"], out=tmp_path / "out", label="ckpt")
+    assert "warning: ckpt was" not in capsys.readouterr().err  # same weights: nothing to say
+    with torch.no_grad():
+        next(model.parameters()).add_(0.5)
+    rdpbench.evaluate(model, file, metrics=["psnr"], out=tmp_path / "out", label="ckpt")
+    assert "warning: ckpt was" in capsys.readouterr().err
+
+
 def test_bd_rate_and_plot_of_a_folder_with_two_codecs(tmp_path, photo_dir):
     for codec in ("jpeg", "webp"):
         rdpbench.evaluate(codec, photo_dir, sweep={"quality": [20, 50, 80]}, metrics=["psnr"], out=tmp_path / "out")

@@ -53,6 +53,19 @@ def decode(model, data: bytes) -> np.ndarray:
     return to_uint8(F.pad(out["x_hat"], unpad))
 
 
+def weights_digest(model) -> str:
+    """First 12 hex digits of SHA-256 over the model's state dict (names and raw tensor bytes)."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
 class ModelCodec(Codec):
     """A CompressAI model object in memory as a codec (the Python API, ``rdpbench.evaluate``). It runs
     on the device of the model's parameters; :meth:`prepare` puts it in eval mode and updates its
@@ -75,9 +88,12 @@ class ModelCodec(Codec):
         return None
 
     def version(self) -> str:
+        """Library, class and a digest of the weights, so that a changed model evaluated again into
+        the same folder under the same label gets the runner's codec-version warning."""
         from importlib.metadata import version
 
-        return f"compressai {version('compressai')}, {type(self.model).__name__} object"
+        return (f"compressai {version('compressai')}, {type(self.model).__name__} object, "
+                f"weights sha256 {weights_digest(self.model)}")
 
     def prepare(self) -> None:
         self.model.eval()
