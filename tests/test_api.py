@@ -100,6 +100,15 @@ def test_an_encode_decode_object_is_measured_with_the_conventions_and_failures_a
     assert set(results.summary["codec"]) == {"toy"} and results.folder is None
 
 
+def test_images_given_as_a_glob_generator_are_the_listed_files(photo_dir):
+    files = sorted(photo_dir.glob("*.png"))
+    results = rdpbench.evaluate(EveryOtherLevel(), photo_dir.glob("*.png"), metrics=["psnr"])
+    assert sorted(results.per_image["image"]) == [file.name for file in files]
+    for row in results.per_image.itertuples():
+        height, width = Image.open(photo_dir / row.image).size[::-1]
+        assert row.bytes == 4 + height * width * 3 and row.error == ""
+
+
 class FlippedView(EveryOtherLevel):
     """Decodes as OpenCV users write it: BGR in memory, returned as a read-only RGB view ``[..., ::-1]``
     (negative strides): a valid uint8 (H, W, 3) image."""
