@@ -109,6 +109,14 @@ def test_images_given_as_a_glob_generator_are_the_listed_files(photo_dir):
         assert row.bytes == 4 + height * width * 3 and row.error == ""
 
 
+def test_images_given_as_one_file_is_that_image(photo_dir):
+    file = sorted(photo_dir.glob("*.png"))[1]
+    results = rdpbench.evaluate(EveryOtherLevel(), str(file), metrics=["psnr"])
+    height, width = Image.open(file).size[::-1]
+    assert list(results.per_image["image"]) == [file.name]
+    assert results.per_image["bytes"].iloc[0] == 4 + height * width * 3
+
+
 class FlippedView(EveryOtherLevel):
     """Decodes as OpenCV users write it: BGR in memory, returned as a read-only RGB view ``[..., ::-1]``
     (negative strides): a valid uint8 (H, W, 3) image."""

@@ -137,10 +137,10 @@ def evaluate(codec: Any, images: str | Path | Iterable[str | Path],
     - a dict ``{point: one of the objects above}``: one curve (``label``) with one point per entry,
       its setting ``point=<key>``, e.g. ``{"step-1000": model_a, "step-2000": model_b}``.
 
-    ``images``: a folder (every image under it), a fetched dataset's name (``"kodak"``; ``rdpbench
-    datasets fetch kodak`` first), or image files (a list, or any iterable such as ``Path.glob``'s).
-    Relative paths are taken from the current folder; an existing folder wins over a dataset of the
-    same name.
+    ``images``: a folder (every image under it), one image file, a fetched dataset's name
+    (``"kodak"``; ``rdpbench datasets fetch kodak`` first), or image files (a list, or any iterable
+    such as ``Path.glob``'s). Relative paths are taken from the current folder; an existing folder
+    wins over a dataset of the same name.
 
     ``metrics``: names as ``--metrics`` takes them (``rdpbench metrics``), or metric classes (plug-in
     objects: subclasses of rdpbench.metrics.base's PairedMetric, NoReferenceMetric, DistributionMetric).
@@ -271,6 +271,8 @@ def _images(images: Any) -> tuple[Path | list[Path] | None, str | None]:
         path = user_path(images)
         if path.is_dir():
             return path, None
+        if path.is_file():
+            return [path], None
         if isinstance(images, str) and images in manifest_names():
             return None, images
         raise DatasetError(f"images={images!r}: no such folder, and no dataset of that name "
