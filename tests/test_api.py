@@ -173,6 +173,44 @@ def test_a_compressai_model_object_is_coded_as_compressais_own_compress(tmp_path
         assert row.psnr == pytest.approx(_psnr(image, expected), abs=1e-9)
 
 
+def test_a_model_of_ones_own_without_downsampling_factor_is_coded_as_eval_model_codes_it(photo_dir):
+    """A model written as CompressAI's "custom model" tutorial writes it (compress() returns the
+    latent "shape", no ``downsampling_factor``; compressai's ELIC and checkerboard models have none
+    either). Reference: compressai.utils.eval_model's own calls, decompress(strings, compress()["shape"])."""
+    from compressai.entropy_models import EntropyBottleneck
+    from compressai.models import CompressionModel
+    from compressai.ops import compute_padding
+
+    class TutorialModel(CompressionModel):
+        def __init__(self, N=8):
+            super().__init__()
+            self.entropy_bottleneck = EntropyBottleneck(N)
+            self.encode = torch.nn.Sequential(torch.nn.Conv2d(3, N, 5, 2, 2), torch.nn.ReLU(), torch.nn.Conv2d(N, N, 5, 2, 2))
+            self.decode = torch.nn.Sequential(torch.nn.ConvTranspose2d(N, N, 5, 2, 2, 1), torch.nn.ReLU(),
+                                              torch.nn.ConvTranspose2d(N, 3, 5, 2, 2, 1))
+
+        def compress(self, x):
+            y = self.encode(x)
+            return {"strings": [self.entropy_bottleneck.compress(y)], "shape": y.size()[-2:]}
+
+        def decompress(self, strings, shape):
+            return {"x_hat": self.decode(self.entropy_bottleneck.decompress(strings[0], shape)).clamp_(0, 1)}
+
+    torch.manual_seed(1)
+    model = TutorialModel()
+    file = sorted(photo_dir.glob("*.png"))[1]
+    row = rdpbench.evaluate(model, [file], metrics=["psnr"]).per_image.iloc[0]
+    assert row["error"] == ""
+    image = np.asarray(Image.open(file).convert("RGB"))
+    pad, unpad = compute_padding(*image.shape[:2], min_div=64)
+    with torch.no_grad():
+        out = model.compress(F.pad(torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float() / 255, pad))
+        x_hat = F.pad(model.decompress(out["strings"], out["shape"])["x_hat"], unpad)
+    expected = (x_hat[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    assert row["bytes"] == len(stream.pack(*image.shape[:2], [s[0] for s in out["strings"]]))
+    assert row["psnr"] == pytest.approx(_psnr(image, expected), abs=1e-9)
+
+
 def test_a_model_evaluated_again_into_its_folder_with_new_weights_is_flagged(tmp_path, photo_dir, capsys):
     """The resume rule keeps the stored rows of a (label, setting, image); a model object whose weights
     changed since (a later checkpoint under the same label) must not pass silently as the same codec."""

@@ -22,8 +22,10 @@ from rdpbench.learned.tensors import to_tensor, to_uint8
 PADDING = 64
 
 
-def encode(model, image: np.ndarray, device: str) -> bytes:
-    """uint8 (H, W, 3) -> the container around ``model.compress()``'s strings (one per latent)."""
+def encode(model, image: np.ndarray, device: str, shapes: dict | None = None) -> bytes:
+    """uint8 (H, W, 3) -> the container around ``model.compress()``'s strings (one per latent).
+    ``shapes``, if given, records the latent shape ``compress()`` reports, per image (H, W), for
+    :func:`decode` of a model without ``downsampling_factor``."""
     import torch
     import torch.nn.functional as F
     from compressai.ops import compute_padding
@@ -32,11 +34,16 @@ def encode(model, image: np.ndarray, device: str) -> bytes:
     pad, _ = compute_padding(height, width, min_div=PADDING)
     with torch.no_grad():
         out = model.compress(F.pad(to_tensor(image, device), pad, mode="constant", value=0))
+    if shapes is not None:
+        shapes[height, width] = tuple(int(size) for size in out["shape"])
     return stream.pack(height, width, [strings[0] for strings in out["strings"]])
 
 
-def decode(model, data: bytes) -> np.ndarray:
-    """Bytes from :func:`encode` (same model) -> uint8 (H, W, 3)."""
+def decode(model, data: bytes, shapes: dict | None = None) -> np.ndarray:
+    """Bytes from :func:`encode` (same model) -> uint8 (H, W, 3). The latent shape passed to
+    ``decompress()`` is padded size / ``model.downsampling_factor`` (the coarsest latent's, as
+    ``compress()`` reports it), or, for a model without that attribute (a model of one's own,
+    compressai's ELIC and checkerboard models), the shape :func:`encode` recorded in ``shapes``."""
     import torch
     import torch.nn.functional as F
     from compressai.ops import compute_padding
@@ -46,8 +53,14 @@ def decode(model, data: bytes) -> np.ndarray:
     except stream.StreamError as error:
         raise CodecError(str(error)) from error
     pad, unpad = compute_padding(height, width, min_div=PADDING)
-    factor = model.downsampling_factor  # compress() reports the coarsest latent's shape: padded size / factor
-    latent_shape = ((height + pad[2] + pad[3]) // factor, (width + pad[0] + pad[1]) // factor)
+    factor = getattr(model, "downsampling_factor", None)
+    if factor:
+        latent_shape = ((height + pad[2] + pad[3]) // factor, (width + pad[0] + pad[1]) // factor)
+    elif shapes and (height, width) in shapes:
+        latent_shape = shapes[height, width]
+    else:
+        raise CodecError(f"{type(model).__name__} has no downsampling_factor: its latent shape for a "
+                         f"{width}x{height} image is known only after encoding one of that size")
     with torch.no_grad():
         out = model.decompress([[s] for s in strings], latent_shape)
     return to_uint8(F.pad(out["x_hat"], unpad))
@@ -79,6 +92,7 @@ class ModelCodec(Codec):
         super().__init__(RunContext(device=device))
         self.model, self.name = model, name
         self._training = model.training
+        self._shapes: dict = {}  # (H, W) -> latent shape from compress(), for decode (see decode())
 
     def unavailable_reason(self) -> str | None:
         try:
@@ -103,7 +117,7 @@ class ModelCodec(Codec):
         self.model.train(self._training)
 
     def encode(self, image, setting):
-        return encode(self.model, image, self.context.device)
+        return encode(self.model, image, self.context.device, self._shapes)
 
     def decode(self, data, setting):
-        return decode(self.model, data)
+        return decode(self.model, data, self._shapes)
