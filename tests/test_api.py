@@ -173,12 +173,14 @@ def test_a_compressai_model_object_is_coded_as_compressais_own_compress(tmp_path
         assert row.psnr == pytest.approx(_psnr(image, expected), abs=1e-9)
 
 
-def test_a_model_of_ones_own_without_downsampling_factor_is_coded_as_eval_model_codes_it(photo_dir):
+@pytest.mark.parametrize("kind", ["tutorial", "checkerboard"])
+def test_a_model_without_downsampling_factor_is_coded_as_eval_model_codes_it(photo_dir, kind):
     """A model written as CompressAI's "custom model" tutorial writes it (compress() returns the
-    latent "shape", no ``downsampling_factor``; compressai's ELIC and checkerboard models have none
-    either). Reference: compressai.utils.eval_model's own calls, decompress(strings, compress()["shape"])."""
+    latent "shape", no ``downsampling_factor``), and compressai's checkerboard model (none either; its
+    "shape" is a dict per latent). Reference: compressai.utils.eval_model's own calls,
+    decompress(compress()["strings"], compress()["shape"])."""
     from compressai.entropy_models import EntropyBottleneck
-    from compressai.models import CompressionModel
+    from compressai.models import Cheng2020AnchorCheckerboard, CompressionModel
     from compressai.ops import compute_padding
 
     class TutorialModel(CompressionModel):
@@ -197,12 +199,13 @@ def test_a_model_of_ones_own_without_downsampling_factor_is_coded_as_eval_model_
             return {"x_hat": self.decode(self.entropy_bottleneck.decompress(strings[0], shape)).clamp_(0, 1)}
 
     torch.manual_seed(1)
-    model = TutorialModel()
+    model = TutorialModel() if kind == "tutorial" else Cheng2020AnchorCheckerboard(N=16)
     file = sorted(photo_dir.glob("*.png"))[1]
     row = rdpbench.evaluate(model, [file], metrics=["psnr"]).per_image.iloc[0]
     assert row["error"] == ""
     image = np.asarray(Image.open(file).convert("RGB"))
     pad, unpad = compute_padding(*image.shape[:2], min_div=64)
+    model.eval()
     with torch.no_grad():
         out = model.compress(F.pad(torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float() / 255, pad))
         x_hat = F.pad(model.decompress(out["strings"], out["shape"])["x_hat"], unpad)

@@ -35,7 +35,7 @@ def encode(model, image: np.ndarray, device: str, shapes: dict | None = None) ->
     with torch.no_grad():
         out = model.compress(F.pad(to_tensor(image, device), pad, mode="constant", value=0))
     if shapes is not None:
-        shapes[height, width] = tuple(int(size) for size in out["shape"])
+        shapes[height, width] = out["shape"]  # as given: a size, or a dict of them (latent codecs)
     return stream.pack(height, width, [strings[0] for strings in out["strings"]])
 
 
