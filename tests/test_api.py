@@ -100,6 +100,26 @@ def test_an_encode_decode_object_is_measured_with_the_conventions_and_failures_a
     assert set(results.summary["codec"]) == {"toy"} and results.folder is None
 
 
+def test_an_image_the_codec_failed_on_counts_in_no_mean_of_its_rate_point(photo_dir):
+    """export's convention: a failed image has no bpp, so the point's bpp and PSNR are means over
+    the same images. Reference: bpp and PSNR of the toy codec by their formulas, over the images
+    Broken decodes (all but coffee.png)."""
+    files = sorted(photo_dir.glob("*.png"))
+    results = rdpbench.evaluate(Broken(), files, metrics=["psnr"])
+    bpps, psnrs = [], []
+    for file in files:
+        if file.name == "coffee.png":
+            continue
+        image = np.asarray(Image.open(file).convert("RGB"))
+        height, width = image.shape[:2]
+        bpps.append(8 * (4 + height * width * 3) / (height * width))
+        psnrs.append(_psnr(image, ((image >> 2) << 2) + 2))
+    row = results.summary.iloc[0]
+    assert row["n_failed"] == 1
+    assert row["bpp"] == pytest.approx(np.mean(bpps), abs=1e-12)
+    assert row["psnr"] == pytest.approx(np.mean(psnrs), abs=1e-9)
+
+
 def test_images_given_as_a_glob_generator_are_the_listed_files(photo_dir):
     files = sorted(photo_dir.glob("*.png"))
     results = rdpbench.evaluate(EveryOtherLevel(), photo_dir.glob("*.png"), metrics=["psnr"])
