@@ -129,8 +129,8 @@ def evaluate(codec: Any, images: str | Path | Iterable[str | Path],
     - an object with ``encode(image) -> bytes`` and ``decode(bytes) -> image``, images uint8 (H, W, 3)
       RGB: the rate is 8 * len(bytes) / (H * W) bits per pixel, so the bytes must be all a decoder needs;
     - a CompressAI ``CompressionModel`` (an ``nn.Module`` with ``compress``/``decompress``), coded
-      as the zoo adapter codes (rdpbench.learned.compressai_model: centred zero padding to 64, a 5-8
-      byte header before ``compress()``'s own strings, reconstructions rounded to uint8) on the device
+      as the zoo adapter codes (rdpbench.learned.compressai_model: centred zero padding to 64, a few
+      header bytes before ``compress()``'s own strings, reconstructions rounded to uint8) on the device
       of its parameters; it is put in eval mode and ``update(force=True)``-ed (as
       compressai.utils.eval_model does), and its training mode is restored afterwards;
     - a :class:`rdpbench.codecs.api.Codec` instance (a plug-in object), at its default setting;

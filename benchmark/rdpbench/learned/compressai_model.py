@@ -2,7 +2,7 @@
 (compressai.utils.eval_model): the image, as float32 in [0, 1], is zero-padded centrally to a
 multiple of 64 (compressai.ops.compute_padding), ``compress()`` gives the strings, ``decompress()``
 and a crop give the reconstruction, rounded to uint8. The stream is rdpbench's container
-(rdpbench.learned.stream: 5-8 header bytes: height, width, string lengths) around the model's
+(rdpbench.learned.stream: a few header bytes: height, width, string lengths) around the model's
 strings, so the bytes after the header are exactly what ``model.compress()`` returns, and bpp counts
 everything needed to decode.
 
