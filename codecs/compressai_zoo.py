@@ -3,7 +3,7 @@
 One codec per architecture, ``compressai-<arch>``: knob ``quality`` (the zoo's range), option
 ``metric`` (mse | ms-ssim). Conventions follow CompressAI's own evaluation (compressai.utils.eval_model):
 the model is ``update(force=True)``-ed after loading; padding, streams and rounding are those of
-rdpbench.learned.compressai_model (centred zero padding to a multiple of 64, rdpbench's 5-8 byte
+rdpbench.learned.compressai_model (centred zero padding to a multiple of 64, rdpbench's
 container around the model's strings, reconstructions rounded to uint8), shared with the Python API.
 Weights: the zoo's files under their canonical names (e.g. mbt2018-mean-3-723404a8.pth.tar) through
 rdpbench.weights (--weights-dir, torch hub cache), loaded with weights_only=True.

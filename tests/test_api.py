@@ -100,6 +100,71 @@ def test_an_encode_decode_object_is_measured_with_the_conventions_and_failures_a
     assert set(results.summary["codec"]) == {"toy"} and results.folder is None
 
 
+def test_an_image_the_codec_failed_on_counts_in_no_mean_of_its_rate_point(photo_dir):
+    """export's convention: a failed image has no bpp, so the point's bpp and PSNR are means over
+    the same images. Reference: bpp and PSNR of the toy codec by their formulas, over the images
+    Broken decodes (all but coffee.png)."""
+    files = sorted(photo_dir.glob("*.png"))
+    results = rdpbench.evaluate(Broken(), files, metrics=["psnr"])
+    bpps, psnrs = [], []
+    for file in files:
+        if file.name == "coffee.png":
+            continue
+        image = np.asarray(Image.open(file).convert("RGB"))
+        height, width = image.shape[:2]
+        bpps.append(8 * (4 + height * width * 3) / (height * width))
+        psnrs.append(_psnr(image, ((image >> 2) << 2) + 2))
+    row = results.summary.iloc[0]
+    assert row["n_failed"] == 1
+    assert row["bpp"] == pytest.approx(np.mean(bpps), abs=1e-12)
+    assert row["psnr"] == pytest.approx(np.mean(psnrs), abs=1e-9)
+
+
+def test_images_given_as_a_glob_generator_are_the_listed_files(photo_dir):
+    files = sorted(photo_dir.glob("*.png"))
+    results = rdpbench.evaluate(EveryOtherLevel(), photo_dir.glob("*.png"), metrics=["psnr"])
+    assert sorted(results.per_image["image"]) == [file.name for file in files]
+    for row in results.per_image.itertuples():
+        height, width = Image.open(photo_dir / row.image).size[::-1]
+        assert row.bytes == 4 + height * width * 3 and row.error == ""
+
+
+def test_images_given_as_one_file_is_that_image(photo_dir):
+    file = sorted(photo_dir.glob("*.png"))[1]
+    results = rdpbench.evaluate(EveryOtherLevel(), str(file), metrics=["psnr"])
+    height, width = Image.open(file).size[::-1]
+    assert list(results.per_image["image"]) == [file.name]
+    assert results.per_image["bytes"].iloc[0] == 4 + height * width * 3
+
+
+class FlippedView(EveryOtherLevel):
+    """Decodes as OpenCV users write it: BGR in memory, returned as a read-only RGB view ``[..., ::-1]``
+    (negative strides): a valid uint8 (H, W, 3) image."""
+
+    def decode(self, data):
+        bgr = np.ascontiguousarray(super().decode(data)[..., ::-1])
+        rgb = bgr[..., ::-1]
+        rgb.flags.writeable = False
+        return rgb
+
+
+def test_a_decoded_view_with_negative_strides_is_measured_like_a_plain_array(photo_dir):
+    """Reference: PSNR by its formula, and MS-SSIM of the same pixels as a plain array, which the
+    view must give (pytorch_msssim, as rdpbench's ms_ssim, on the plain pixels)."""
+    from pytorch_msssim import ms_ssim
+
+    file = sorted(photo_dir.glob("*.png"))[0]
+    results = rdpbench.evaluate(FlippedView(), [file], metrics=["psnr", "ms_ssim"])
+    row = results.per_image.iloc[0]
+    assert row["error"] == ""
+    image = np.asarray(Image.open(file).convert("RGB"))
+    expected = ((image >> 2) << 2) + 2
+    assert row["psnr"] == pytest.approx(_psnr(image, expected), abs=1e-9)
+    to_tensor = lambda a: torch.from_numpy(a.copy()).permute(2, 0, 1).unsqueeze(0).float()  # noqa: E731
+    assert row["ms_ssim"] == pytest.approx(float(ms_ssim(to_tensor(image), to_tensor(expected), data_range=255)),
+                                           abs=1e-6)
+
+
 def test_a_compressai_model_object_is_coded_as_compressais_own_compress(tmp_path, photo_dir):
     """Reference: the same model's compress()/decompress() with compressai.utils.eval_model's padding."""
     from compressai.ops import compute_padding
@@ -126,6 +191,64 @@ def test_a_compressai_model_object_is_coded_as_compressais_own_compress(tmp_path
         recon = np.asarray(Image.open(tmp_path / "out" / "recon" / "factorized" / "default" / row.image))
         np.testing.assert_array_equal(recon, expected)
         assert row.psnr == pytest.approx(_psnr(image, expected), abs=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["tutorial", "checkerboard"])
+def test_a_model_without_downsampling_factor_is_coded_as_eval_model_codes_it(photo_dir, kind):
+    """A model written as CompressAI's "custom model" tutorial writes it (compress() returns the
+    latent "shape", no ``downsampling_factor``), and compressai's checkerboard model (none either; its
+    "shape" is a dict per latent). Reference: compressai.utils.eval_model's own calls,
+    decompress(compress()["strings"], compress()["shape"])."""
+    from compressai.entropy_models import EntropyBottleneck
+    from compressai.models import Cheng2020AnchorCheckerboard, CompressionModel
+    from compressai.ops import compute_padding
+
+    class TutorialModel(CompressionModel):
+        def __init__(self, N=8):
+            super().__init__()
+            self.entropy_bottleneck = EntropyBottleneck(N)
+            self.encode = torch.nn.Sequential(torch.nn.Conv2d(3, N, 5, 2, 2), torch.nn.ReLU(), torch.nn.Conv2d(N, N, 5, 2, 2))
+            self.decode = torch.nn.Sequential(torch.nn.ConvTranspose2d(N, N, 5, 2, 2, 1), torch.nn.ReLU(),
+                                              torch.nn.ConvTranspose2d(N, 3, 5, 2, 2, 1))
+
+        def compress(self, x):
+            y = self.encode(x)
+            return {"strings": [self.entropy_bottleneck.compress(y)], "shape": y.size()[-2:]}
+
+        def decompress(self, strings, shape):
+            return {"x_hat": self.decode(self.entropy_bottleneck.decompress(strings[0], shape)).clamp_(0, 1)}
+
+    torch.manual_seed(1)
+    model = TutorialModel() if kind == "tutorial" else Cheng2020AnchorCheckerboard(N=16)
+    file = sorted(photo_dir.glob("*.png"))[1]
+    row = rdpbench.evaluate(model, [file], metrics=["psnr"]).per_image.iloc[0]
+    assert row["error"] == ""
+    image = np.asarray(Image.open(file).convert("RGB"))
+    pad, unpad = compute_padding(*image.shape[:2], min_div=64)
+    model.eval()
+    with torch.no_grad():
+        out = model.compress(F.pad(torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float() / 255, pad))
+        x_hat = F.pad(model.decompress(out["strings"], out["shape"])["x_hat"], unpad)
+    expected = (x_hat[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    assert row["bytes"] == len(stream.pack(*image.shape[:2], [s[0] for s in out["strings"]]))
+    assert row["psnr"] == pytest.approx(_psnr(image, expected), abs=1e-9)
+
+
+def test_a_model_evaluated_again_into_its_folder_with_new_weights_is_flagged(tmp_path, photo_dir, capsys):
+    """The resume rule keeps the stored rows of a (label, setting, image); a model object whose weights
+    changed since (a later checkpoint under the same label) must not pass silently as the same codec."""
+    from compressai.models import FactorizedPrior
+
+    torch.manual_seed(0)
+    model = FactorizedPrior(N=8, M=16)
+    file = sorted(photo_dir.glob("*.png"))[:1]
+    rdpbench.evaluate(model, file, metrics=["psnr"], out=tmp_path / "out", label="ckpt")
+    rdpbench.evaluate(model, file, metrics=["psnr"], out=tmp_path / "out", label="ckpt")
+    assert "warning: ckpt was" not in capsys.readouterr().err  # same weights: nothing to say
+    with torch.no_grad():
+        next(model.parameters()).add_(0.5)
+    rdpbench.evaluate(model, file, metrics=["psnr"], out=tmp_path / "out", label="ckpt")
+    assert "warning: ckpt was" in capsys.readouterr().err
 
 
 def test_bd_rate_and_plot_of_a_folder_with_two_codecs(tmp_path, photo_dir):

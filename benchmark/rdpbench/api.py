@@ -116,7 +116,7 @@ def load(folder: str | Path) -> Results:
     return Results(user_path(folder))
 
 
-def evaluate(codec: Any, images: str | Path | Sequence[str | Path],
+def evaluate(codec: Any, images: str | Path | Iterable[str | Path],
              metrics: Sequence[str | type] = ("psnr", "ms_ssim"), out: str | Path | None = None, device: str = "cpu",
              jobs: int = 0, *, sweep: Mapping[str, Any] | None = None, options: Mapping[str, Any] | None = None,
              label: str | None = None, plugins: Sequence[str | Path | type] = (), **run_options: Any) -> Results:
@@ -129,17 +129,18 @@ def evaluate(codec: Any, images: str | Path | Sequence[str | Path],
     - an object with ``encode(image) -> bytes`` and ``decode(bytes) -> image``, images uint8 (H, W, 3)
       RGB: the rate is 8 * len(bytes) / (H * W) bits per pixel, so the bytes must be all a decoder needs;
     - a CompressAI ``CompressionModel`` (an ``nn.Module`` with ``compress``/``decompress``), coded
-      as the zoo adapter codes (rdpbench.learned.compressai_model: centred zero padding to 64, a 5-8
-      byte header before ``compress()``'s own strings, reconstructions rounded to uint8) on the device
+      as the zoo adapter codes (rdpbench.learned.compressai_model: centred zero padding to 64, a few
+      header bytes before ``compress()``'s own strings, reconstructions rounded to uint8) on the device
       of its parameters; it is put in eval mode and ``update(force=True)``-ed (as
       compressai.utils.eval_model does), and its training mode is restored afterwards;
     - a :class:`rdpbench.codecs.api.Codec` instance (a plug-in object), at its default setting;
     - a dict ``{point: one of the objects above}``: one curve (``label``) with one point per entry,
       its setting ``point=<key>``, e.g. ``{"step-1000": model_a, "step-2000": model_b}``.
 
-    ``images``: a folder (every image under it), a fetched dataset's name (``"kodak"``; ``rdpbench
-    datasets fetch kodak`` first), or a list of image files. Relative paths are taken from the
-    current folder; an existing folder wins over a dataset of the same name.
+    ``images``: a folder (every image under it), one image file, a fetched dataset's name
+    (``"kodak"``; ``rdpbench datasets fetch kodak`` first), or image files (a list, or any iterable
+    such as ``Path.glob``'s). Relative paths are taken from the current folder; an existing folder
+    wins over a dataset of the same name.
 
     ``metrics``: names as ``--metrics`` takes them (``rdpbench metrics``), or metric classes (plug-in
     objects: subclasses of rdpbench.metrics.base's PairedMetric, NoReferenceMetric, DistributionMetric).
@@ -264,17 +265,20 @@ def _images(images: Any) -> tuple[Path | list[Path] | None, str | None]:
     """(folder or files, None) or (None, dataset name)."""
     from rdpbench.datasets import DatasetError, manifest_names
 
-    if isinstance(images, (list, tuple)):
-        return [user_path(path) for path in images], None
+    if isinstance(images, Iterable) and not isinstance(images, (str, bytes, Path, Mapping)):
+        return [user_path(path) for path in images], None  # a list, or a generator such as Path.glob's
     if isinstance(images, (str, Path)):
         path = user_path(images)
         if path.is_dir():
             return path, None
+        if path.is_file():
+            return [path], None
         if isinstance(images, str) and images in manifest_names():
             return None, images
         raise DatasetError(f"images={images!r}: no such folder, and no dataset of that name "
                            f"(datasets: {', '.join(manifest_names())})")
-    raise TypeError(f"images must be a folder, a dataset name or a list of image files, not {type(images).__name__}")
+    raise TypeError(f"images must be a folder, a dataset name or image files (a list, or any iterable), "
+                    f"not {type(images).__name__}")
 
 
 class _InMemory:

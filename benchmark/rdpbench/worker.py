@@ -97,13 +97,14 @@ def execute_task(task: Task, state: WorkerState) -> TaskResult:
         reconstruction = codec.decode(data, setting)
         result.decode_s = time.perf_counter() - start
     except Exception as error:  # a crashing adapter or tool is one error row, not a dead run
-        result.error = error_text("codec", error)
-        return result
+        return _codec_failed(result, error_text("codec", error))
     if not (isinstance(reconstruction, np.ndarray) and reconstruction.dtype == np.uint8
             and reconstruction.shape == original.shape):
         got = getattr(reconstruction, "shape", type(reconstruction).__name__), getattr(reconstruction, "dtype", "")
-        result.error = f"codec: decode returned {got}, expected uint8 {original.shape}"
-        return result
+        return _codec_failed(result, f"codec: decode returned {got}, expected uint8 {original.shape}")
+    # a view ([..., ::-1] of a BGR decode) or a read-only array (np.asarray of a PIL image) is a valid
+    # image; torch.from_numpy refuses negative strides and warns on read-only arrays, so copy those
+    reconstruction = np.require(reconstruction, requirements=["C_CONTIGUOUS", "WRITEABLE"])
     if task.recon_path:
         try:
             write_png(task.recon_path, reconstruction)
@@ -114,6 +115,13 @@ def execute_task(task: Task, state: WorkerState) -> TaskResult:
     with logs.library_prints():  # model-loading messages of metric libraries go to the log
         _compute_metrics(task, state, original, reconstruction, result, failures)
     result.error = "; ".join(failures)
+    return result
+
+
+def _codec_failed(result: TaskResult, error: str) -> TaskResult:
+    """An image the codec failed on (encode, decode or its output) has no rate either (rdpbench.export:
+    a failed image has no bpp), so a setting's bpp and metric means are over the same images."""
+    result.error, result.bytes, result.bpp = error, None, None
     return result
 
 

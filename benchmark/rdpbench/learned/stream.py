@@ -2,8 +2,8 @@
 
 Layout: format version (1 byte), image height and width, the number of strings and the length of
 every string but the last (unsigned LEB128 varints, 1-3 bytes each), then the strings back to back.
-For one image of 768x512 with two strings the header is 7 bytes (0.00014 bpp); it is counted in
-the rate like everything else in the stream.
+For one image of 768x512 with two strings the header is 7-9 bytes (the first string's length
+takes 1-3; at most 0.00018 bpp); it is counted in the rate like everything else in the stream.
 """
 
 from __future__ import annotations
