@@ -102,19 +102,24 @@ _CHUNK = 16  # recursion steps whose input terms are computed together (bounds t
 
 
 def _input_sums(lines: np.ndarray) -> np.ndarray:
-    """(L, M) -> (L + N - 1, M): row t is x[n - N - 1] + x[n + N - 1] for n = t - N + 1 (zeros outside)."""
-    length, width = lines.shape
-    padded = np.zeros((length + 4 * RADIUS, width), F32)
+    """(L, ...) -> (L + N - 1, M), M the product of the other sides: row t is x[n - N - 1] + x[n + N - 1]
+    for n = t - N + 1 (zeros outside). ``lines`` may be any view (one copy is made here)."""
+    length = lines.shape[0]
+    padded = np.empty((length + 4 * RADIUS,) + lines.shape[1:], F32)
+    padded[:2 * RADIUS] = 0.0
+    padded[2 * RADIUS + length:] = 0.0
     padded[2 * RADIUS:2 * RADIUS + length] = lines
+    padded = padded.reshape(len(padded), -1)
     return padded[:length + RADIUS - 1] + padded[2 * RADIUS:length + 3 * RADIUS - 1]
 
 
 def _blur_rows(lines: np.ndarray) -> np.ndarray:
-    """libjxl's ``FastGaussian1D`` along axis 0 of float32 (W, M), for every column at once: single
+    """libjxl's ``FastGaussian1D`` along axis 0 of float32 (W, ...), for every column at once: single
     steps up to n = 8 (the first multiple of 4 above N), then four outputs per step while their inputs
-    are inside, then single steps. Returns float32 (W, M)."""
-    width, count = lines.shape
+    are inside, then single steps. Returns float32 (W, M), M the product of the other sides."""
+    width = lines.shape[0]
     sums = _input_sums(lines)  # sums[n + N - 1]
+    count = sums.shape[1]
     terms = np.empty((width, 3, count), F32)  # the three IIR outputs of every n >= 0
     prev, prev2 = np.zeros((3, count), F32), np.zeros((3, count), F32)
     mul_in0, mul_prev0 = MUL_IN[:, :1], MUL_PREV[:, :1].astype(F64)
@@ -134,22 +139,21 @@ def _blur_rows(lines: np.ndarray) -> np.ndarray:
         single(n)
         n += 1
     last = width - RADIUS + 1 - 3  # four-output steps while n < last
-    mul_prev2, mul_prev = MUL_PREV2[:, :, None].astype(F64), MUL_PREV[:, :, None].astype(F64)
-    product = np.empty((3, 4, count), F64)
+    mul_prev2, mul_prev = MUL_PREV2.T[:, :, None].astype(F64), MUL_PREV.T[:, :, None].astype(F64)  # (lane, term, 1)
+    product = np.empty((4, 3, count), F64)
     while n < last:
         steps = min(_CHUNK, (last - n + 3) // 4)
         block = sums[n + RADIUS - 1:n + RADIUS - 1 + 4 * steps].reshape(steps, 4, 1, count)
         out = np.multiply(MUL_IN.T[None, :, :, None], block[:, 0:1])  # (steps, lane j, term, M): the s[n] part
         for i in range(1, 4):  # s[n + i] enters lanes j >= i, in the tool's order
             _fma(MUL_IN.T[None, :4 - i, :, None], block[:, i:i + 1], out[:, i:], out=out[:, i:])
-        out = out.transpose(0, 2, 1, 3)  # (steps, term, lane, M)
-        for current in out:
-            np.multiply(mul_prev2, prev2[:, None], out=product)
+        for current in out:  # (lane, term, M); then the previous two outputs, as the tool adds them
+            np.multiply(mul_prev2, prev2, out=product)
             np.add(product, current, out=current, casting="same_kind")
-            np.multiply(mul_prev, prev[:, None], out=product)
+            np.multiply(mul_prev, prev, out=product)
             np.add(product, current, out=current, casting="same_kind")
-            prev2, prev = current[:, 2], current[:, 3]
-        terms[n:n + 4 * steps] = out.transpose(0, 2, 1, 3).reshape(4 * steps, 3, count)
+            prev2, prev = current[2], current[3]
+        terms[n:n + 4 * steps] = out.reshape(4 * steps, 3, count)
         n += 4 * steps
     while n < width:
         single(n)
@@ -158,10 +162,10 @@ def _blur_rows(lines: np.ndarray) -> np.ndarray:
 
 
 def _blur_columns(lines: np.ndarray) -> np.ndarray:
-    """libjxl's ``VerticalStrip`` along axis 0 of float32 (H, M): per term
+    """libjxl's ``VerticalStrip`` along axis 0 of float32 (H, ...): per term
     ``y[n] = fma(n2, s[n], -(d1 y[n-1]) - y[n-2])``, from n = -N + 1. Returns float32 (H, M)."""
-    height, count = lines.shape
     sums = _input_sums(lines)
+    count = sums.shape[1]
     n2 = MUL_IN[:, 0].astype(F64)[None, :, None]
     neg_d1 = MUL_PREV[:, 0].astype(F64)[:, None]  # -d1 in float32
     terms = np.empty((len(sums), 3, count), F32)
@@ -182,9 +186,8 @@ def _blur_columns(lines: np.ndarray) -> np.ndarray:
 def blur(planes: np.ndarray) -> np.ndarray:
     """libjxl's ``FastGaussian`` (rows, then columns) of each float32 plane of (P, H, W)."""
     count, height, width = planes.shape
-    rows = _blur_rows(np.ascontiguousarray(planes.transpose(2, 0, 1)).reshape(width, count * height))
-    columns = np.ascontiguousarray(rows.reshape(width, count, height).transpose(2, 1, 0)).reshape(height, count * width)
-    return _blur_columns(columns).reshape(height, count, width).transpose(1, 0, 2)
+    rows = _blur_rows(planes.transpose(2, 0, 1)).reshape(width, count, height)
+    return _blur_columns(rows.transpose(2, 1, 0)).reshape(height, count, width).transpose(1, 0, 2)
 
 
 # --- colour ---------------------------------------------------------------------------------------
