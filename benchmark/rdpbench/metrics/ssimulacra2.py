@@ -360,7 +360,8 @@ class SSIMULACRA2(PairedMetric):
         return 66
 
     def describe(self):
-        return "rdpbench.metrics.ssimulacra2 (numpy float32 emulation of cloudinary/ssimulacra2 81feacf, SSIMULACRA 2.1)"
+        return ("rdpbench.metrics.ssimulacra2 (numpy float32 emulation of cloudinary/ssimulacra2 81feacf, "
+                "SSIMULACRA 2.1)")
 
     def compute(self, reference, reconstruction):
         if min(reference.shape[:2]) < 8:
