@@ -1,6 +1,7 @@
 """SSIMULACRA 2 against the reference tool's own outputs (cloudinary/ssimulacra2 at 81feacf, recorded
-in tests/data/ssimulacra2 with its provenance), within the tolerance the metric declares; the Kodak
-pairs need the Kodak images (RDPBENCH_KODAK_DIR), the calibration pairs are committed."""
+in tests/data/ssimulacra2 with its provenance), within the tolerance the metric declares (1e-6: the
+port repeats the tool's float32 arithmetic); the Kodak pairs need the Kodak images
+(RDPBENCH_KODAK_DIR), the calibration pairs and their crops are committed."""
 
 import csv
 import math
@@ -16,10 +17,16 @@ from rdpbench.metrics.registry import create_metric
 DATA = Path(__file__).parent / "data"
 with open(DATA / "ssimulacra2" / "reference_outputs.csv", newline="") as _handle:
     ROWS = list(csv.DictReader(_handle))
+CALIBRATION = [r for r in ROWS if r["original"].startswith("iqa_calibration")]
+CHECKED = [r for r in CALIBRATION if r["crop"] or r["distorted"].endswith(("I04.png", "I06.png"))]
 
 
-def _rgb(path: Path) -> np.ndarray:
-    return np.array(Image.open(path).convert("RGB"))
+def _rgb(path: Path, crop: str = "") -> np.ndarray:
+    image = np.array(Image.open(path).convert("RGB"))
+    if crop:  # "y0:y1 x0:x1"
+        (y0, y1), (x0, x1) = (map(int, part.split(":")) for part in crop.split())
+        image = image[y0:y1, x0:x1]
+    return image
 
 
 def _check(reference, distorted, expected):
@@ -29,21 +36,25 @@ def _check(reference, distorted, expected):
     return got
 
 
-@pytest.mark.parametrize("row", [r for r in ROWS if r["original"].startswith("iqa_calibration")][::2],
-                         ids=lambda r: r["distorted"])
-def test_equals_the_reference_tool_on_committed_pairs(row):
-    _check(_rgb(DATA / row["original"]), _rgb(DATA / row["distorted"]), float(row["ssimulacra2"]))
+@pytest.mark.parametrize("row", CHECKED, ids=lambda r: f"{r['distorted']}[{r['crop']}]")
+def test_equals_the_reference_tool_on_committed_pairs_and_odd_sized_crops(row):
+    """I06 is near-lossless (a float64 port is 0.1 off there); the crops have odd sizes at every scale."""
+    _check(_rgb(DATA / row["original"], row["crop"]), _rgb(DATA / row["distorted"], row["crop"]),
+           float(row["ssimulacra2"]))
 
 
 def test_equals_the_reference_tool_on_kodak_jpegs(kodak_dir):
-    """kodim01 at JPEG quality 30 is 47.76 by the tool (the PyPI port `ssimulacra2` 0.3.0 gives 46.69)."""
+    """kodim01 at JPEG quality 30 is 47.76 by the tool (the PyPI port `ssimulacra2` 0.3.0 gives 46.69);
+    q90 is near-lossless. One metric object: the reference side it keeps is reused for kodim01."""
+    metric = create_metric("ssimulacra2", RunContext())
     for row in ROWS:
         if row["original"].startswith("kodak/") and row["distorted"] in ("kodim01_q30.jpg", "kodim01_q90.jpg",
                                                                           "kodim23_q20.jpg"):
-            got = _check(_rgb(kodak_dir / row["original"].split("/")[1]), _rgb(DATA / "ssimulacra2" / row["distorted"]),
-                         float(row["ssimulacra2"]))
+            got = metric.compute(_rgb(kodak_dir / row["original"].split("/")[1]),
+                                 _rgb(DATA / "ssimulacra2" / row["distorted"])).value
+            assert metric.reference.allows(got, float(row["ssimulacra2"])), (row["distorted"], got)
             if row["distorted"] == "kodim01_q30.jpg":
-                assert round(got, 2) == 47.77 and abs(got - 47.7637) < 0.01
+                assert round(got, 2) == 47.76 and abs(got - 47.76366938) < 1e-6
 
 
 def test_identical_images_score_100_and_tiny_ones_are_undefined():
