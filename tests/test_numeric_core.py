@@ -235,25 +235,28 @@ def test_a_setting_value_with_an_equals_sign_is_text():
 
 def test_summary_means_over_the_images_where_a_value_exists(store):
     table = export.summary(export.per_image(store)).set_index("setting")
-    assert list(table.columns) == ["codec", "n_images", "n_failed", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s"]
+    assert list(table.columns) == ["codec", "n_images", "n_failed", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s",
+                                   "n_bpp", "n_psnr", "n_ms_ssim"]
     q10 = table.loc["quality=10"]
     assert (q10.n_images, q10.n_failed) == (3, 1)
+    assert (q10.n_bpp, q10.n_psnr, q10.n_ms_ssim) == (2, 2, 1)  # each mean's own count: failed and NaN left out
     assert q10.bpp == pytest.approx((0.4 + 0.8) / 2)  # the failed image has no bpp
     assert q10.psnr == pytest.approx(32.0)  # mean of per-image PSNR, not PSNR of the mean MSE
     assert q10.ms_ssim == pytest.approx(0.9)  # NaN (image too small) left out
     assert q10.encode_s == 0.5 and q10.decode_s == 0.25
     assert table.loc["quality=5", "psnr"] == math.inf  # a lossless image makes the mean infinite, as stated
     assert table.loc["quality=5", "n_failed"] == 0 and table.loc["quality=5", "ms_ssim"] == pytest.approx(0.75)
-    assert math.isnan(table.loc["compress_level=6", "ms_ssim"])
+    assert math.isnan(table.loc["compress_level=6", "ms_ssim"]) and table.loc["compress_level=6", "n_ms_ssim"] == 0
 
 
 def test_distribution_and_originals_tables(store):
     table = export.distribution(store).set_index("setting")
-    assert list(table.columns) == ["codec", "fid", "kid", "kid_std", "n_patches", "patch_protocol",
-                                   "distribution_note"]
+    assert list(table.columns) == ["codec", "fid", "kid", "kid_std", "n_patches", "n_feature_images", "patch_protocol",
+                                   "distribution_note", "n_fid", "n_kid", "n_kid_std"]
     row = table.loc["quality=10"]
     assert (row.fid, row.kid, row.kid_std, row.n_patches) == (12.5, 0.25, 0.0625, 40)
     assert row.patch_protocol == "inception/patch256" and row.distribution_note == "small sample"
+    assert (row.n_fid, row.n_kid) == (40, 40)  # a distribution value's n counts its patches
     originals = export.originals(store).set_index("image")
     assert originals.loc["a.png", "niqe"] == 3.5 and originals.loc["b.png", "niqe"] == 4.5
 
@@ -329,7 +332,8 @@ def test_bd_rate_of_a_shifted_straight_log_curve_is_known(method):
     assert table.loc[("shifted", "psnr"), "interpolation"] == f"bjontegaard {method}, log10 rate"
     assert table.loc[("shifted", "lpips"), "interpolation"].endswith(", on -lpips")  # falling metric negated
     assert ("anchor", "psnr") not in table.index
-    assert (table["anchor"] == "anchor").all() and (table["note"] == "").all()
+    assert (table["anchor"] == "anchor").all()
+    assert (table["note"] == "no interval: no per-image values").all()  # summary curves only: no n/a
 
 
 def test_swapping_anchor_and_test_inverts_the_rate_ratio():
@@ -371,10 +375,12 @@ def test_small_quality_steps_are_a_curve_and_a_lone_anchor_gives_an_empty_table(
     rates = list(10 ** LOG_RATES)
     curves = {"anchor": (rates, {"psnr": 30 + 0.5 * np.arange(5.0)}), "ms": (rates, {"psnr": 30.2 + 0.5 * np.arange(5.0)})}
     row = bd_rates(_data(curves), "anchor").iloc[0]
-    assert row.note == "" and row.bd_rate_percent < 0
+    assert row.note == "no interval: no per-image values" and row.bd_rate_percent < 0
     alone = bd_rates(_data({"anchor": curves["anchor"]}), "anchor")
-    assert alone.empty and list(alone.columns) == ["codec", "metric", "anchor", "bd_rate_percent", "bd_metric",
-                                                   "unit", "direction", "better", "interpolation", "note"]
+    assert alone.empty and list(alone.columns) == [
+        "codec", "metric", "anchor", "n_images", "bd_rate_percent", "bd_rate_ci_low", "bd_rate_ci_high",
+        "bd_rate_methods_low", "bd_rate_methods_high", "bd_metric", "bd_metric_ci_low", "bd_metric_ci_high", "unit",
+        "direction", "better", "significance", "interpolation", "interval", "note"]
 
 
 def test_an_unknown_anchor_is_named_with_the_choices():
@@ -425,7 +431,7 @@ def test_matched_bitrates_on_short_curves():
     row = table[(table.codec == "a") & (table.setting == "q=0") & (table.other_codec == "one")].iloc[0]
     assert math.isnan(row.other_bpp) and row.note == "n/a: fewer than 2 points"  # even at its exact value
     assert list(matched_bitrates(_data({"p": curves["a"]}, imported=["p"])).columns) == [
-        "codec", "setting", "bpp", "metric", "value", "other_codec", "other_bpp", "bpp_ratio", "note"]
+        "codec", "setting", "bpp", "metric", "value", "other_codec", "n_images", "other_bpp", "bpp_ratio", "note"]
 
 
 def test_files_are_rewritten_readable_and_named_safely(store):
@@ -444,7 +450,7 @@ def test_files_are_rewritten_readable_and_named_safely(store):
 def test_a_summary_of_nothing_keeps_its_columns():
     rows = pd.DataFrame(columns=[*export.ROW_COLUMNS, "psnr", "error"])
     assert list(export.summary(rows).columns) == ["codec", "setting", "n_images", "n_failed", "bpp", "psnr",
-                                                  "encode_s", "decode_s"]
+                                                  "encode_s", "decode_s", "n_bpp", "n_psnr"]
 
 
 def test_all_nan_metrics_settings_and_images_keep_their_place(tmp_path):

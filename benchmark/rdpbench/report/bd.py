@@ -147,7 +147,8 @@ def _bootstrap(data: ReportData, codec: str, anchor: str, metric: str, reference
                images: list[str] | None, sign: float, method: str, bootstrap: Bootstrap) -> tuple[dict, str]:
     """The paired bootstrap intervals of BD-rate and BD-metric, and a note when there are none."""
     empty = dict.fromkeys(["bd_rate_ci_low", "bd_rate_ci_high", "bd_metric_ci_low", "bd_metric_ci_high"], math.nan)
-    if images is None and (bootstrap.resamples < 2 or {codec, anchor} & data.imported):
+    if images is None and (bootstrap.resamples < 2 or {codec, anchor} & data.imported
+                           or data.columns[metric].per_image):
         return {**empty, "interval": ""}, "no interval: no per-image values"
     if images is None:  # a distribution metric: recomputed per draw from the stored features
         from rdpbench.store import ResultsStore

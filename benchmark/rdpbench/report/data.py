@@ -96,8 +96,8 @@ class ReportData:
 
     def images_with(self, codec: str, metric: str) -> set[str] | None:
         """The images on which every setting of the codec's curve has the metric and a bpp; None for
-        a distribution metric or an imported curve (no per-image values)."""
-        if codec in self.imported or not self.columns[metric].per_image:
+        a distribution metric, an imported curve, or data without per-image rows (summary values only)."""
+        if codec in self.imported or not self.columns[metric].per_image or self.per_image.empty:
             return None
         settings = set(self.curve(codec, metric)["setting"])
         rows = self.per_image[(self.per_image["codec"] == codec) & self.per_image["setting"].isin(settings)
