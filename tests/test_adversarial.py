@@ -995,7 +995,7 @@ def test_two_different_answers_to_one_trial_at_once_record_one_and_refuse_the_ot
 
     shutil.copytree(study, tmp_path / "study")
     session = Session(tmp_path / "study")
-    rater = session.register("test")
+    rater = session.register("web")
     shown, _, _ = session.progress(rater)
     both_checked = threading.Barrier(2)
     answered = session.responses.answered

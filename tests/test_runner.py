@@ -46,7 +46,7 @@ def test_rows_bpp_and_means_follow_the_conventions(tmp_path, photo_dir, run_cli)
         assert row.psnr == pytest.approx(10 * math.log10(255**2 / mse), abs=1e-9)
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.columns) == ["codec", "setting", "n_images", "n_failed", "bpp", "psnr", "ms_ssim",
-                                     "encode_s", "decode_s"]
+                                     "encode_s", "decode_s", "n_bpp", "n_psnr", "n_ms_ssim"]
     assert list(summary["setting"]) == ["quality=20", "quality=60"]
     for summary_row in summary.itertuples():
         group = rows[rows["setting"] == summary_row.setting]

@@ -354,7 +354,8 @@ def _run(spec: RunSpec, command: str, context: RunContext, metrics: dict[str, Me
     located = locate_weights(context, metrics, codecs, executor)
     dataset = load_dataset(spec.images, spec.dataset)
     spec.out = spec.out or Path("results") / dataset.name
-    if spec.images and Path(spec.out).resolve().is_relative_to(Path(spec.images).resolve()):
+    folder = spec.images if isinstance(spec.images, (str, Path)) else None  # a list of files names no folder
+    if folder and Path(spec.out).resolve().is_relative_to(Path(folder).resolve()):
         raise SpecError(f"--out {spec.out} is inside --images {spec.images}: the results (and saved reconstructions) "
                         "would be read as images by the next run; give an --out outside the images folder")
     check_recon_paths(spec, codecs, dataset)
