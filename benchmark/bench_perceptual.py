@@ -178,7 +178,8 @@ def main() -> int:
     if not images:
         parser.error(f"no PNG images in {args.images}: pass --images DIR or set RDPBENCH_KODAK_DIR")
     niqe = find_niqe(args.niqe)
-    metrics = ("lpips", "dists", "niqe") if niqe else ("lpips", "dists")
+    # niqe_pyiqa: the same implementation as the reference side (rdpbench's `niqe` is LIVE's niqe.m in numpy)
+    metrics = ("lpips", "dists", "niqe_pyiqa") if niqe else ("lpips", "dists")
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         weights = build_weights(scratch / "weights", niqe)
