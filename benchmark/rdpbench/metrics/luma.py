@@ -32,21 +32,26 @@ def psnr(reference: np.ndarray, reconstruction: np.ndarray) -> float:
     return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
 
-class PSNRY(PairedMetric):
+class _YCbCrPSNR(PairedMetric):
+    """PSNR on full-range Y'CbCr (``matrix``: bt709 or bt601; float64, not rounded), peak 255."""
+
+    group = "distortion"
+    defaults = {"matrix": "bt709"}
+
+    def __init__(self, context):
+        super().__init__(context)
+        _check_choice(self.name, "matrix", self.settings["matrix"], MATRICES)
+
+
+class PSNRY(_YCbCrPSNR):
     """PSNR of the luma Y' (full-range BT.709 by default, ``matrix=bt601``; float, not rounded),
     peak 255, per image then the mean over images (JPEG AI CTC's PSNR-Y)."""
 
     name = "psnr_y"
     columns = (Column("psnr_y", "PSNR-Y", unit="dB", decimals=2),)
-    group = "distortion"
-    defaults = {"matrix": "bt709"}
     reference = Reference("10·log10(255²/MSE) of full-range Y' (ITU-R BT.709 by default; BT.601 as an option)",
                           "the formula on the calibration pairs, written out in the test", abs_tol=1e-9,
                           why="float64 rounding only")
-
-    def __init__(self, context):
-        super().__init__(context)
-        _check_choice(self.name, "matrix", self.settings["matrix"], MATRICES)
 
     def describe(self):
         return f"Y' of full-range {self.settings['matrix'].upper()} Y'CbCr in float64, peak 255, per image"
@@ -56,21 +61,15 @@ class PSNRY(PairedMetric):
         return MetricValue(psnr(ycbcr(reference, matrix)[..., 0], ycbcr(reconstruction, matrix)[..., 0]))
 
 
-class PSNRYUV(PairedMetric):
+class PSNRYUV(_YCbCrPSNR):
     """``(6 PSNR_Y + PSNR_Cb + PSNR_Cr) / 8`` (JPEG AI CTC's 6:1:1 weighting; with a lossless
     component its PSNR is +inf and so is the mean), full-range 4:4:4 Y'CbCr, BT.709 by default."""
 
     name = "psnr_yuv"
     columns = (Column("psnr_yuv", "PSNR-YUV", unit="dB", decimals=2),)
-    group = "distortion"
-    defaults = {"matrix": "bt709"}
     reference = Reference("(6·PSNR_Y + PSNR_Cb + PSNR_Cr)/8 on full-range 4:4:4 Y'CbCr (JPEG AI CTC, BT.709)",
                           "the formula on the calibration pairs, written out in the test", abs_tol=1e-9,
                           why="float64 rounding only")
-
-    def __init__(self, context):
-        super().__init__(context)
-        _check_choice(self.name, "matrix", self.settings["matrix"], MATRICES)
 
     def describe(self):
         return (f"(6 PSNR_Y + PSNR_Cb + PSNR_Cr)/8, full-range {self.settings['matrix'].upper()} Y'CbCr 4:4:4 "
