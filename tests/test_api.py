@@ -5,6 +5,7 @@ an encode/decode object checked against formulas written here, and error rows fo
 from __future__ import annotations
 
 import math
+import sqlite3
 import subprocess
 import sys
 
@@ -120,10 +121,32 @@ def test_an_image_the_codec_failed_on_counts_in_no_mean_of_its_rate_point(photo_
     assert row["psnr"] == pytest.approx(np.mean(psnrs), abs=1e-9)
 
 
-def test_images_given_as_a_glob_generator_are_the_listed_files(photo_dir):
+class AlwaysFails:
+    def encode(self, image):
+        raise RuntimeError("this codec fails on every image")
+
+    def decode(self, data):
+        raise AssertionError("never reached")
+
+
+def test_requested_metrics_keep_their_columns_when_every_task_fails(photo_dir, capsys):
+    """A requested metric that no image has still has its (empty) column, with a count of 0, and the
+    failure message of out=None points at Results, not at the temporary folder removed with it."""
+    results = rdpbench.evaluate(AlwaysFails(), sorted(photo_dir.glob("*.png"))[:1], metrics=["psnr", "ssim"])
+    row = results.summary.iloc[0]
+    assert np.isnan(row["psnr"]) and np.isnan(row["ssim"]) and row["n_psnr"] == 0 and row["n_ssim"] == 0
+    assert {"psnr", "ssim"} <= set(results.per_image.columns) and results.per_image["psnr"].isna().all()
+    err = capsys.readouterr().err
+    assert "1 of 1 tasks have errors" in err and "Results.per_image" in err and "rdpbench-" not in err
+
+
+def test_images_given_as_a_glob_generator_are_the_listed_files(tmp_path, photo_dir):
     files = sorted(photo_dir.glob("*.png"))
-    results = rdpbench.evaluate(EveryOtherLevel(), photo_dir.glob("*.png"), metrics=["psnr"])
+    results = rdpbench.evaluate(EveryOtherLevel(), photo_dir.glob("*.png"), metrics=["psnr"], out=tmp_path / "r")
     assert sorted(results.per_image["image"]) == [file.name for file in files]
+    with sqlite3.connect(tmp_path / "r" / "results.sqlite") as db:  # the run's recorded call names the files' count
+        (command,), = db.execute("SELECT command FROM runs").fetchall()
+    assert f"[{len(files)} image files]" in command and "generator" not in command
     for row in results.per_image.itertuples():
         height, width = Image.open(photo_dir / row.image).size[::-1]
         assert row.bytes == 4 + height * width * 3 and row.error == ""

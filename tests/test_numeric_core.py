@@ -200,8 +200,9 @@ def store(tmp_path):
 
 
 def test_per_image_rows_are_sorted_numerically_with_nans_and_errors(store):
-    rows = export.per_image(store)
-    assert list(rows.columns) == [*export.ROW_COLUMNS, "psnr", "ms_ssim", "error"]
+    rows = export.per_image(store)  # niqe was requested but no reconstruction has a value: an empty column
+    assert list(rows.columns) == [*export.ROW_COLUMNS, "psnr", "ms_ssim", "niqe", "error"]
+    assert rows["niqe"].isna().all()
     assert list(zip(rows.codec, rows.setting, rows.image)) == [
         ("jpeg", "quality=5", "a.png"), ("jpeg", "quality=5", "b.png"), ("jpeg", "quality=10", "a.png"),
         ("jpeg", "quality=10", "b.png"), ("jpeg", "quality=10", "c.png"), ("png", "compress_level=6", "a.png")]
@@ -235,8 +236,9 @@ def test_a_setting_value_with_an_equals_sign_is_text():
 
 def test_summary_means_over_the_images_where_a_value_exists(store):
     table = export.summary(export.per_image(store)).set_index("setting")
-    assert list(table.columns) == ["codec", "n_images", "n_failed", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s",
-                                   "n_bpp", "n_psnr", "n_ms_ssim"]
+    assert list(table.columns) == ["codec", "n_images", "n_failed", "bpp", "psnr", "ms_ssim", "niqe", "encode_s",
+                                   "decode_s", "n_bpp", "n_psnr", "n_ms_ssim", "n_niqe"]
+    assert table["niqe"].isna().all() and (table["n_niqe"] == 0).all()  # requested, never computed: kept, n=0
     q10 = table.loc["quality=10"]
     assert (q10.n_images, q10.n_failed) == (3, 1)
     assert (q10.n_bpp, q10.n_psnr, q10.n_ms_ssim) == (2, 2, 1)  # each mean's own count: failed and NaN left out
@@ -276,7 +278,7 @@ def test_compressai_json_and_every_written_file(store):
     assert png["results"]["bpp"] == [12.0] and png["description"] == ""
     summary = pd.read_csv(out / "summary.csv").set_index("setting")
     assert summary.loc["quality=10", "kid_std"] == 0.0625 and summary.loc["quality=10", "bpp"] == pytest.approx(0.6)
-    assert pd.read_csv(out / "per_image.csv").shape == (6, 12)
+    assert pd.read_csv(out / "per_image.csv").shape == (6, 13)
     assert pd.read_csv(out / "originals.csv").set_index("image").loc["b.png", "niqe"] == 4.5
     assert not list(out.glob("*.tmp"))
 
@@ -463,7 +465,7 @@ def test_all_nan_metrics_settings_and_images_keep_their_place(tmp_path):
         nan_store.write_distribution("jpeg", "quality=9", "kid", {"kid": 0.5, "kid_std": 0.1}, 1, 1, "s", "")
         nan_store.write_original_values("niqe", {"a.png": math.nan, "b.png": 4.0})
         rows = export.per_image(nan_store)
-        assert list(rows.columns) == [*export.ROW_COLUMNS, "psnr", "ms_ssim", "lpips", "error"]
+        assert list(rows.columns) == [*export.ROW_COLUMNS, "psnr", "ms_ssim", "lpips", "niqe", "error"]
         assert math.isnan(rows.loc[0, "ms_ssim"]) and rows.loc[0, "lpips"] == 0.25
         table = export.distribution(nan_store).set_index("setting")
         assert math.isnan(table.loc["quality=5", "kid"]) and table.loc["quality=9", "kid"] == 0.5

@@ -19,6 +19,7 @@ tasks in N worker processes exactly as ``rdpbench run --jobs N`` (registered cod
 from __future__ import annotations
 
 import difflib
+import sys
 import tempfile
 import threading
 from dataclasses import fields
@@ -190,7 +191,8 @@ def evaluate(codec: Any, images: str | Path | Iterable[str | Path],
     spec = RunSpec(codecs=[codec_spec], images=image_folder, dataset=dataset, metrics=list(metrics), out=folder,
                    jobs=max(jobs, 1), device=device, plugins=[user_path(p) for p in plugins if not isinstance(p, type)],
                    **run_options)
-    command = f"rdpbench.evaluate({codec_spec.column_label()!r}, {images!r}, metrics={list(metrics)!r}, out={out!r})"
+    named = repr(images) if isinstance(images, (str, Path)) else f"[{len(image_folder)} image files]"
+    command = f"rdpbench.evaluate({codec_spec.column_label()!r}, {named}, metrics={list(metrics)!r}, out={out!r})"
     plugin_paths.add(spec.plugins)  # before any plug-in name is resolved
     models = _models(codec_spec.instance)
     with _LOCK:  # one evaluation at a time per process: they share the kept state
@@ -198,19 +200,22 @@ def evaluate(codec: Any, images: str | Path | Iterable[str | Path],
             model.prepare()
         try:
             if jobs:
-                run(spec, command)
+                outcome = run(spec, command)
             else:
                 state = _state(spec)
                 state.references.clear()  # files may change between calls; NIQE/features are content-keyed
                 _drop_stale(state)
                 try:
-                    run(spec, command, state)
+                    outcome = run(spec, command, state)
                 finally:
                     for name in [n for n, c in state.codecs.items() if isinstance(c, _InMemory)]:
                         del state.codecs[name]  # the caller's objects are not kept alive by rdpbench
         finally:
             for model in models:
                 model.restore()
+    if outcome.n_failed:
+        print(f"rdpbench: {outcome.n_failed} of {outcome.n_requested} tasks have errors: see the 'error' column "
+              f"of Results.per_image" + (f" or of {folder}/per_image.csv" if out is not None else ""), file=sys.stderr)
     return Results(folder, temporary)
 
 

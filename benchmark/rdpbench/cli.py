@@ -73,7 +73,12 @@ def _run(args: argparse.Namespace) -> int:
         if ":" not in args.match_bpp:
             raise SpecError("--match-bpp wants CODEC:SETTING, e.g. hific:checkpoint=msillm_quality_3")
         spec.match_bpp, spec.match_side = args.match_bpp, args.match_side
-    return run(spec, shlex.join(["rdpbench", *sys.argv[1:]]))
+    outcome = run(spec, shlex.join(["rdpbench", *sys.argv[1:]]))
+    print(f"results: {outcome.folder}/ ({', '.join(outcome.written)})")
+    if outcome.n_failed:
+        print(f"{outcome.n_failed} of {outcome.n_requested} tasks have errors: see the 'error' column of "
+              f"{outcome.folder}/per_image.csv", file=sys.stderr)
+    return outcome.exit_code
 
 
 def _codecs(args: argparse.Namespace) -> int:

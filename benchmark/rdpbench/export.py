@@ -4,7 +4,8 @@ codec in CompressAI's results format (``compressai/<codec>.json``), so its plot 
 Summary conventions: one row per (codec, setting); ``n_images`` rows, ``n_failed`` of them with an
 error; ``bpp`` and every per-image metric are the mean over the images where the value exists (a
 failed image has no bpp; MS-SSIM is undefined for images under 161 px; an interrupted run may have
-computed a metric on some images only), and ``n_<column>`` (:func:`count_column`) says over how many
+computed a metric on some images only; a requested metric that no image has keeps its column, empty,
+with a count of 0), and ``n_<column>`` (:func:`count_column`) says over how many
 images each mean is. PSNR is averaged per image (README, "Conventions"). Distribution metrics (FID,
 KID, ...) follow with ``n_<column>`` = the patches that value was computed on, ``n_patches`` (the
 fewest of them), ``n_feature_images`` (the images those patches came from), ``patch_protocol`` and
@@ -50,12 +51,13 @@ def per_image(store: ResultsStore) -> pd.DataFrame:
     rows = pd.DataFrame(store.query(f"SELECT {', '.join(ROW_COLUMNS)}, error FROM rows"), columns=ROW_COLUMNS + ["error"])
     values = pd.DataFrame(store.query("SELECT codec, setting, image, metric, value FROM metric_values"),
                           columns=["codec", "setting", "image", "metric", "value"])
-    metric_names = _ordered(store, values["metric"].unique())
+    declared = [name for name, column in store.metric_columns().items() if column.kind != "distribution"]
+    metric_names = _ordered(store, set(values["metric"].unique()) | set(declared))
     if len(values):
         wide = values.pivot_table(index=["codec", "setting", "image"], columns="metric", values="value",
                                   aggfunc="first", dropna=False).reset_index()
         rows = rows.merge(wide, on=["codec", "setting", "image"], how="left")
-    rows = rows[ROW_COLUMNS + metric_names + ["error"]]
+    rows = rows.reindex(columns=ROW_COLUMNS + metric_names + ["error"])
     for column in ["bpp", "encode_s", "decode_s", *metric_names]:
         rows[column] = pd.to_numeric(rows[column], errors="coerce").astype(float)
     rows["error"] = rows["error"].fillna("")
@@ -111,11 +113,13 @@ def distribution(store: ResultsStore) -> pd.DataFrame:
                                       "FROM distribution_values"),
                           columns=["codec", "setting", "column", "value", "n_patches", "n_images", "patch_protocol",
                                    "note"])
+    declared = [name for name, column in store.metric_columns().items() if column.kind == "distribution"]
     if values.empty:
-        return pd.DataFrame(columns=["codec", "setting"])
+        return pd.DataFrame(columns=["codec", "setting", *declared, *map(count_column, declared)])
     wide = values.pivot_table(index=["codec", "setting"], columns="column", values="value", aggfunc="first",
                               dropna=False)
-    columns = _ordered(store, wide.columns)
+    columns = _ordered(store, set(wide.columns) | set(declared))
+    wide = wide.reindex(columns=columns)
     counts = values.pivot_table(index=["codec", "setting"], columns="column", values="n_patches", aggfunc="first")
     counts = counts.reindex(columns=columns).rename(columns=count_column)
     extra = values.groupby(["codec", "setting"]).agg(
@@ -160,8 +164,10 @@ def views(store: ResultsStore) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = per_image(store)
     table = summary(rows)
     extra = distribution(store)
-    if len(extra):
+    if len(extra.columns) > 2:
         table = table.merge(extra, on=["codec", "setting"], how="left")
+        counts = [column for column in extra.columns if column.startswith("n_")]
+        table[counts] = table[counts].fillna(0).astype(int)
     return rows.astype({column: "Int64" for column in INTEGER_COLUMNS}), table
 
 

@@ -321,8 +321,24 @@ def preload(metrics) -> None:
         threading.Thread(target=load, name="rdpbench-preload", daemon=True).start()
 
 
-def run(spec: RunSpec, command: str, state: WorkerState | None = None) -> int:
-    """Execute the run; return 0 when every requested task has a result without error, else 1.
+@dataclass(frozen=True)
+class Outcome:
+    """What a run left: its folder, the views written there (``per_image.csv``, ...) and how many
+    of the ``n_requested`` tasks have an error row. The front ends say it (the CLI, the API)."""
+
+    folder: Path
+    written: list[str]
+    n_failed: int
+    n_requested: int
+
+    @property
+    def exit_code(self) -> int:
+        """``rdpbench run``'s exit code: 0 when every requested task has a result without error, else 1."""
+        return 1 if self.n_failed else 0
+
+
+def run(spec: RunSpec, command: str, state: WorkerState | None = None) -> Outcome:
+    """Execute the run and return its :class:`Outcome`.
     With ``state`` (created with :func:`run_context` of ``spec``) the tasks run in this process with
     its codecs, metrics and extractors, which it keeps for the next run; codecs the spec hands over as
     objects (``CodecSpec.instance``) run only so."""
@@ -350,7 +366,7 @@ def run(spec: RunSpec, command: str, state: WorkerState | None = None) -> int:
 
 def _run(spec: RunSpec, command: str, context: RunContext, metrics: dict[str, Metric],
          codecs: list[PlannedCodec], executor: DaskExecutor | None, workers: list,
-         state: WorkerState | None = None) -> int:
+         state: WorkerState | None = None) -> Outcome:
     located = locate_weights(context, metrics, codecs, executor)
     dataset = load_dataset(spec.images, spec.dataset)
     spec.out = spec.out or Path("results") / dataset.name
@@ -393,8 +409,10 @@ def _run(spec: RunSpec, command: str, context: RunContext, metrics: dict[str, Me
             store.write_result(TaskResult(task, error=oversized[task.image]), run_id)
         tasks = [task for task in tasks if task.image not in oversized]
         store.set_run_tasks(run_id, len(tasks))
+        stored = len(keys) - len(tasks)
         print(f"rdpbench: {len(dataset.images)} images, {sum(len(c.settings) for c in codecs)} codec settings, "
-              f"{len(keys)} tasks, {len(keys) - len(tasks)} already in {store.path}", file=sys.stderr)
+              f"{len(keys)} tasks, " + (f"{stored} already in {store.path}" if stored else "none stored yet"),
+              file=sys.stderr)
         for planned in codecs:
             version = planned.codec.version()
             previous = store.previous_codec_version(planned.label, run_id)
@@ -423,8 +441,4 @@ def _run(spec: RunSpec, command: str, context: RunContext, metrics: dict[str, Me
             n_failed = sum(1 for key, (has_error, _) in store.existing().items() if has_error and key in requested)
             store.finish_run(run_id, provenance.now(), status, n_failed)
             written = export.write_all(store)
-    print(f"results: {spec.out}/ ({', '.join(written)})")
-    if n_failed:
-        print(f"{n_failed} of {len(keys)} tasks have errors: see the 'error' column of {spec.out}/per_image.csv",
-              file=sys.stderr)
-    return 1 if n_failed else 0
+    return Outcome(Path(spec.out), written, n_failed, len(keys))
