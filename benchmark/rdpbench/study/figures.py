@@ -2,7 +2,8 @@
 
 - ``preference_vs_bpp``: the anchor ladder (GC, Fig. 5): % of included raters' answers preferring
   the test entry against each anchor setting's mean bpp, error bars ±1 SE of the per-rater means, the
-  test entry's bpp as a dashed vertical line and 50% as a dotted horizontal one.
+  test entry's bpp as a dashed vertical line and 50% as a dotted horizontal one; the crossing's
+  legend gives the savings with their bootstrap interval (``savings_low``/``savings_high``) when there is one.
 - ``human_vs_metrics``: one small panel per score (after HiFiC, Fig. 3), methods on a shared axis
   (best human score at the top, each with its mean bpp in the label): the human Bradley–Terry
   log-strength with its 95% bootstrap CI over raters, then each metric's raw mean over the study's
@@ -34,12 +35,14 @@ def preference_vs_bpp(ladder: pd.DataFrame, savings: pd.DataFrame, folder: Path)
         axis.axhline(50, color="black", linestyle=":", linewidth=1)
         axis.axvline(row["test_bpp"], color="grey", linestyle="--", linewidth=1, label=f"{row['test']} bpp")
         if np.isfinite(row["anchor_bpp_at_50"]):
+            low, high = row.get("savings_low", np.nan), row.get("savings_high", np.nan)
+            spread = f" (95% CI {low:+.0f} to {high:+.0f}%)" if np.isfinite(low) and np.isfinite(high) else ""
             axis.plot([row["anchor_bpp_at_50"]], [50], marker="x", color="black",
-                      label=f"50%: anchor needs {row['savings_percent']:+.0f}% bits")
+                      label=f"50%: anchor needs {row['savings_percent']:+.0f}% bits{spread}")
         axis.set_xlabel(f"{row['anchor']} bits per pixel [bpp]")
         axis.set_ylabel(f"% preferring {row['test']} (±1 SE)")
         axis.set_ylim(0, 100)
-        axis.legend(frameon=False)
+        axis.legend(frameon=False, loc="upper left", bbox_to_anchor=(0, -0.2))  # below the axes, off the data
         return save(figure, folder, "preference_vs_bpp")
 
 
