@@ -54,13 +54,13 @@ def human_vs_metrics(rank: pd.DataFrame, panels: list[tuple[str, bool, pd.DataFr
     bpp = dict(zip(rank["entry"], rank["bpp"])) if "bpp" in rank else {}
     labels = [f"{e} ({bpp[e]:.3f} bpp)" if np.isfinite(bpp.get(e, np.nan)) else e for e in entries]
     y = np.arange(len(entries))[::-1]
-    columns = [("human: Bradley–Terry log-strength\n(higher = preferred; 95% CI over raters)",
+    columns = [("human: Bradley–Terry log-strength\nhigher = preferred\n95% CI over raters",
                 rank.rename(columns={"bt_score": "value", "bt_ci_low": "low", "bt_ci_high": "high"}))]
-    columns += [(f"{heading}\n({'higher' if better else 'lower'} is better; 95% CI over images)", frame)
+    columns += [(f"{heading}\n{'higher' if better else 'lower'} is better\n95% CI over images", frame)
                 for heading, better, frame in panels]
     with plt.rc_context(STYLE):
-        figure, axes = plt.subplots(1, len(columns), sharey=True, squeeze=False,
-                                    figsize=(0.6 + 2.1 * len(columns), 0.8 + 0.32 * len(entries)))
+        figure, axes = plt.subplots(1, len(columns), sharey=True, squeeze=False, layout="constrained",
+                                    figsize=(0.6 + 2.1 * len(columns), 1.2 + 0.32 * len(entries)))
         for axis, (title, frame) in zip(axes[0], columns):
             frame = frame.set_index("entry").reindex(entries)
             value, low, high = (frame[c].to_numpy(float) for c in ("value", "low", "high"))
@@ -70,6 +70,6 @@ def human_vs_metrics(rank: pd.DataFrame, panels: list[tuple[str, bool, pd.DataFr
             axis.margins(x=0.15)
         axes[0][0].set_yticks(y, labels)
         axes[0][0].set_ylim(-0.6, len(entries) - 0.4)
-        figure.text(0.0, -0.02, "Metrics: raw means over the study's images in their own units; FID-type values "
-                    "are one number per method (no interval).", fontsize=6, ha="left", va="top")
+        figure.supxlabel("Metrics: raw means over the study's images in their own units; FID-type values "
+                         "are one number per method (no interval).", fontsize=6)
         return save(figure, folder, "human_vs_metrics")
