@@ -247,7 +247,7 @@ def test_metric_raters_agree_with_their_metric_and_the_anchor_ladder_crossing(tm
         assert (out / name).is_file()
 
 
-def test_matched_bitrate_pairs_respect_the_tolerance(tmp_path, results, run_cli):
+def test_matched_bitrate_pairs_respect_the_tolerance(tmp_path, results, run_cli, capsys):
     study = tmp_path / "study"
     tolerance = 0.3
     assert _create(run_cli, results, study, "--design", "matched-bitrate", "--codecs", "jpeg,webp",
@@ -270,6 +270,7 @@ def test_matched_bitrate_pairs_respect_the_tolerance(tmp_path, results, run_cli)
             if gaps.min() > tolerance:
                 expected.add((image, f"jpeg:{row.setting}", f"webp:{webp['setting'].iloc[int(gaps.argmin())]}"))
     assert expected and {(r["image"], r["setting"], r["nearest"]) for r in design["unmatched"]} == expected
+    assert f"not matched within --max-bpp-diff 0.3: {len(expected)} setting(s) of jpeg" in capsys.readouterr().out
     assert run_cli("study", "simulate", study, "--raters", "5", "--model", "metric:psnr", "--seed", "0") == 0
     assert run_cli("study", "analyze", study, "--out", tmp_path / "analysis", "--bootstrap", "0") == 0
     unmatched = pd.read_csv(tmp_path / "analysis" / "unmatched.csv")

@@ -26,6 +26,11 @@ def _create(args) -> int:
     print(f"study {args.out}: {len(design['trials'])} trials per rater "
           f"({request.probes} probes) on {len(design['images'])} images, {len(design['entries'])} entries; "
           f"next: rdpbench study serve {args.out}")
+    if design.get("unmatched"):
+        dropped = len({row["image"] for row in design["unmatched"] if row["image_dropped"]})
+        print(f"not matched within --max-bpp-diff {request.max_bpp_diff}: {len(design['unmatched'])} setting(s) of "
+              f"{request.codecs[0]}, {dropped} image(s) left out (listed in study.json 'unmatched' and by "
+              "`study analyze`)")
     return 0
 
 
