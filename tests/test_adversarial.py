@@ -920,7 +920,7 @@ STUDY_COMMANDS = [("status",), ("export",), ("analyze",), ("simulate", "--raters
 @pytest.mark.parametrize("damage", [
     b"\x00garbage{", b"[1, 2]", b'{"format": "rdpbench-study/1"}', b"[" * 100_000, b'"just a string"',
     "no trials", "trials not a list", "picture name leading out", "absolute picture name", "unknown entry",
-    "seed a string", "trial not an object"])
+    "seed a string", "trial not an object", "unmatched row not an object"])
 def test_a_damaged_or_hostile_study_json_is_one_clear_error_in_every_study_command(
         study, tmp_path, run_cli, capsys, damage):
     edits = {
@@ -931,6 +931,7 @@ def test_a_damaged_or_hostile_study_json_is_one_clear_error_in_every_study_comma
         "unknown entry": lambda d: d["trials"][0].update(a="nobody:q=1"),
         "seed a string": lambda d: d.update(seed="7"),
         "trial not an object": lambda d: d["trials"].append(5),
+        "unmatched row not an object": lambda d: d.update(unmatched=[{"image": "a.png", "setting": 3}]),
     }
     received = (_received(study, tmp_path, raw=damage) if isinstance(damage, bytes)
                 else _received(study, tmp_path, edit=edits[damage]))

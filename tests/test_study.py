@@ -159,6 +159,7 @@ def test_the_server_listens_on_loopback_by_default():
     arguments = build_parser().parse_args(["study", "analyze", "somewhere"])  # the documented screen defaults
     assert (arguments.min_median_rt, arguments.max_same_side) == (analysis.MIN_MEDIAN_RT_S, analysis.MAX_SAME_SIDE_PERCENT)
     assert (arguments.min_median_rt, arguments.max_same_side, arguments.include_simulated) == (1.0, 90.0, False)
+    assert (arguments.bootstrap, arguments.seed) == (1000, 0)  # the documented interval defaults
 
 
 # -- designs and end-to-end analyses with simulated raters --------------------------------------------------
@@ -246,7 +247,7 @@ def test_metric_raters_agree_with_their_metric_and_the_anchor_ladder_crossing(tm
         assert (out / name).is_file()
 
 
-def test_matched_bitrate_pairs_respect_the_tolerance(tmp_path, results, run_cli):
+def test_matched_bitrate_pairs_respect_the_tolerance(tmp_path, results, run_cli, capsys):
     study = tmp_path / "study"
     tolerance = 0.3
     assert _create(run_cli, results, study, "--design", "matched-bitrate", "--codecs", "jpeg,webp",
@@ -258,9 +259,26 @@ def test_matched_bitrate_pairs_respect_the_tolerance(tmp_path, results, run_cli)
     for trial in pairs:
         a, b = (tuple(e.split(":")) + (trial["image"],) for e in (trial["a"], trial["b"]))
         assert a[0] == "jpeg" and b[0] == "webp" and abs(per_image[a] - per_image[b]) <= tolerance
+    # what could not be matched is recorded, not dropped: every jpeg setting without a webp setting within
+    # the tolerance on an image, recomputed here from per_image.csv
+    by_image = per_image.reset_index()
+    expected = set()
+    for image, group in by_image.groupby("image"):
+        webp = group[group["codec"] == "webp"]
+        for row in group[group["codec"] == "jpeg"].itertuples():
+            gaps = (webp["bpp"] - row.bpp).abs()
+            if gaps.min() > tolerance:
+                expected.add((image, f"jpeg:{row.setting}", f"webp:{webp['setting'].iloc[int(gaps.argmin())]}"))
+    assert expected and {(r["image"], r["setting"], r["nearest"]) for r in design["unmatched"]} == expected
+    assert f"not matched within --max-bpp-diff 0.3: {len(expected)} setting(s) of jpeg" in capsys.readouterr().out
     assert run_cli("study", "simulate", study, "--raters", "5", "--model", "metric:psnr", "--seed", "0") == 0
-    assert run_cli("study", "analyze", study, "--out", tmp_path / "analysis") == 0
+    assert run_cli("study", "analyze", study, "--out", tmp_path / "analysis", "--bootstrap", "0") == 0
+    unmatched = pd.read_csv(tmp_path / "analysis" / "unmatched.csv")
+    assert set(zip(unmatched["image"], unmatched["setting"], unmatched["nearest"])) == expected
+    page = (tmp_path / "analysis" / "index.html").read_text()
+    assert "Clustering caveat" in page and "Not matched at study creation" in page
     rates = pd.read_csv(tmp_path / "analysis" / "win_rates.csv").iloc[0]
+    assert rates["settings_unmatched"] == len(expected) and rates["interval"] == "no bootstrap (--bootstrap 0)"
     interval = stats.binomtest(int(rates["wins_a"]), int(rates["n"])).proportion_ci(method="wilson")
     assert (rates["ci_low"], rates["ci_high"]) == pytest.approx((interval.low, interval.high), abs=1e-6)
     assert rates["sign_p"] == pytest.approx(stats.binomtest(int(rates["wins_a"]), int(rates["n"])).pvalue)

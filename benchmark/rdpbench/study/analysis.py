@@ -20,7 +20,10 @@
   and ``se`` the standard error of the per-rater means, ``std(ddof=1) / sqrt(n_raters)`` (GC, Fig. 5).
 - **Wilson score interval** (95%, z = 1.959964) of a pooled win fraction, and the two-sided **sign
   test** (exact binomial test against 1/2, ``scipy.stats.binomtest``) on the pooled answers. Pooled
-  answers of one rater are not independent; the per-rater SE above does not assume they are.
+  answers of one rater are not independent, so the Wilson interval and the sign test are too narrow
+  and too small when raters differ; the per-rater SE above does not assume independence, and the
+  bootstrap over raters and images (``boot_low``/``boot_high``, :mod:`rdpbench.study.intervals`) is
+  the interval to quote.
 - **Elo** (HiFiC): every answer is a game; ratings start at 1500, K = 32, expected score
   ``1 / (1 + 10^((R_loser - R_winner) / 400))``; replayed over ``ELO_ORDERS`` random orders of the
   answers (seed 0); reported as the median and the 2.5/97.5 percentiles over orders.
@@ -30,7 +33,8 @@
 - **50% crossing** (anchor ladder): the anchor bpp where the preference for the test entry falls to
   0.5, interpolated linearly in bpp between the two anchor settings around it (settings sorted by
   their mean bpp over the study's images); ``savings_percent = 100 (bpp_50 / bpp_test - 1)``: "the anchor
-  needs +X% bits".
+  needs +X% bits". Its interval (and that of matched-bitrate win rates) is the crossed bootstrap over
+  raters and images of :mod:`rdpbench.study.intervals`; draws without a crossing are counted.
 - **Metric agreement**: on each non-probe trial with a strict human majority (included raters), does
   the metric rate the majority's choice better (values of the whole image, even when raters saw a
   crop)? Ties of either kind are left out. Kendall's tau-b (``scipy.stats.kendalltau``) compares the
@@ -159,7 +163,9 @@ def preferences(answers: pd.DataFrame) -> pd.DataFrame:
 
 def win_rates(answers: pd.DataFrame, design: dict) -> pd.DataFrame:
     """Matched-bitrate designs: codec A's pooled win rate against codec B with Wilson CI and sign test,
-    and the mean |Δbpp| of the pairs shown."""
+    the mean |Δbpp| of the pairs shown, the images with answers, and what ``study create`` could not
+    match (``design["unmatched"]``): settings of A without a B within the tolerance, and images left
+    out of the study because none of their settings matched."""
     first, second = design["request"]["codecs"]
     values = design["values"]
     gaps = [abs(values[a][i]["bpp"] - values[b][i]["bpp"]) for a, b, i in
@@ -169,7 +175,10 @@ def win_rates(answers: pd.DataFrame, design: dict) -> pd.DataFrame:
     return pd.DataFrame([{"codec_a": first, "codec_b": second, "n": n, "wins_a": wins,
                           "win_rate_a": wins / n if n else math.nan, "ci_low": low, "ci_high": high,
                           "sign_p": sign_test(wins, n), "mean_abs_bpp_diff": float(np.mean(gaps)) if gaps else math.nan,
-                          "max_bpp_diff": design["request"]["max_bpp_diff"]}])
+                          "max_bpp_diff": design["request"]["max_bpp_diff"], "images": answers["image"].nunique(),
+                          "settings_unmatched": len(design.get("unmatched", [])),
+                          "images_dropped": len({row["image"] for row in design.get("unmatched", [])
+                                                 if row["image_dropped"]})}])
 
 
 def elo(winners: np.ndarray, losers: np.ndarray, n_items: int, k: float = ELO_K,
@@ -250,7 +259,8 @@ def crossing(bpp: np.ndarray, preference: np.ndarray) -> tuple[float, str]:
 
 
 def bitrate_savings(prefs: pd.DataFrame, design: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(ladder: anchor entry, anchor_bpp, pref_test, se, n_raters; one-row savings table)."""
+    """(ladder: anchor entry, anchor_bpp, pref_test, se, n_raters, n and, when ``prefs`` has them, the
+    bootstrap columns of :func:`rdpbench.study.intervals.preference_intervals`; one-row savings table)."""
     test = design["request"]["test"]
     ladder = prefs[prefs["entry_a"] == test].copy()
     ladder["anchor_bpp"] = [mean_bpp(design, entry) for entry in ladder["entry_b"]]
@@ -261,7 +271,8 @@ def bitrate_savings(prefs: pd.DataFrame, design: dict) -> tuple[pd.DataFrame, pd
                              "anchor_bpp_at_50": bpp50,
                              "savings_percent": 100 * (bpp50 / test_bpp - 1) if not note else math.nan,
                              "interpolation": "linear in bpp between neighbouring anchor settings", "note": note}])
-    return ladder[["anchor_entry", "anchor_bpp", "pref_test", "se", "n_raters", "n"]], savings
+    shown = ["anchor_entry", "anchor_bpp", "pref_test", "se", "n_raters", "n", "boot_low", "boot_high", "interval"]
+    return ladder[[c for c in shown if c in ladder]], savings
 
 
 def entry_scores(design: dict, metric: str) -> dict[str, float]:

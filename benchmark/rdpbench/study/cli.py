@@ -26,6 +26,11 @@ def _create(args) -> int:
     print(f"study {args.out}: {len(design['trials'])} trials per rater "
           f"({request.probes} probes) on {len(design['images'])} images, {len(design['entries'])} entries; "
           f"next: rdpbench study serve {args.out}")
+    if design.get("unmatched"):
+        dropped = len({row["image"] for row in design["unmatched"] if row["image_dropped"]})
+        print(f"not matched within --max-bpp-diff {request.max_bpp_diff}: {len(design['unmatched'])} setting(s) of "
+              f"{request.codecs[0]}, {dropped} image(s) left out (listed in study.json 'unmatched' and by "
+              "`study analyze`)")
     return 0
 
 
@@ -105,10 +110,12 @@ def _export(args) -> int:
 
 
 def _analyze(args) -> int:
+    from rdpbench.report.intervals import Bootstrap
     from rdpbench.study.page import analyze
 
     out = Path(args.out) if args.out else Path(args.study) / "analysis"
-    written = analyze(Path(args.study), out, args.include_simulated, args.min_median_rt, args.max_same_side)
+    written = analyze(Path(args.study), out, args.include_simulated, args.min_median_rt, args.max_same_side,
+                      Bootstrap(args.bootstrap, args.seed))
     print(f"analysis: {out}/index.html ({len(written)} files)")
     return 0
 
@@ -190,4 +197,7 @@ def add_study_parser(commands) -> None:
                          help="exclude raters whose median response time is below this (default 1.0; 0: off)")
     analyze.add_argument("--max-same-side", type=float, default=90.0, metavar="PERCENT",
                          help="exclude raters choosing one side on more than this %% of answers (default 90; 100: off)")
+    analyze.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                         help="resamples of the bootstrap intervals over raters and images (default 1000; 0: none)")
+    analyze.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples (default 0)")
     analyze.set_defaults(handler=_guarded(_analyze))

@@ -17,6 +17,8 @@ reconstruction is closer to the original. Designs:
   codec, on every chosen image.
 - ``matched-bitrate`` (Iwai et al.): per image, each setting of codec A against the setting of codec B
   whose bpp on that image is closest, kept when ``|bpp_A - bpp_B| <= max_bpp_diff`` (default 0.005).
+  Settings of A without such a B, and images left out because none of their settings matched, are
+  recorded in study.json (``unmatched``; see :func:`unmatched`) and listed by ``study analyze``.
 
 Probe trials (GC: 3 per questionnaire) show the original against an obviously degraded JPEG of it
 (Pillow, quality 5); a rater who ever prefers the JPEG fails. Pictures larger than the crop (default:
@@ -150,22 +152,39 @@ def _pairs(request: Request, rows, images: list[str]) -> dict[str, list[tuple[st
         for codec in request.codecs:
             if codec not in settings:
                 raise StudyError(f"unknown codec {codec!r} in the design; codecs in the results: {', '.join(settings)}")
-        first, second = request.codecs
-        pairs = {}
-        for image in images:
-            here = rows[rows["image"] == image]
-            a_rows, b_rows = here[here["codec"] == first], here[here["codec"] == second]
-            chosen = []
-            for a in a_rows.itertuples():
-                if b_rows.empty:
-                    break
-                gaps = np.abs(b_rows["bpp"].to_numpy(float) - a.bpp)
-                b = b_rows.iloc[int(np.argmin(gaps))]
-                if gaps.min() <= request.max_bpp_diff:
-                    chosen.append((f"{first}:{a.setting}", f"{second}:{b['setting']}"))
-            pairs[image] = chosen
-        return pairs
+        return {image: [(a, b) for a, b, gap in matched_bitrate(request, rows, image) if gap <= request.max_bpp_diff]
+                for image in images}
     raise StudyError(f"unknown design {request.design!r} (known: {', '.join(DESIGNS)})")
+
+
+def matched_bitrate(request: Request, rows, image: str) -> list[tuple[str, str | None, float]]:
+    """Per setting of codec A on ``image``: (A entry, the B entry with the closest bpp on that image or
+    None without any, |Δbpp| or inf); a pair is kept when |Δbpp| <= ``request.max_bpp_diff``."""
+    first, second = request.codecs
+    here = rows[rows["image"] == image]
+    a_rows, b_rows = here[here["codec"] == first], here[here["codec"] == second]
+    found = []
+    for a in a_rows.itertuples():
+        if b_rows.empty:
+            found.append((f"{first}:{a.setting}", None, math.inf))
+            continue
+        gaps = np.abs(b_rows["bpp"].to_numpy(float) - a.bpp)
+        found.append((f"{first}:{a.setting}", f"{second}:{b_rows.iloc[int(np.argmin(gaps))]['setting']}",
+                      float(gaps.min())))
+    return found
+
+
+def unmatched(request: Request, rows, images: list[str]) -> list[dict]:
+    """Matched-bitrate: every setting of codec A on ``images`` without a setting of B within the
+    tolerance, as {image, setting, nearest, bpp_diff (None without any B), image_dropped (no setting
+    of A matched on that image, so the image is not in the study)}; recorded in study.json."""
+    found = []
+    for image in images:
+        pairs = matched_bitrate(request, rows, image)
+        dropped = all(gap > request.max_bpp_diff for _, _, gap in pairs)
+        found += [{"image": image, "setting": a, "nearest": b, "bpp_diff": gap if math.isfinite(gap) else None,
+                   "image_dropped": dropped} for a, b, gap in pairs if gap > request.max_bpp_diff]
+    return found
 
 
 def _missing_recon_error(store: ResultsStore, results: Path, missing: list[tuple[str, str, str]]) -> StudyError:
@@ -211,6 +230,8 @@ def create(results: Path, out: Path, request: Request) -> dict:
                    if not recon_path(results, *split_entry(e), image).is_file()]
         if missing:
             raise _missing_recon_error(store, results, missing)
+        considered = images if request.images is None else [image for image in images if image <= complete[-1]]
+        not_matched = unmatched(request, rows, considered) if request.design == "matched-bitrate" else []
     seed = request.seed if request.seed is not None else secrets.randbits(32)
     out.mkdir(parents=True, exist_ok=True)
     (out / IMAGES_DIR).mkdir()
@@ -264,7 +285,7 @@ def create(results: Path, out: Path, request: Request) -> dict:
                     "codecs": list(request.codecs), "max_bpp_diff": request.max_bpp_diff,
                     "images": request.images, "probes": request.probes, "crop": list(request.crop)},
         "entries": entries, "images": complete, "crop_boxes": crops, "files": files,
-        "values": values, "distribution": per_entry, "trials": trials,
+        "values": values, "distribution": per_entry, "trials": trials, "unmatched": not_matched,
         "columns": {name: dataclasses.asdict(info) for name, info in columns.items()},
         "probe": f"original against Pillow JPEG quality {PROBE_QUALITY} of the same crop",
     }

@@ -2,10 +2,14 @@
 
 - ``preference_vs_bpp``: the anchor ladder (GC, Fig. 5): % of included raters' answers preferring
   the test entry against each anchor setting's mean bpp, error bars ±1 SE of the per-rater means, the
-  test entry's bpp as a dashed vertical line and 50% as a dotted horizontal one.
-- ``human_vs_metrics``: normalised scores per method (HiFiC, Fig. 3): for the human Bradley–Terry
-  score and each metric, the methods' scores min–max normalised to [0, 1] with 1 = best (direction
-  of each metric respected), one group of bars per method.
+  test entry's bpp as a dashed vertical line and 50% as a dotted horizontal one; the crossing's
+  legend gives the savings with their bootstrap interval (``savings_low``/``savings_high``) when there is one.
+- ``human_vs_metrics``: one small panel per score (after HiFiC, Fig. 3), methods on a shared axis
+  (best human score at the top, each with its mean bpp in the label): the human Bradley–Terry
+  log-strength with its 95% bootstrap CI over raters, then each metric's raw mean over the study's
+  images in its own unit and direction (the panel title says which is better) with a 95% bootstrap
+  CI over images. Nothing is normalised, so every method stays visible and two methods show their
+  real difference and its uncertainty.
 """
 
 from __future__ import annotations
@@ -31,34 +35,41 @@ def preference_vs_bpp(ladder: pd.DataFrame, savings: pd.DataFrame, folder: Path)
         axis.axhline(50, color="black", linestyle=":", linewidth=1)
         axis.axvline(row["test_bpp"], color="grey", linestyle="--", linewidth=1, label=f"{row['test']} bpp")
         if np.isfinite(row["anchor_bpp_at_50"]):
+            low, high = row.get("savings_low", np.nan), row.get("savings_high", np.nan)
+            spread = f" (95% CI {low:+.0f} to {high:+.0f}%)" if np.isfinite(low) and np.isfinite(high) else ""
             axis.plot([row["anchor_bpp_at_50"]], [50], marker="x", color="black",
-                      label=f"50%: anchor needs {row['savings_percent']:+.0f}% bits")
+                      label=f"50%: anchor needs {row['savings_percent']:+.0f}% bits{spread}")
         axis.set_xlabel(f"{row['anchor']} bits per pixel [bpp]")
         axis.set_ylabel(f"% preferring {row['test']} (±1 SE)")
         axis.set_ylim(0, 100)
-        axis.legend(frameon=False)
+        axis.legend(frameon=False, loc="upper left", bbox_to_anchor=(0, -0.2))  # below the axes, off the data
         return save(figure, folder, "preference_vs_bpp")
 
 
-def normalised(scores: dict[str, float]) -> dict[str, float]:
-    """Min–max to [0, 1], 1 = the highest score (scores are oriented higher-is-better)."""
-    values = np.array(list(scores.values()), float)
-    span = values.max() - values.min() if len(values) else 0.0
-    return {k: (v - values.min()) / span if span > 0 else 1.0 for k, v in scores.items()}
-
-
-def human_vs_metrics(rank: pd.DataFrame, metric_scores: dict[str, dict[str, float]], folder: Path) -> list[str]:
-    """``metric_scores``: {metric heading: {entry: score oriented higher-is-better}}."""
-    entries = list(rank["entry"])
-    columns = {"human (BT)": normalised(dict(zip(rank["entry"], rank["bt_score"])))}
-    columns.update({heading: normalised(s) for heading, s in metric_scores.items() if len(s) > 1})
-    width = 0.8 / len(columns)
+def human_vs_metrics(rank: pd.DataFrame, panels: list[tuple[str, bool, pd.DataFrame]], folder: Path) -> list[str]:
+    """Small multiples sharing one method axis. ``rank``: entry, bpp, bt_score, bt_ci_low, bt_ci_high
+    (:func:`rdpbench.study.analysis.ranking`); ``panels``: (metric heading with unit, higher_is_better,
+    frame of entry, value, low, high from :func:`rdpbench.study.intervals.metric_means`)."""
+    entries = list(rank["entry"])  # best human score first, drawn at the top
+    bpp = dict(zip(rank["entry"], rank["bpp"])) if "bpp" in rank else {}
+    labels = [f"{e} ({bpp[e]:.3f} bpp)" if np.isfinite(bpp.get(e, np.nan)) else e for e in entries]
+    y = np.arange(len(entries))[::-1]
+    columns = [("human: Bradley–Terry log-strength\nhigher = preferred\n95% CI over raters",
+                rank.rename(columns={"bt_score": "value", "bt_ci_low": "low", "bt_ci_high": "high"}))]
+    columns += [(f"{heading}\n{'higher' if better else 'lower'} is better\n95% CI over images", frame)
+                for heading, better, frame in panels]
     with plt.rc_context(STYLE):
-        figure, axis = plt.subplots(figsize=(max(3.4, 0.9 * len(entries) + 1), 2.6))
-        for i, (name, values) in enumerate(columns.items()):
-            axis.bar(np.arange(len(entries)) + i * width, [values.get(e, np.nan) for e in entries], width,
-                     label=name, color="black" if i == 0 else None)
-        axis.set_xticks(np.arange(len(entries)) + 0.4 - width / 2, entries, rotation=30, ha="right")
-        axis.set_ylabel("normalised score (1 = best)")
-        axis.legend(frameon=False, ncol=2)
+        figure, axes = plt.subplots(1, len(columns), sharey=True, squeeze=False, layout="constrained",
+                                    figsize=(0.6 + 2.1 * len(columns), 1.2 + 0.32 * len(entries)))
+        for axis, (title, frame) in zip(axes[0], columns):
+            frame = frame.set_index("entry").reindex(entries)
+            value, low, high = (frame[c].to_numpy(float) for c in ("value", "low", "high"))
+            error = np.where(np.isfinite(low) & np.isfinite(high), [value - low, high - value], 0.0)
+            axis.errorbar(value, y, xerr=error, fmt="o", color="black", capsize=2)
+            axis.set_title(title, fontsize=7)
+            axis.margins(x=0.15)
+        axes[0][0].set_yticks(y, labels)
+        axes[0][0].set_ylim(-0.6, len(entries) - 0.4)
+        figure.supxlabel("Metrics: raw means over the study's images in their own units; FID-type values "
+                         "are one number per method (no interval).", fontsize=6)
         return save(figure, folder, "human_vs_metrics")

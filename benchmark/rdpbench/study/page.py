@@ -2,7 +2,9 @@
 
 Files: ``raters.csv`` (screening of every rater), ``preferences.csv``, ``ranking.csv``,
 ``metric_agreement.csv``, ``bitrate_savings.csv`` and ``ladder.csv`` (anchor ladders),
-``win_rates.csv`` (matched bitrates), each also as ``.md`` and ``.tex``; the figures of
+``win_rates.csv`` and ``unmatched.csv`` (matched bitrates), the breakdowns of
+:mod:`rdpbench.study.breakdowns` (``per_image.csv``, ``per_position.csv``, ``side_bias.csv``), each
+also as ``.md`` and ``.tex``; the figures of
 :mod:`rdpbench.study.figures`; ``examples/`` (the pictures of a few trials) and ``index.html``, which
 states the conventions of :mod:`rdpbench.study.analysis` next to the numbers.
 """
@@ -15,8 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from rdpbench.report.intervals import Bootstrap
 from rdpbench.report.page import STYLE
-from rdpbench.study import analysis, figures
+from rdpbench.study import analysis, breakdowns, figures, intervals
 from rdpbench.safe_paths import inside
 from rdpbench.study.design import StudyError, metric_columns, picture
 from rdpbench.study.session import Session
@@ -66,12 +69,16 @@ def screening_note(raters: pd.DataFrame, n_probes: int, min_median_rt_s: float, 
 
 def analyze(folder: Path, out: Path, include_simulated: bool = False,
             min_median_rt_s: float = analysis.MIN_MEDIAN_RT_S,
-            max_same_side: float = analysis.MAX_SAME_SIDE_PERCENT) -> list[str]:
+            max_same_side: float = analysis.MAX_SAME_SIDE_PERCENT, bootstrap: Bootstrap = Bootstrap()) -> list[str]:
     """Write the analysis of the study in ``folder`` into ``out``; return the files written.
     Simulated answers count only in a study without real ones or with ``include_simulated``; the
-    speeder and straight-liner thresholds are those of :func:`analysis.screen`."""
+    speeder and straight-liner thresholds are those of :func:`analysis.screen`; ``bootstrap``: the
+    resamples and seed of the intervals of :mod:`rdpbench.study.intervals` and
+    :mod:`rdpbench.study.breakdowns`."""
     if not min_median_rt_s >= 0 or not 0 <= max_same_side <= 100:
         raise StudyError("--min-median-rt must be 0 or more seconds and --max-same-side a percentage (0-100)")
+    if bootstrap.resamples < 0:
+        raise StudyError("--bootstrap must be 0 (no intervals) or more resamples")
     session = Session(folder)
     design = session.design
     frame = analysis.responses_frame(session)
@@ -86,7 +93,7 @@ def analyze(folder: Path, out: Path, include_simulated: bool = False,
                  + sources_note(frame, include_simulated))
     if answers.empty:
         raise StudyError(f"no answers of included raters in {folder} ({screening})")
-    prefs = analysis.preferences(answers)
+    prefs = intervals.preference_intervals(analysis.preferences(answers), answers, bootstrap)
     rank = analysis.ranking(answers, design["entries"])
     rank.insert(1, "bpp", [analysis.mean_bpp(design, entry) for entry in rank["entry"]])  # rank only at similar bpp
     agreement = analysis.metric_agreement(answers, design, rank)
@@ -95,22 +102,36 @@ def analyze(folder: Path, out: Path, include_simulated: bool = False,
     sections = []
     if design["design"] == "anchor-ladder":
         ladder, savings = analysis.bitrate_savings(prefs, design)
+        savings = intervals.savings_intervals(savings, answers, design, bootstrap)
         written += _tables(ladder, out, "ladder") + _tables(savings, out, "bitrate_savings")
         written += figures.preference_vs_bpp(ladder, savings, out)
         row = savings.iloc[0]
         claim = (f"the anchor needs {row['savings_percent']:+.1f}% bits to be preferred as often as "
                  f"{html.escape(row['test'])}" if not row["note"] else html.escape(row["note"]))
-        sections.append(f"<h2>Anchor ladder (GC Fig. 5)</h2><p>50% crossing: {claim}. Interpolation linear in "
-                        f"bpp; bpp are means over the study's images.</p><p><img src=\"preference_vs_bpp.png\" "
+        sections.append(f"<h2>Anchor ladder (GC Fig. 5)</h2><p>50% crossing: {claim}; 95% interval of the savings "
+                        f"{_span(row['savings_low'], row['savings_high'], '%+.1f%%')} ({html.escape(row['interval'])}; "
+                        f"{row['no_crossing']} of {bootstrap.resamples} resamples had no crossing). Interpolation "
+                        f"linear in bpp; bpp are means over the study's (resampled) images.</p>"
+                        f"<p><img src=\"preference_vs_bpp.png\" "
                         f"style=\"max-width:600px\" alt=\"preference vs bpp\"></p>{_html(savings)}{_html(ladder)}")
     if design["design"] == "matched-bitrate":
-        rates = analysis.win_rates(answers, design)
-        written += _tables(rates, out, "win_rates")
-        sections.append(f"<h2>Matched bitrates</h2><p>Pooled win rate, 95% Wilson interval, two-sided sign test; "
-                        f"pairs with |Δbpp| ≤ {design['request']['max_bpp_diff']}.</p>{_html(rates)}")
+        rates = intervals.win_rate_intervals(analysis.win_rates(answers, design), answers, bootstrap)
+        missed = pd.DataFrame(design.get("unmatched", []), columns=["image", "setting", "nearest", "bpp_diff",
+                                                                    "image_dropped"])
+        written += _tables(rates, out, "win_rates") + _tables(missed, out, "unmatched")
+        sections.append(f"<h2>Matched bitrates</h2><p>Pooled win rate of {html.escape(rates['codec_a'][0])}; "
+                        f"boot_low/boot_high: the 95% bootstrap interval over raters and images (quote this one); "
+                        f"ci_low/ci_high: 95% Wilson interval and sign_p: two-sided sign test of the pooled answers "
+                        f"(they treat one rater's answers as independent, so they are too narrow when raters "
+                        f"differ); pairs with |Δbpp| ≤ {design['request']['max_bpp_diff']}.</p>{_html(rates)}"
+                        f"<p>Not matched at study creation (no setting of {html.escape(rates['codec_b'][0])} within "
+                        f"the tolerance on that image): {len(missed)} setting(s); {int(rates['images_dropped'][0])} "
+                        f"image(s) had no match at all and are not in the study (image_dropped).</p>{_html(missed)}")
+    written += _breakdowns(session, frame, answers, raters, bootstrap, out, sections)
     columns = metric_columns(design)
-    scores = {columns[m].heading: analysis.entry_scores(design, m) for m in agreement["metric"]}
-    written += figures.human_vs_metrics(rank, scores, out)
+    panels = [(columns[m].heading, bool(columns[m].higher_is_better), intervals.metric_means(design, m, bootstrap))
+              for m in agreement["metric"]]
+    written += figures.human_vs_metrics(rank, [p for p in panels if len(p[2])], out)
     examples = _examples(session, answers, out)
     links = " · ".join(f'<a href="{html.escape(f)}">{html.escape(f)}</a>' for f in written if f.endswith(".csv"))
     page = f"""<!DOCTYPE html>
@@ -124,8 +145,12 @@ Only included raters count below.</p><p>Files: {links}</p>
 (start {analysis.ELO_START:.0f}, K {analysis.ELO_K:.0f}).</p>{_html(rank)}
 <p><img src="human_vs_metrics.png" style="max-width:700px" alt="human vs metrics"></p>
 <h2>Preferences per pairing</h2><p>pref_a: mean over raters of each rater's fraction of answers preferring
-entry_a; se: SE of those per-rater means; ci: 95% Wilson interval of the pooled answers; sign_p: two-sided
-sign test.</p>{_html(prefs)}
+entry_a; se: SE of those per-rater means; boot_low/boot_high: 95% bootstrap interval over raters and images
+({html.escape(intervals.describe(bootstrap, answers['rater'].nunique(), answers['image'].nunique()))}).
+ci_low/ci_high: 95% Wilson interval and sign_p: two-sided sign test of the pooled answers.
+<strong>Clustering caveat</strong>: the pooled answers are not independent (each rater gives many, and
+raters differ), so the Wilson interval and the sign test are too narrow and too small; the bootstrap
+over raters (and images) is the interval to quote.</p>{_html(prefs)}
 <h2>Metric–human agreement</h2><p>pair_agreement: fraction of trials with a strict human majority where the
 metric rates the majority's choice better (whole-image values; 95% Wilson CI); kendall_tau: tau-b between the
 metric's and the Bradley–Terry ranking of methods.</p>{_html(agreement)}
@@ -135,6 +160,34 @@ metric's and the Bradley–Terry ranking of methods.</p>{_html(agreement)}
 """
     (out / "index.html").write_text(page)
     return written + ["index.html"]
+
+
+def _span(low: float, high: float, form: str) -> str:
+    return f"[{form % low}, {form % high}]" if pd.notna(low) and pd.notna(high) else "undefined"
+
+
+def _breakdowns(session: Session, frame: pd.DataFrame, answers: pd.DataFrame, raters: pd.DataFrame,
+                bootstrap: Bootstrap, out: Path, sections: list[str]) -> list[str]:
+    """Per-image, per-position and left/right tables (:mod:`rdpbench.study.breakdowns`) and their section."""
+    included = frame["rater"].isin(raters.loc[raters["status"] == "included", "rater"])
+    probes = frame[included & frame["is_probe"] & frame["rater"].isin(answers["rater"])]
+    by_image = breakdowns.per_image(answers, bootstrap)
+    by_position = breakdowns.per_position(answers, len(session.trials), bootstrap)
+    sides = breakdowns.side_bias(answers, probes, bootstrap)
+    written = _tables(by_image, out, "per_image") + _tables(by_position, out, "per_position")
+    written += _tables(sides, out, "side_bias")
+    sections.append(f"""<h2>Breakdowns</h2><p><strong>Left/right bias</strong> (sides are random per trial, so an
+unbiased rater chooses left half of the time): share of left choices of the included raters' test answers, with a
+95% bootstrap interval over raters and a two-sided binomial test against 1/2 (which treats the answers as
+independent); probe answers in their own row (there the side of the original is random, so it checks the
+randomisation); then each rater with a Wilson interval.</p>{_html(sides.head(2))}
+<p>Per rater: side_bias.csv. <strong>Per position</strong> (learning/fatigue): the session cut into
+{breakdowns.POSITION_BLOCKS} blocks of trial positions (1 = first trial, probes included); agreement = share of
+answers choosing what the other included raters mostly chose on the same trial (ties and lone answers not
+counted), 95% bootstrap over raters.</p>{_html(by_position)}
+<p><strong>Per image</strong>: each pairing's pref_a on one image with a 95% bootstrap over raters: per_image.csv
+({len(by_image)} rows).</p>""")
+    return written
 
 
 def _examples(session: Session, answers: pd.DataFrame, out: Path) -> str:

@@ -106,6 +106,17 @@ def check(design: Any) -> dict:
         for value in box:
             _integer(value, f"'crop_boxes.{image[:40]}'")
 
+    for index, row in enumerate(_sized(design.get("unmatched", []), list, "'unmatched'")):
+        if not isinstance(row, dict):
+            _fail(f"'unmatched[{index}]'", "must be an object")
+        _text(row.get("image"), f"'unmatched[{index}].image'")
+        _text(row.get("setting"), f"'unmatched[{index}].setting'")
+        if row.get("nearest") is not None:
+            _text(row["nearest"], f"'unmatched[{index}].nearest'")
+        _number(row.get("bpp_diff"), f"'unmatched[{index}].bpp_diff'")
+        if not isinstance(row.get("image_dropped"), bool):
+            _fail(f"'unmatched[{index}].image_dropped'", "must be true or false")
+
     columns = _sized(design["columns"], dict, "'columns'")
     for name, fields in columns.items():
         _text(name, "a name in 'columns'")
