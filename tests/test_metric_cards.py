@@ -96,10 +96,3 @@ def test_missing_failing_and_broken_tools_are_reported(metric_cards):
     value = create_metric("failing", RunContext()).compute(image, image)
     assert math.isnan(value.value) and "bad input" in value.note
     assert "run" in METRICS.unavailable_reason("broken", RunContext())
-
-
-def test_vmaf_needs_ffmpeg_with_libvmaf():
-    reason = METRICS.unavailable_reason("vmaf", RunContext())
-    if reason is None:
-        pytest.skip("ffmpeg with libvmaf is installed here: the card is usable")
-    assert "libvmaf" in reason

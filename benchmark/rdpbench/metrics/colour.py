@@ -26,14 +26,20 @@ def rgb2gray(image: np.ndarray) -> np.ndarray:
 
 def ycbcr(image: np.ndarray, matrix: str) -> np.ndarray:
     """uint8 (H, W, 3) -> float64 (H, W, 3) full-range Y, Cb, Cr in 0..255 by ``matrix`` (bt709, bt601)."""
-    if matrix not in MATRICES:
-        raise ValueError(f"unknown matrix {matrix!r}; known: {', '.join(MATRICES)}")
     kr, kb = MATRICES[matrix]
     rgb = image.astype(np.float64)
-    y = rgb @ np.array([kr, 1.0 - kr - kb, kb])
+    y = _y(rgb, matrix)
     cb = (rgb[..., 2] - y) / (2.0 * (1.0 - kb)) + 128.0
     cr = (rgb[..., 0] - y) / (2.0 * (1.0 - kr)) + 128.0
     return np.stack([y, cb, cr], axis=-1)
+
+
+def _y(rgb: np.ndarray, matrix: str) -> np.ndarray:
+    """float64 (H, W, 3) -> float64 (H, W): ``Kr R + (1 - Kr - Kb) G + Kb B`` of ``matrix``."""
+    if matrix not in MATRICES:
+        raise ValueError(f"unknown matrix {matrix!r}; known: {', '.join(MATRICES)}")
+    kr, kb = MATRICES[matrix]
+    return rgb @ np.array([kr, 1.0 - kr - kb, kb])
 
 
 def luma(image: np.ndarray, kind: str) -> np.ndarray:
@@ -41,5 +47,5 @@ def luma(image: np.ndarray, kind: str) -> np.ndarray:
     if kind == "rgb2gray":
         return rgb2gray(image)
     if kind in MATRICES:
-        return ycbcr(image, kind)[..., 0]
+        return _y(image.astype(np.float64), kind)
     raise ValueError(f"unknown luma {kind!r}; known: {', '.join(LUMAS)}")

@@ -36,6 +36,8 @@ METRICS = Registry("metric", "rdpbench.metrics", normalize=_normalize, listing="
     "vsi": "rdpbench.metrics.iqa:VSI",
     "ssimulacra2": "rdpbench.metrics.ssimulacra2:SSIMULACRA2",
     "cvvdp": "rdpbench.metrics.cvvdp:CVVDP",
+    "vmaf": "rdpbench.metrics.vmaf:VMAF",
+    "vmaf_neg": "rdpbench.metrics.vmaf:VMAFNEG",
     "lpips": "rdpbench.metrics.perceptual:LPIPS",
     "dists": "rdpbench.metrics.perceptual:DISTS",
     "niqe": "rdpbench.metrics.niqe:NIQE",

@@ -32,8 +32,8 @@ from rdpbench.store import WEIGHT_STATES
 PRESETS = {"hific2020": ["fid", "kid", "niqe", "lpips", "ms_ssim", "psnr"],
            # JPEG AI CTC's objective metrics (PSNR-HVS-M is not implemented), each BD-rated against --anchor
            "jpeg-ai-ctc": ["ms_ssim_y", "vif", "fsim", "nlpd", "iw_ssim", "vmaf", "psnr_y", "psnr_yuv", "ssim"],
-           # JPEG AIC-4's objective anchors available here (VMAF-NEG and HDR-VDP are not: vmaf is plain VMAF)
-           "aic4": ["psnr_y", "ssim", "ms_ssim_y", "iw_ssim", "vmaf", "ssimulacra2", "cvvdp"]}
+           # JPEG AIC-4's objective anchors available here (HDR-VDP is not)
+           "aic4": ["psnr_y", "ssim", "ms_ssim_y", "iw_ssim", "vmaf_neg", "ssimulacra2", "cvvdp"]}
 
 
 def build(results: Path, out: Path, anchor: str | None = None, metrics: list[str] | None = None,
