@@ -7,26 +7,17 @@ import csv
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from rdpbench.context import RunContext
 from rdpbench.metrics.registry import create_metric
+from reference_pairs import rgb
 
 DATA = Path(__file__).parent / "data"
 with open(DATA / "ssimulacra2" / "reference_outputs.csv", newline="") as _handle:
     ROWS = list(csv.DictReader(_handle))
 CALIBRATION = [r for r in ROWS if r["original"].startswith("iqa_calibration")]
 CHECKED = [r for r in CALIBRATION if r["crop"] or r["distorted"].endswith(("I04.png", "I06.png"))]
-
-
-def _rgb(path: Path, crop: str = "") -> np.ndarray:
-    image = np.array(Image.open(path).convert("RGB"))
-    if crop:  # "y0:y1 x0:x1"
-        (y0, y1), (x0, x1) = (map(int, part.split(":")) for part in crop.split())
-        image = image[y0:y1, x0:x1]
-    return image
 
 
 def _check(reference, distorted, expected):
@@ -39,7 +30,7 @@ def _check(reference, distorted, expected):
 @pytest.mark.parametrize("row", CHECKED, ids=lambda r: f"{r['distorted']}[{r['crop']}]")
 def test_equals_the_reference_tool_on_committed_pairs_and_odd_sized_crops(row):
     """I06 is near-lossless (a float64 port is 0.1 off there); the crops have odd sizes at every scale."""
-    _check(_rgb(DATA / row["original"], row["crop"]), _rgb(DATA / row["distorted"], row["crop"]),
+    _check(rgb(DATA / row["original"], row["crop"]), rgb(DATA / row["distorted"], row["crop"]),
            float(row["ssimulacra2"]))
 
 
@@ -50,15 +41,15 @@ def test_equals_the_reference_tool_on_kodak_jpegs(kodak_dir):
     for row in ROWS:
         if row["original"].startswith("kodak/") and row["distorted"] in ("kodim01_q30.jpg", "kodim01_q90.jpg",
                                                                           "kodim23_q20.jpg"):
-            got = metric.compute(_rgb(kodak_dir / row["original"].split("/")[1]),
-                                 _rgb(DATA / "ssimulacra2" / row["distorted"])).value
+            got = metric.compute(rgb(kodak_dir / row["original"].split("/")[1]),
+                                 rgb(DATA / "ssimulacra2" / row["distorted"])).value
             assert metric.reference.allows(got, float(row["ssimulacra2"])), (row["distorted"], got)
             if row["distorted"] == "kodim01_q30.jpg":
                 assert round(got, 2) == 47.76 and abs(got - 47.76366938) < 1e-6
 
 
 def test_identical_images_score_100_and_tiny_ones_are_undefined():
-    image = _rgb(DATA / "iqa_calibration" / "ref" / "I04.png")[:64, :80]
+    image = rgb(DATA / "iqa_calibration" / "ref" / "I04.png")[:64, :80]
     metric = create_metric("ssimulacra2", RunContext())
     assert metric.compute(image, image.copy()).value == 100.0
     assert math.isnan(metric.compute(image[:7], image[:7]).value)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from rdpbench.context import RunContext
 from rdpbench.metrics.base import MetricOptionError
 from rdpbench.metrics.registry import METRICS, create_metric
+from reference_pairs import rgb
 
 DATA = Path(__file__).parent / "data"
 with open(DATA / "vmaf" / "reference_outputs.csv", newline="") as _handle:
@@ -22,18 +22,10 @@ pytestmark = pytest.mark.skipif(METRICS.unavailable_reason("vmaf", RunContext())
                                 reason="no ffmpeg with libvmaf (pip install imageio-ffmpeg)")
 
 
-def _rgb(path: Path, crop: str = "") -> np.ndarray:
-    image = np.array(Image.open(path).convert("RGB"))
-    if crop:  # "y0:y1 x0:x1"
-        (y0, y1), (x0, x1) = (map(int, part.split(":")) for part in crop.split())
-        image = image[y0:y1, x0:x1]
-    return image
-
-
 def _pair(row, kodak_dir=None):
     if row["original"].startswith("kodak/"):
-        return _rgb(kodak_dir / row["original"].split("/")[1]), _rgb(DATA / "ssimulacra2" / row["distorted"])
-    return _rgb(DATA / row["original"], row["crop"]), _rgb(DATA / row["distorted"], row["crop"])
+        return rgb(kodak_dir / row["original"].split("/")[1]), rgb(DATA / "ssimulacra2" / row["distorted"])
+    return rgb(DATA / row["original"], row["crop"]), rgb(DATA / row["distorted"], row["crop"])
 
 
 def _check(rows, kodak_dir=None):
