@@ -1,0 +1,186 @@
+"""Triplet studies (JPEG AIC-3 boosted triplet comparisons): each entry's distance from the original in
+JND units, by maximum likelihood under Thurstone's Case V model, with bootstrap intervals over raters.
+
+Conventions (each written next to the numbers in ``jnd_scale.csv`` and the analysis page):
+
+- **Scale**: every entry ``e`` has a value ``x_e``, its perceived distance from the original in JND
+  units; the original is anchored at ``x = 0`` (it is the middle picture of every triplet and one side
+  of the trials against the reference). Larger is further from the original (worse).
+- **Model** (Thurstone Case V on the distances to the middle picture): in a triplet A | original | B a
+  rater judges A closer to the original with probability ``Phi(K (x_B - x_A))``, ``Phi`` the standard
+  normal CDF and ``K = Phi^-1(0.75) = 0.6745``: **1 JND is the difference that 75% of answers
+  resolve** (and 25% get the other way), the JND unit of the AIC-3 triplet analyses (Men et al. 2021;
+  Testolina et al. 2024) and of Mantiuk's JOD scale (pwcmp).
+- **"Not sure"** (relaxed forced choice, Jenadeleh et al. 2023: it replaces a guess) counts as half an
+  answer for each side: its log-likelihood term is ``(log P(A closer) + log P(B closer)) / 2``.
+  ``not_sure="drop"`` leaves those answers out instead.
+- **Fit**: the negative log-likelihood of all included raters' answers (probes excluded) is minimised
+  with ``scipy.optimize.minimize`` (SLSQP with bounds, analytic gradient) over the entries' values, each bounded
+  to ``[-MAX_JND, MAX_JND]``. An entry whose answers all agree has no finite estimate: it lands on the
+  bound and ``interval`` says so. Entries are pooled over the study's images.
+- **Intervals**: percentiles 2.5 and 97.5 of the fits to ``BOOTSTRAP`` resamples of the raters with
+  replacement (``numpy.random.default_rng(SEED)``): 95% percentile bootstrap over raters.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special, stats
+
+from rdpbench.study.design import ORIGINAL, split_entry
+from rdpbench.study.session import NOT_SURE
+
+K = float(stats.norm.ppf(0.75))   # 0.6745: a difference of 1 JND is resolved by 75% of answers
+MAX_JND = 10.0
+BOOTSTRAP = 200
+SEED = 0
+COLUMNS = ["entry", "codec", "setting", "bpp", "jnd", "jnd_low", "jnd_high", "n_answers", "interval"]
+
+
+def probability_closer(x_a: float, x_b: float) -> float:
+    """P(a rater judges A closer to the original than B) for scale values in JND units."""
+    return float(special.ndtr(K * (x_b - x_a)))
+
+
+def counts(answers: pd.DataFrame, entries: list[str], not_sure: str = "half") -> tuple[np.ndarray, list[str]]:
+    """Per rater, the weighted answers as an array (raters, m, m), m = 1 + len(entries), index 0 the
+    original: ``[r, i, j]`` is how often rater r judged i closer to the original than j (a not sure
+    adds 1/2 to both orders, or nothing with ``not_sure="drop"``); and the raters in that order.
+    ``answers``: rows with rater, entry_a, entry_b, left, right, choice (``analysis.screen``'s answers)."""
+    if not_sure not in ("half", "drop"):
+        raise ValueError("not_sure is 'half' or 'drop'")
+    index = {ORIGINAL: 0, **{entry: i + 1 for i, entry in enumerate(entries)}}
+    raters = sorted(answers["rater"].unique())
+    row = {rater: r for r, rater in enumerate(raters)}
+    table = np.zeros((len(raters), len(index), len(index)))
+    for rater, left, right, choice in zip(answers["rater"], answers["left"], answers["right"], answers["choice"]):
+        r, i, j = row[rater], index[left], index[right]
+        if choice == "left":
+            table[r, i, j] += 1.0
+        elif choice == "right":
+            table[r, j, i] += 1.0
+        elif choice == NOT_SURE and not_sure == "half":
+            table[r, i, j] += 0.5
+            table[r, j, i] += 0.5
+    return table, raters
+
+
+def negative_log_likelihood(values: np.ndarray, table: np.ndarray) -> tuple[float, np.ndarray]:
+    """The Case V negative log-likelihood of ``values`` (the m - 1 entries; the original is 0) for the
+    pooled answers ``table`` (m, m), and its gradient."""
+    x = np.concatenate([[0.0], values])
+    i, j = np.nonzero(table)
+    weight = table[i, j]
+    z = K * (x[j] - x[i])
+    log_p = special.log_ndtr(z)
+    slope = -weight * K * np.exp(-0.5 * z * z - 0.5 * math.log(2 * math.pi) - log_p)  # d(-w log Phi(z))/dx_j
+    gradient = np.zeros(len(x))
+    np.add.at(gradient, j, slope)
+    np.add.at(gradient, i, -slope)
+    return float(-(weight * log_p).sum()), gradient[1:]
+
+
+def fit(table: np.ndarray) -> np.ndarray:
+    """Maximum-likelihood scale values (m - 1,) in JND units for pooled answers ``table`` (m, m)."""
+    size = table.shape[0] - 1
+    result = optimize.minimize(negative_log_likelihood, np.zeros(size), args=(table,), jac=True,
+                               method="SLSQP", bounds=[(-MAX_JND, MAX_JND)] * size,
+                               options={"ftol": 1e-12, "maxiter": 1000})
+    return result.x
+
+
+def scale(answers: pd.DataFrame, design: dict, bootstrap: int = BOOTSTRAP, seed: int = SEED,
+          not_sure: str = "half") -> pd.DataFrame:
+    """One row per entry (``COLUMNS``), sorted by codec and bpp: the JND value, its 95% percentile
+    bootstrap interval over raters, the answers involving it and what the interval is."""
+    from rdpbench.study.analysis import mean_bpp
+
+    entries = list(design["entries"])
+    table, raters = counts(answers, entries, not_sure)
+    pooled = table.sum(axis=0)
+    values = fit(pooled)
+    rng = np.random.default_rng(seed)
+    samples = np.array([fit(np.tensordot(np.bincount(rng.integers(len(raters), size=len(raters)),
+                                                     minlength=len(raters)), table, axes=1))
+                        for _ in range(bootstrap)]) if len(raters) else np.empty((0, len(entries)))
+    low, high = (np.percentile(samples, [2.5, 97.5], axis=0) if len(samples)
+                 else (np.full(len(entries), np.nan),) * 2)
+    involved = pd.concat([answers["left"], answers["right"]]).value_counts()
+    if not_sure == "drop":
+        kept = answers[answers["choice"] != NOT_SURE]
+        involved = pd.concat([kept["left"], kept["right"]]).value_counts()
+    method = f"95% percentile bootstrap over {len(raters)} raters (B={bootstrap}, seed {seed})"
+    rows = []
+    for k, entry in enumerate(entries):
+        codec, setting = split_entry(entry)
+        n = int(involved.get(entry, 0))
+        value = float(values[k]) if n else math.nan
+        note = method
+        if not n:
+            note = "no answers"
+        elif abs(value) >= MAX_JND - 1e-6:
+            note = f"at the {MAX_JND:g} JND bound: every answer agrees, no finite estimate; {method}"
+        rows.append({"entry": entry, "codec": codec, "setting": setting, "bpp": mean_bpp(design, entry),
+                     "jnd": value, "jnd_low": float(low[k]) if n else math.nan,
+                     "jnd_high": float(high[k]) if n else math.nan, "n_answers": n, "interval": note})
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return frame.sort_values(["codec", "bpp"], kind="stable").reset_index(drop=True)
+
+
+def figure(table: pd.DataFrame, folder: Path) -> list[str]:
+    """``jnd_vs_bpp.{png,pdf,svg}``: JND against mean bpp, one line per codec, 95% interval bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rdpbench.report.plots import STYLE, save
+
+    with plt.rc_context(STYLE):
+        axes_figure, axis = plt.subplots(figsize=(3.4, 2.6))
+        for codec, group in table.dropna(subset=["jnd"]).groupby("codec", sort=False):
+            error = np.vstack([group["jnd"] - group["jnd_low"], group["jnd_high"] - group["jnd"]]).clip(0)
+            axis.errorbar(group["bpp"], group["jnd"], yerr=error, marker="o", capsize=2, label=codec)
+        axis.axhline(0, color="black", linestyle=":", linewidth=1)
+        axis.set_xlabel("bits per pixel [bpp] (mean over the study's images)")
+        axis.set_ylabel("distance from the original [JND]")
+        axis.legend(frameon=False)
+        return save(axes_figure, folder, "jnd_vs_bpp")
+
+
+def analyze(answers: pd.DataFrame, design: dict, out: Path, summary: str) -> list[str]:
+    """``study analyze`` of a triplet study: ``jnd_scale.{csv,md,tex}``, ``jnd_vs_bpp.*`` and
+    ``index.html`` in ``out``; ``summary`` (screening and sources) heads the page."""
+    from rdpbench.report.page import STYLE
+    from rdpbench.study.page import _html, _tables
+
+    table = scale(answers, design)
+    written = _tables(table, out, "jnd_scale") + figure(table, out)
+    shares = answers["choice"].value_counts()
+    counted = ", ".join(f"{int(shares.get(c, 0))} {c}" for c in ("left", "right", NOT_SURE))
+    request = design["request"]
+    boost = (f"flicker at {request['flicker_hz']:g} cycles per second (each picture {500 / request['flicker_hz']:.0f} "
+             "ms)" if request.get("flicker_hz") else "no flicker")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>study {html.escape(design['study_id'])}</title>{STYLE}</head><body>
+<h1>Triplet study {html.escape(design['study_id'])}: JND scale</h1>
+<p>{html.escape(summary)} Only included raters count below; answers counted: {counted}.</p>
+<p>Each trial showed the original in the middle and two pictures beside it (reconstructions, or the original
+itself); raters chose the side closer to the original{" or not sure" if request.get("not_sure") else ""}
+({boost}; zoom 1:1, 2:1, 4:1).</p>
+<p><b>JND</b>: distance from the original (anchored at 0) by maximum likelihood under Thurstone's Case V model;
+1 JND = the difference 75% of answers resolve (P = Phi({K:.4f} &Delta;)). Not sure = half an answer for each
+side. Values are pooled over the study's images and bounded to &plusmn;{MAX_JND:g} JND; intervals:
+95% percentile bootstrap over raters ({BOOTSTRAP} resamples, seed {SEED}). bpp: mean over the study's images.
+Files: <a href="jnd_scale.csv">jnd_scale.csv</a>.</p>
+<p><img src="jnd_vs_bpp.png" style="max-width:600px" alt="JND against bpp"></p>
+{_html(table)}
+</body></html>
+"""
+    (out / "index.html").write_text(page)
+    return written + ["index.html"]
