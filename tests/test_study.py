@@ -556,11 +556,21 @@ def test_a_triplet_study_recovers_a_known_jnd_scale_from_simulated_raters(tmp_pa
     assert "need --model jnd:" in capsys.readouterr().err
     # Seeded, so deterministic; each 95% interval misses its truth for about 1 seed in 20: here none does.
     assert run_cli("study", "simulate", study, "--raters", "30", "--model", model, "--not-sure", "0.5",
-                   "--seed", "4") == 0
+                   "--seed", "0") == 0
     session = Session(study)
-    answers, raters = analysis.screen(analysis.responses_frame(session), n_probes=2)
-    assert (raters["status"] == "included").all() and (answers["choice"] == "not_sure").mean() > 0.1
-    table = jnd.scale(answers, design).set_index("entry")
+    assert (analysis.responses_frame(session)["choice"] == "not_sure").mean() > 0.1
+    out = tmp_path / "analysis"
+    assert run_cli("study", "analyze", study, "--out", out) == 0
+    assert (pd.read_csv(out / "raters.csv")["status"] == "included").all()
+    table = pd.read_csv(out / "jnd_scale.csv")
+    assert list(table.columns) == ["entry", "codec", "setting", "bpp", "jnd", "jnd_low", "jnd_high", "n_answers",
+                                   "interval"]
+    assert (out / "jnd_vs_bpp.png").is_file() and "1 JND = the difference 75% of answers" in (out / "index.html").read_text()
+    assert (table["interval"] == f"95% percentile bootstrap over 30 raters (B={jnd.BOOTSTRAP}, seed 0)").all()
+    # answers on trials showing each entry: 30 raters x (its trials on the two images)
+    assert dict(zip(table["entry"], table["n_answers"])) == {
+        e: 30 * sum(e in (t["a"], t["b"]) for t in trials) for e in truth}
+    table = table.set_index("entry")
     for entry, value in truth.items():
         row = table.loc[entry]
         assert row["jnd_low"] <= value <= row["jnd_high"], (entry, row)

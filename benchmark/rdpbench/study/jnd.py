@@ -50,12 +50,14 @@ def probability_closer(x_a: float, x_b: float) -> float:
 def counts(answers: pd.DataFrame, entries: list[str], not_sure: str = "half") -> tuple[np.ndarray, list[str]]:
     """Per rater, the weighted answers as an array (raters, m, m), m = 1 + len(entries), index 0 the
     original: ``[r, i, j]`` is how often rater r judged i closer to the original than j (a not sure
-    adds 1/2 to both orders, or nothing with ``not_sure="drop"``); and the raters in that order.
+    adds 1/2 to both orders, or nothing with ``not_sure="drop"``); and the raters in that order (as they
+    first appear in ``answers``, which lists them in registration order: a seeded simulation then
+    resamples identically).
     ``answers``: rows with rater, entry_a, entry_b, left, right, choice (``analysis.screen``'s answers)."""
     if not_sure not in ("half", "drop"):
         raise ValueError("not_sure is 'half' or 'drop'")
     index = {ORIGINAL: 0, **{entry: i + 1 for i, entry in enumerate(entries)}}
-    raters = sorted(answers["rater"].unique())
+    raters = list(pd.unique(answers["rater"]))  # first-answer order: registration order, not the random ids
     row = {rater: r for r, rater in enumerate(raters)}
     table = np.zeros((len(raters), len(index), len(index)))
     for rater, left, right, choice in zip(answers["rater"], answers["left"], answers["right"], answers["choice"]):
@@ -148,7 +150,7 @@ def figure(table: pd.DataFrame, folder: Path) -> list[str]:
             axis.errorbar(group["bpp"], group["jnd"], yerr=error, marker="o", capsize=2, label=codec)
         axis.axhline(0, color="black", linestyle=":", linewidth=1)
         axis.set_xlabel("bits per pixel [bpp] (mean over the study's images)")
-        axis.set_ylabel("distance from the original [JND]")
+        axis.set_ylabel("distance from the original [JND], 95% CI")
         axis.legend(frameon=False)
         return save(axes_figure, folder, "jnd_vs_bpp")
 
