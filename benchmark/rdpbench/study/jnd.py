@@ -17,7 +17,8 @@ Conventions (each written next to the numbers in ``jnd_scale.csv`` and the analy
 - **Fit**: the negative log-likelihood of all included raters' answers (probes excluded) is minimised
   with ``scipy.optimize.minimize`` (SLSQP with bounds, analytic gradient) over the entries' values, each bounded
   to ``[-MAX_JND, MAX_JND]``. An entry whose answers all agree has no finite estimate: it lands on the
-  bound and ``interval`` says so. Entries are pooled over the study's images.
+  bound and ``interval`` says so. ``jnd_scale.csv`` pools each entry's answers over the study's images
+  (bpp: the mean over them); ``jnd_scale_per_image.csv`` fits each image's answers alone (its bpp).
 - **Intervals**: percentiles 2.5 and 97.5 of the fits to ``BOOTSTRAP`` resamples of the raters with
   replacement (``numpy.random.default_rng(SEED)``): 95% percentile bootstrap over raters.
 """
@@ -97,9 +98,11 @@ def fit(table: np.ndarray) -> np.ndarray:
 
 
 def scale(answers: pd.DataFrame, design: dict, bootstrap: int = BOOTSTRAP, seed: int = SEED,
-          not_sure: str = "half") -> pd.DataFrame:
+          not_sure: str = "half", image: str | None = None) -> pd.DataFrame:
     """One row per entry (``COLUMNS``), sorted by codec and bpp: the JND value, its 95% percentile
-    bootstrap interval over raters, the answers involving it and what the interval is."""
+    bootstrap interval over raters, the answers involving it and what the interval is. ``bpp`` is the
+    mean over the study's images, or the bpp on ``image`` when given (``answers`` then being that
+    image's)."""
     from rdpbench.study.analysis import mean_bpp
 
     entries = list(design["entries"])
@@ -127,11 +130,22 @@ def scale(answers: pd.DataFrame, design: dict, bootstrap: int = BOOTSTRAP, seed:
             note = "no answers"
         elif abs(value) >= MAX_JND - 1e-6:
             note = f"at the {MAX_JND:g} JND bound: every answer agrees, no finite estimate; {method}"
-        rows.append({"entry": entry, "codec": codec, "setting": setting, "bpp": mean_bpp(design, entry),
+        bpp = mean_bpp(design, entry) if image is None else design["values"][entry].get(image, {}).get("bpp")
+        rows.append({"entry": entry, "codec": codec, "setting": setting, "bpp": math.nan if bpp is None else bpp,
                      "jnd": value, "jnd_low": float(low[k]) if n else math.nan,
                      "jnd_high": float(high[k]) if n else math.nan, "n_answers": n, "interval": note})
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.sort_values(["codec", "bpp"], kind="stable").reset_index(drop=True)
+
+
+def per_image(answers: pd.DataFrame, design: dict, bootstrap: int = BOOTSTRAP, seed: int = SEED,
+                not_sure: str = "half") -> pd.DataFrame:
+    """:func:`scale` fitted on each image's answers alone (AIC-3 reconstructs a scale per source
+    image): ``image`` and ``COLUMNS``, the entries the image's trials showed."""
+    tables = [scale(group, design, bootstrap, seed, not_sure, image).query("n_answers > 0").assign(image=image)
+              for image, group in answers.groupby("image", sort=True)]
+    frame = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS + ["image"])
+    return frame[["image", *COLUMNS]]
 
 
 def figure(table: pd.DataFrame, folder: Path) -> list[str]:
@@ -156,13 +170,14 @@ def figure(table: pd.DataFrame, folder: Path) -> list[str]:
 
 
 def analyze(answers: pd.DataFrame, design: dict, out: Path, summary: str) -> list[str]:
-    """``study analyze`` of a triplet study: ``jnd_scale.{csv,md,tex}``, ``jnd_vs_bpp.*`` and
-    ``index.html`` in ``out``; ``summary`` (screening and sources) heads the page."""
+    """``study analyze`` of a triplet study: ``jnd_scale.{csv,md,tex}``, ``jnd_scale_per_image.*``,
+    ``jnd_vs_bpp.*`` and ``index.html`` in ``out``; ``summary`` (screening and sources) heads the page."""
     from rdpbench.report.page import STYLE
     from rdpbench.study.page import _html, _tables
 
     table = scale(answers, design)
-    written = _tables(table, out, "jnd_scale") + figure(table, out)
+    written = _tables(table, out, "jnd_scale") + _tables(per_image(answers, design), out, "jnd_scale_per_image")
+    written += figure(table, out)
     shares = answers["choice"].value_counts()
     counted = ", ".join(f"{int(shares.get(c, 0))} {c}" for c in ("left", "right", NOT_SURE))
     request = design["request"]
@@ -179,7 +194,8 @@ itself); raters chose the side closer to the original{" or not sure" if request.
 1 JND = the difference 75% of answers resolve (P = Phi({K:.4f} &Delta;)). Not sure = half an answer for each
 side. Values are pooled over the study's images and bounded to &plusmn;{MAX_JND:g} JND; intervals:
 95% percentile bootstrap over raters ({BOOTSTRAP} resamples, seed {SEED}). bpp: mean over the study's images.
-Files: <a href="jnd_scale.csv">jnd_scale.csv</a>.</p>
+Files: <a href="jnd_scale.csv">jnd_scale.csv</a>, <a href="jnd_scale_per_image.csv">jnd_scale_per_image.csv</a>
+(the same fit on each image's answers alone, bpp of that image).</p>
 <p><img src="jnd_vs_bpp.png" style="max-width:600px" alt="JND against bpp"></p>
 {_html(table)}
 </body></html>
