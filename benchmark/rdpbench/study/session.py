@@ -198,9 +198,9 @@ class Session:
 
     def answer(self, rater: str, key: str, choice: str, response_ms: float | None = None,
                answered_at: str | None = None, source: str = "web") -> bool:
-        """Record ``choice`` (left/right, or not_sure where :meth:`choices` has it) for the trial with ``key``; False when it was already recorded.
-        ``answered_at`` (ISO 8601, UTC) defaults to now; imports pass the browser's time. ``source``
-        (one of ``SOURCES``) is the code path recording it."""
+        """Record ``choice`` (left/right, or not_sure where :meth:`choices` has it) for the trial with ``key``;
+        False when it was already recorded. ``answered_at`` (ISO 8601, UTC) defaults to now; imports pass
+        the browser's time. ``source`` (one of ``SOURCES``) is the code path recording it."""
         if source not in SOURCES:
             raise ValueError(f"unknown answer source {source!r}")
         answered_at = checked_fields(choice, response_ms, answered_at)
