@@ -15,10 +15,11 @@ Conventions (each written next to the numbers in ``jnd_scale.csv`` and the analy
   answer for each side: its log-likelihood term is ``(log P(A closer) + log P(B closer)) / 2``.
   ``not_sure="drop"`` leaves those answers out instead.
 - **Fit**: the negative log-likelihood of all included raters' answers (probes excluded) is minimised
-  with ``scipy.optimize.minimize`` (SLSQP with bounds, analytic gradient) over the entries' values, each bounded
-  to ``[-MAX_JND, MAX_JND]``. An entry whose answers all agree has no finite estimate: it lands on the
-  bound and ``interval`` says so. ``jnd_scale.csv`` pools each entry's answers over the study's images
-  (bpp: the mean over them); ``jnd_scale_per_image.csv`` fits each image's answers alone (its bpp).
+  with ``scipy.optimize.minimize`` (``trust-exact``: analytic gradient and Hessian; it is convex, so the
+  minimum is the global one) over the entries' values. An entry whose answers all agree has no finite
+  estimate: it is reported at ``+-MAX_JND`` and ``interval`` says so. ``jnd_scale.csv`` pools each
+  entry's answers over the study's images (bpp: the mean over them); ``jnd_scale_per_image.csv`` fits
+  each image's answers alone (its bpp).
 - **Intervals**: percentiles 2.5 and 97.5 of the fits to ``BOOTSTRAP`` resamples of the raters with
   replacement (``numpy.random.default_rng(SEED)``): 95% percentile bootstrap over raters.
 """
@@ -88,13 +89,33 @@ def negative_log_likelihood(values: np.ndarray, table: np.ndarray) -> tuple[floa
     return float(-(weight * log_p).sum()), gradient[1:]
 
 
-def fit(table: np.ndarray) -> np.ndarray:
-    """Maximum-likelihood scale values (m - 1,) in JND units for pooled answers ``table`` (m, m)."""
+def hessian(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The Hessian (m - 1, m - 1) of :func:`negative_log_likelihood`: each answer adds
+    ``w K^2 l (z + l)``, ``l = phi(z) / Phi(z)``, along ``e_j - e_i`` (positive semi-definite: the
+    negative log-likelihood is convex)."""
+    x = np.concatenate([[0.0], values])
+    i, j = np.nonzero(table)
+    z = K * (x[j] - x[i])
+    ratio = np.exp(-0.5 * z * z - 0.5 * math.log(2 * math.pi) - special.log_ndtr(z))
+    curvature = table[i, j] * K * K * ratio * (z + ratio)
+    matrix = np.zeros((len(x), len(x)))
+    np.add.at(matrix, (j, j), curvature)
+    np.add.at(matrix, (i, i), curvature)
+    np.add.at(matrix, (i, j), -curvature)
+    np.add.at(matrix, (j, i), -curvature)
+    return matrix[1:, 1:]
+
+
+def fit(table: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+    """Maximum-likelihood scale values (m - 1,) in JND units for pooled answers ``table`` (m, m):
+    ``scipy.optimize.minimize`` with ``trust-exact`` (Newton steps in a trust region, analytic gradient
+    and Hessian; the negative log-likelihood is convex, so its minimum is the global one), from
+    ``start`` (default 0). Values beyond ``MAX_JND`` (answers that all agree have no finite maximum:
+    the fit runs off until the gradient vanishes) are reported at ``+-MAX_JND``."""
     size = table.shape[0] - 1
-    result = optimize.minimize(negative_log_likelihood, np.zeros(size), args=(table,), jac=True,
-                               method="SLSQP", bounds=[(-MAX_JND, MAX_JND)] * size,
-                               options={"ftol": 1e-12, "maxiter": 1000})
-    return result.x
+    result = optimize.minimize(negative_log_likelihood, np.zeros(size) if start is None else start, args=(table,),
+                               jac=True, hess=hessian, method="trust-exact", options={"gtol": 1e-12, "maxiter": 500})
+    return np.clip(result.x, -MAX_JND, MAX_JND)
 
 
 def scale(answers: pd.DataFrame, design: dict, bootstrap: int = BOOTSTRAP, seed: int = SEED,
@@ -111,7 +132,7 @@ def scale(answers: pd.DataFrame, design: dict, bootstrap: int = BOOTSTRAP, seed:
     values = fit(pooled)
     rng = np.random.default_rng(seed)
     samples = np.array([fit(np.tensordot(np.bincount(rng.integers(len(raters), size=len(raters)),
-                                                     minlength=len(raters)), table, axes=1))
+                                                     minlength=len(raters)), table, axes=1), start=values)
                         for _ in range(bootstrap)]) if len(raters) else np.empty((0, len(entries)))
     low, high = (np.percentile(samples, [2.5, 97.5], axis=0) if len(samples)
                  else (np.full(len(entries), np.nan),) * 2)
@@ -169,14 +190,15 @@ def figure(table: pd.DataFrame, folder: Path) -> list[str]:
         return save(axes_figure, folder, "jnd_vs_bpp")
 
 
-def analyze(answers: pd.DataFrame, design: dict, out: Path, summary: str) -> list[str]:
+def analyze(answers: pd.DataFrame, design: dict, out: Path, summary: str, raters: pd.DataFrame) -> list[str]:
     """``study analyze`` of a triplet study: ``jnd_scale.{csv,md,tex}``, ``jnd_scale_per_image.*``,
-    ``jnd_vs_bpp.*`` and ``index.html`` in ``out``; ``summary`` (screening and sources) heads the page."""
+    ``jnd_vs_bpp.*`` and ``index.html`` in ``out``; ``summary`` (screening and sources) heads the page,
+    ``raters`` (``analysis.screen``'s table) ends it."""
     from rdpbench.report.page import STYLE
     from rdpbench.study.page import _html, _tables
 
-    table = scale(answers, design)
-    written = _tables(table, out, "jnd_scale") + _tables(per_image(answers, design), out, "jnd_scale_per_image")
+    table, by_image = scale(answers, design), per_image(answers, design)
+    written = _tables(table, out, "jnd_scale") + _tables(by_image, out, "jnd_scale_per_image")
     written += figure(table, out)
     shares = answers["choice"].value_counts()
     counted = ", ".join(f"{int(shares.get(c, 0))} {c}" for c in ("left", "right", NOT_SURE))
@@ -198,6 +220,8 @@ Files: <a href="jnd_scale.csv">jnd_scale.csv</a>, <a href="jnd_scale_per_image.c
 (the same fit on each image's answers alone, bpp of that image).</p>
 <p><img src="jnd_vs_bpp.png" style="max-width:600px" alt="JND against bpp"></p>
 {_html(table)}
+<h2>Per image</h2>{_html(by_image)}
+<h2>Raters</h2>{_html(raters)}
 </body></html>
 """
     (out / "index.html").write_text(page)

@@ -88,7 +88,7 @@ def analyze(folder: Path, out: Path, include_simulated: bool = False,
     if answers.empty:
         raise StudyError(f"no answers of included raters in {folder} ({screening})")
     if design["design"] == "triplet":  # boosted triplets: a JND scale, not 2AFC preferences
-        return written + jnd.analyze(answers, design, out, screening)
+        return written + jnd.analyze(answers, design, out, screening, raters)
     prefs = analysis.preferences(answers)
     rank = analysis.ranking(answers, design["entries"])
     rank.insert(1, "bpp", [analysis.mean_bpp(design, entry) for entry in rank["entry"]])  # rank only at similar bpp
