@@ -9,8 +9,9 @@ Conventions (each written next to the numbers in ``jnd_scale.csv`` and the analy
 - **Model** (Thurstone Case V on the distances to the middle picture): in a triplet A | original | B a
   rater judges A closer to the original with probability ``Phi(K (x_B - x_A))``, ``Phi`` the standard
   normal CDF and ``K = Phi^-1(0.75) = 0.6745``: **1 JND is the difference that 75% of answers
-  resolve** (and 25% get the other way), the JND unit of the AIC-3 triplet analyses (Men et al. 2021;
-  Testolina et al. 2024) and of Mantiuk's JOD scale (pwcmp).
+  resolve** (and 25% get the other way): sigma = 1 / K = 1.4826, the JND/JOD unit of Mantiuk's pwcmp and
+  FovVideoVDP, used here for the JND units of the AIC-3 triplet analyses (Men et al. 2021; Testolina
+  et al. 2024), whose summaries do not state the probability.
 - **"Not sure"** (relaxed forced choice, Jenadeleh et al. 2023: it replaces a guess) counts as half an
   answer for each side: its log-likelihood term is ``(log P(A closer) + log P(B closer)) / 2``.
   ``not_sure="drop"`` leaves those answers out instead.
