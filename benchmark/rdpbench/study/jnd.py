@@ -56,7 +56,7 @@ def counts(answers: pd.DataFrame, entries: list[str], not_sure: str = "half") ->
     adds 1/2 to both orders, or nothing with ``not_sure="drop"``); and the raters in that order (as they
     first appear in ``answers``, which lists them in registration order: a seeded simulation then
     resamples identically).
-    ``answers``: rows with rater, entry_a, entry_b, left, right, choice (``analysis.screen``'s answers)."""
+    ``answers``: rows with rater, left, right (entries or ``original``) and choice (``analysis.screen``'s)."""
     if not_sure not in ("half", "drop"):
         raise ValueError("not_sure is 'half' or 'drop'")
     index = {ORIGINAL: 0, **{entry: i + 1 for i, entry in enumerate(entries)}}
@@ -151,7 +151,7 @@ def scale(answers: pd.DataFrame, design: dict, bootstrap: int = BOOTSTRAP, seed:
         if not n:
             note = "no answers"
         elif abs(value) >= MAX_JND - 1e-6:
-            note = f"at the {MAX_JND:g} JND bound: every answer agrees, no finite estimate; {method}"
+            note = f"at the {MAX_JND:g} JND bound: the answers (all agreeing) give no finite estimate; {method}"
         bpp = mean_bpp(design, entry) if image is None else design["values"][entry].get(image, {}).get("bpp")
         rows.append({"entry": entry, "codec": codec, "setting": setting, "bpp": math.nan if bpp is None else bpp,
                      "jnd": value, "jnd_low": float(low[k]) if n else math.nan,
@@ -161,7 +161,7 @@ def scale(answers: pd.DataFrame, design: dict, bootstrap: int = BOOTSTRAP, seed:
 
 
 def per_image(answers: pd.DataFrame, design: dict, bootstrap: int = BOOTSTRAP, seed: int = SEED,
-                not_sure: str = "half") -> pd.DataFrame:
+              not_sure: str = "half") -> pd.DataFrame:
     """:func:`scale` fitted on each image's answers alone (AIC-3 reconstructs a scale per source
     image): ``image`` and ``COLUMNS``, the entries the image's trials showed."""
     tables = [scale(group, design, bootstrap, seed, not_sure, image).query("n_answers > 0").assign(image=image)
