@@ -538,3 +538,81 @@ def test_the_viewer_at_1280x720_compares_like_with_like(tmp_path, large_study):
     assert [(position, choice) for position, choice, _ in stored] == [(0, "right"), (1, "right"), (2, "left"),
                                                                      (3, "right")]
     assert all(ms >= 500 for *_, ms in stored)  # response times measured in the page, stored by the server
+
+
+FLICKER_LOG = """
+window.flickerLog = [];
+const image = document.getElementById(arguments[0]);
+new MutationObserver(() => window.flickerLog.push([performance.now(), image.getAttribute("src"), image.style.width,
+                                                  image.style.transform]))
+  .observe(image, {attributes: true, attributeFilter: ["src"]});
+"""
+
+
+@NEEDS_BROWSER
+def test_a_triplet_trial_flickers_at_its_rate_and_takes_not_sure_in_chromium(tmp_path, study, run_cli):
+    """A triplet study (webp's two settings on one image: each against the original, and against each
+    other): flicker alternates each side with the original every 100 ms (5 cycles per second) at the same
+    size and place, not sure is a key and a button, and nothing is accepted before the minimum display time."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    triplet = tmp_path / "triplet"
+    assert run_cli("study", "create", study.parent / "results", "--out", triplet, "--design", "triplet", "--codecs",
+                   "webp", "--images", "1", "--probes", "0", "--flicker-hz", "5", "--seed", "2") == 0
+    running = Server(triplet)
+    session = Session(triplet)
+    driver = _browser(tmp_path / "profile")
+    try:
+        driver.get(f"http://127.0.0.1:{running.port}/")
+        driver.find_element(By.ID, "start-button").click()
+        # within the minimum display time neither the not-sure key nor the server takes an answer
+        pressed_in = driver.execute_async_script(
+            "const done = arguments[0]; (function poll() { if (document.body.dataset.state !== 'viewing') "
+            "return setTimeout(poll, 2); document.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowDown', "
+            "bubbles: true})); done([document.body.dataset.state, document.body.dataset.answered]); })();")
+        assert pressed_in == ["viewing", "0"]
+        rater = driver.current_url.rsplit("/", 1)[-1]
+        key = session.order(rater)[0].key
+        status, refusal = running.json("POST", f"/api/{rater}/answer", {"key": key, "choice": "not_sure",
+                                                                        "response_ms": 300})
+        assert status == 429 and "too fast" in refusal["error"] and session.responses.answers() == []
+        wait_for(driver, "trial", 0)
+        assert driver.find_element(By.ID, "choose-not-sure").is_displayed()
+        assert driver.find_element(By.ID, "flicker").is_displayed()
+        sides = {i: driver.find_element(By.ID, i).get_attribute("src") for i in ("left", "right", "original")}
+        original = sides["original"]
+        side = "left" if sides["left"] != original else "right"  # a trial against the original has it on one side
+        reconstruction = sides[side]
+        driver.execute_script(FLICKER_LOG, side)
+        ActionChains(driver).send_keys("b").perform()
+        time.sleep(1.25)
+        ActionChains(driver).send_keys("b").perform()
+        log = driver.execute_script("return window.flickerLog")
+        assert driver.execute_script("return document.body.dataset.flicker") == "off"
+        assert driver.find_element(By.ID, side).get_attribute("src") == reconstruction  # stopped on the reconstruction
+        shown = []  # (time, picture) whenever the panel's picture changes (src set again to itself: no change)
+        for at, source, *_ in log:
+            source = driver.execute_script("return new URL(arguments[0], location.href).href", source)
+            if not shown or shown[-1][1] != source:
+                shown.append((at, source))
+        pictures = [source for _, source in shown]
+        assert set(pictures) == {reconstruction, original} and all(a != b for a, b in zip(pictures, pictures[1:]))
+        assert pictures.count(original) >= 4  # 1.25 s at 5 cycles per second: about 6 showings of the original
+        steps = sorted(b[0] - a[0] for a, b in zip(shown, shown[1:]))
+        assert 85 <= steps[len(steps) // 2] <= 115, steps  # each picture on screen 1/(2 x 5) s = 100 ms
+        assert len({(entry[2], entry[3]) for entry in log}) == 1  # same size and place throughout: no resampling
+        ActionChains(driver).send_keys(Keys.ARROW_DOWN).perform()  # not sure, by key
+        wait_for(driver, "trial", 1)
+        assert driver.execute_script("return document.body.dataset.flicker") == "off"  # each trial starts still
+        driver.find_element(By.ID, "choose-not-sure").click()  # ... and by button
+        wait_for(driver, "trial", 2)
+        ActionChains(driver).send_keys(Keys.ARROW_LEFT).perform()
+        wait_for(driver, "done", 3)
+    finally:
+        driver.quit()
+        running.process.terminate()
+        running.process.wait(timeout=30)
+    stored = sorted((row[2], row[5]) for row in session.responses.answers() if row[0] == rater)
+    assert stored == [(0, "not_sure"), (1, "not_sure"), (2, "left")]

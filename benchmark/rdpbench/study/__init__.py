@@ -12,9 +12,10 @@ Modules, one job each:
   metric agreement.
 - :mod:`.figures`  the figures of ``study analyze`` (GC Fig. 5, HiFiC Fig. 3 style).
 - :mod:`.page`     ``study analyze``: tables (CSV, Markdown, LaTeX), figures and ``index.html``.
+- :mod:`.jnd`      boosted triplet studies: the Thurstonian scale in JND units (``jnd_scale.csv``).
 - :mod:`.simulate` synthetic raters (power analysis, tests).
 - :mod:`.cli`      the ``rdpbench study`` argument parser.
 """
 
 # The designs of ``study create`` (described in :mod:`.design`).
-DESIGNS = ("round-robin", "anchor-ladder", "matched-bitrate")
+DESIGNS = ("round-robin", "anchor-ladder", "matched-bitrate", "triplet")

@@ -80,7 +80,8 @@ def responses_frame(session) -> pd.DataFrame:
     frame["is_probe"] = [bool(trials[t]["is_probe"]) for t in frame["trial"]]
     frame["entry_a"] = [trials[t]["a"] for t in frame["trial"]]
     frame["entry_b"] = [trials[t]["b"] for t in frame["trial"]]
-    frame["chosen"] = np.where(frame["choice"] == "left", frame["left"], frame["right"])
+    frame["chosen"] = np.select([frame["choice"] == "left", frame["choice"] == "right"],  # "": not_sure (triplets)
+                                [frame["left"], frame["right"]], "")
     frame["a_won"] = frame["chosen"] == frame["entry_a"]
     return frame[["rater", "trial", "image", "left", "right", "choice", "chosen", "response_ms", "answered_at",
                   "is_probe", "entry_a", "entry_b", "a_won", "position", "source"]]

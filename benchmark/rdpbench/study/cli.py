@@ -21,7 +21,8 @@ def _create(args) -> int:
     split = lambda text: [t.strip() for t in text.split(",") if t.strip()] if text else []  # noqa: E731
     request = Request(args.design, entries=split(args.entries), test=args.test, anchor=args.anchor,
                       codecs=split(args.codecs), max_bpp_diff=args.max_bpp_diff, images=args.images,
-                      probes=args.probes, seed=args.seed, crop=parse_crop(args.crop))
+                      probes=args.probes, seed=args.seed, crop=parse_crop(args.crop), flicker_hz=args.flicker_hz,
+                      not_sure=not args.no_not_sure)
     design = create(Path(args.results), Path(args.out), request)
     print(f"study {args.out}: {len(design['trials'])} trials per rater "
           f"({request.probes} probes) on {len(design['images'])} images, {len(design['entries'])} entries; "
@@ -63,7 +64,7 @@ def _import(args) -> int:
 def _simulate(args) -> int:
     from rdpbench.study.simulate import simulate
 
-    ids = simulate(Path(args.study), args.raters, args.model, args.noise, args.inattentive, args.seed)
+    ids = simulate(Path(args.study), args.raters, args.model, args.noise, args.inattentive, args.seed, args.not_sure)
     print(f"{len(ids)} simulated raters answered every trial ({args.inattentive} inattentive); source "
           "`simulated`: `study analyze` leaves them out once the study has real answers (--include-simulated keeps them)")
     return 0
@@ -144,12 +145,16 @@ def add_study_parser(commands) -> None:
     create.add_argument("--entries", metavar="E1,E2,...", help="round-robin: CODEC_LABEL:SETTING entries")
     create.add_argument("--test", metavar="ENTRY", help="anchor-ladder: the entry tested against the ladder")
     create.add_argument("--anchor", metavar="CODEC_LABEL", help="anchor-ladder: the codec whose settings form the ladder")
-    create.add_argument("--codecs", metavar="A,B", help="matched-bitrate: the two codec labels")
+    create.add_argument("--codecs", metavar="A,B", help="matched-bitrate: the two codec labels; triplet: one or more")
     create.add_argument("--max-bpp-diff", type=float, default=0.005, help="matched-bitrate tolerance (default 0.005)")
     create.add_argument("--images", type=int, metavar="N", help="use at most N images (sorted by name)")
     create.add_argument("--probes", type=int, default=3, help="probe trials per rater (default 3, as GC)")
     create.add_argument("--seed", type=int, help="study seed (default random; recorded)")
     create.add_argument("--crop", default="512x512", metavar="WxH", help="largest picture shown (default 512x512)")
+    create.add_argument("--flicker-hz", type=float, default=5.0, metavar="F",
+                        help="triplet: flicker cycles per second between each side and the original (default 5: "
+                             "each picture 100 ms; 0: no flicker)")
+    create.add_argument("--no-not-sure", action="store_true", help="triplet: no \"not sure\" answer (default: offered)")
     create.set_defaults(handler=_guarded(_create))
 
     serve = actions.add_parser("serve", help="serve the rater web app")
@@ -172,10 +177,13 @@ def add_study_parser(commands) -> None:
     simulate = actions.add_parser("simulate", help="add synthetic raters (power analysis, tests)")
     simulate.add_argument("study")
     simulate.add_argument("--raters", type=int, required=True)
-    simulate.add_argument("--model", required=True, help="bt:ENTRY=S,ENTRY=S,... or metric:NAME")
+    simulate.add_argument("--model", required=True,
+                          help="bt:ENTRY=S,ENTRY=S,..., metric:NAME, or (triplet studies) jnd:ENTRY=JND,...")
     simulate.add_argument("--noise", type=float, default=0.0, help="probability of a random answer")
     simulate.add_argument("--inattentive", type=int, default=0, help="extra raters answering at random")
     simulate.add_argument("--seed", type=int)
+    simulate.add_argument("--not-sure", type=float, default=0.0, metavar="Q",
+                          help="triplet: share of would-be guesses answered \"not sure\" (default 0)")
     simulate.set_defaults(handler=_guarded(_simulate))
 
     status = actions.add_parser("status", help="raters, answers, probe failures")

@@ -19,6 +19,14 @@ reconstruction is closer to the original. Designs:
   whose bpp on that image is closest, kept when ``|bpp_A - bpp_B| <= max_bpp_diff`` (default 0.005).
   Settings of A without such a B, and images left out because none of their settings matched, are
   recorded in study.json (``unmatched``; see :func:`unmatched`) and listed by ``study analyze``.
+- ``triplet`` (JPEG AIC-3 boosted triplet comparisons, Testolina et al. 2024; Men et al. 2021): the
+  original in the middle, two reconstructions of it beside it, from the settings of ``codecs`` (one or
+  more). Per image: every setting against the original itself (the reference anchors the JND scale at
+  0), every pair of settings of one codec, and, for each pair of codecs, each setting of either against
+  the setting of the other with the closest bpp on that image (cross-codec). A trial against the
+  original has ``a = "original"`` and ``a_file`` the original's picture. The page can flicker each side
+  between its reconstruction and the original (``flicker_hz`` full cycles per second, 0: off) and
+  offers a "not sure" answer (``not_sure``); :mod:`rdpbench.study.jnd` reconstructs the scale.
 
 Probe trials (GC: 3 per questionnaire) show the original against an obviously degraded JPEG of it
 (Pillow, quality 5); a rater who ever prefers the JPEG fails. Pictures larger than the crop (default:
@@ -76,6 +84,8 @@ class Request:
     probes: int = 3
     seed: int | None = None
     crop: tuple[int, int] = DEFAULT_CROP
+    flicker_hz: float = 5.0          # triplet: flicker cycles per second (each picture 1/(2 f) s); 0: off
+    not_sure: bool = True            # triplet: offer the "not sure" answer
 
 
 def parse_crop(text: str) -> tuple[int, int]:
@@ -154,6 +164,8 @@ def _pairs(request: Request, rows, images: list[str]) -> dict[str, list[tuple[st
                 raise StudyError(f"unknown codec {codec!r} in the design; codecs in the results: {', '.join(settings)}")
         return {image: [(a, b) for a, b, gap in matched_bitrate(request, rows, image) if gap <= request.max_bpp_diff]
                 for image in images}
+    if request.design == "triplet":
+        return _triplet_pairs(request, rows, images, settings)
     raise StudyError(f"unknown design {request.design!r} (known: {', '.join(DESIGNS)})")
 
 
@@ -187,6 +199,36 @@ def unmatched(request: Request, rows, images: list[str]) -> list[dict]:
     return found
 
 
+def _triplet_pairs(request: Request, rows, images: list[str], settings: dict) -> dict[str, list[tuple[str, str]]]:
+    """Per image, the (a, b) pairs of a triplet study (module docstring): each setting against the
+    original, all same-codec pairs, and cross-codec pairs at the closest bpp on that image."""
+    if not request.codecs:
+        raise StudyError("triplet needs one or more codec labels: --codecs A[,B,...]")
+    for codec in request.codecs:
+        if codec not in settings:
+            raise StudyError(f"unknown codec {codec!r} in the design; codecs in the results: {', '.join(settings)}")
+    if not (request.flicker_hz == 0 or 0.5 <= request.flicker_hz <= 30):
+        raise StudyError("--flicker-hz must be 0 (no flicker) or between 0.5 and 30 cycles per second")
+    pairs = {}
+    for image in images:
+        here = rows[rows["image"] == image]
+        chosen = []
+        for codec in request.codecs:
+            entries = [f"{codec}:{s}" for s in settings[codec] if len(here[(here["codec"] == codec)
+                                                                           & (here["setting"] == s)])]
+            chosen += [(ORIGINAL, entry) for entry in entries] + list(itertools.combinations(entries, 2))
+        for first, second in itertools.permutations(request.codecs, 2):  # both ways: every setting gets one
+            a_rows, b_rows = here[here["codec"] == first], here[here["codec"] == second]
+            if b_rows.empty:
+                continue
+            for a in a_rows.itertuples():
+                b = b_rows.iloc[int(np.argmin(np.abs(b_rows["bpp"].to_numpy(float) - a.bpp)))]
+                pair = (f"{first}:{a.setting}", f"{second}:{b['setting']}")
+                chosen.append(pair if request.codecs.index(first) < request.codecs.index(second) else pair[::-1])
+        pairs[image] = list(dict.fromkeys(chosen))
+    return pairs
+
+
 def _missing_recon_error(store: ResultsStore, results: Path, missing: list[tuple[str, str, str]]) -> StudyError:
     codec = missing[0][0]
     row = store.query("SELECT r.command FROM runs r JOIN run_codecs c USING (run_id) WHERE c.codec = ? "
@@ -216,7 +258,7 @@ def create(results: Path, out: Path, request: Request) -> dict:
         rows = rows[(rows["error"] == "") & rows["bpp"].notna()]
         images = sorted(rows["image"].unique())
         pairs = _pairs(request, rows, images)
-        needed = {image: sorted({e for pair in pairs[image] for e in pair}) for image in images}
+        needed = {image: sorted({e for pair in pairs[image] for e in pair} - {ORIGINAL}) for image in images}
         complete = [image for image in images if pairs[image] and all(
             len(rows[(rows["codec"] == split_entry(e)[0]) & (rows["setting"] == split_entry(e)[1])
                      & (rows["image"] == image)]) for e in needed[image])]
@@ -261,6 +303,7 @@ def create(results: Path, out: Path, request: Request) -> dict:
             recon_files[entry] = store_png(reconstruction[box[1]:box[3], box[0]:box[2]])
             row = rows[(rows["codec"] == codec) & (rows["setting"] == setting) & (rows["image"] == image)].iloc[0]
             values.setdefault(entry, {})[image] = {column: _number(row[column]) for column in ["bpp", *metric_columns]}
+        recon_files[ORIGINAL] = originals[image]  # triplet trials against the original itself
         for a, b in pairs[image]:
             trials.append({"id": f"t{len(trials) + 1:04d}", "image": image, "a": a, "b": b, "is_probe": False,
                            "original": originals[image], "a_file": recon_files[a], "b_file": recon_files[b]})
@@ -270,7 +313,7 @@ def create(results: Path, out: Path, request: Request) -> dict:
         degraded = _jpeg_degraded(read_rgb8(dataset_root / image)[top:bottom, left:right])
         trials.append({"id": f"p{index + 1:02d}", "image": image, "a": ORIGINAL, "b": PROBE_ENTRY, "is_probe": True,
                        "original": originals[image], "a_file": originals[image], "b_file": store_png(degraded)})
-    entries = list(dict.fromkeys(e for t in trials if not t["is_probe"] for e in (t["a"], t["b"])))
+    entries = list(dict.fromkeys(e for t in trials if not t["is_probe"] for e in (t["a"], t["b"]) if e != ORIGINAL))
     per_entry = {}
     for entry in entries:
         codec, setting = split_entry(entry)
@@ -283,7 +326,9 @@ def create(results: Path, out: Path, request: Request) -> dict:
         "design": request.design, "seed": seed, "results": str(results.resolve()),
         "request": {"entries": list(request.entries), "test": request.test, "anchor": request.anchor,
                     "codecs": list(request.codecs), "max_bpp_diff": request.max_bpp_diff,
-                    "images": request.images, "probes": request.probes, "crop": list(request.crop)},
+                    "images": request.images, "probes": request.probes, "crop": list(request.crop),
+                    **({"flicker_hz": request.flicker_hz, "not_sure": request.not_sure}
+                       if request.design == "triplet" else {})},
         "entries": entries, "images": complete, "crop_boxes": crops, "files": files,
         "values": values, "distribution": per_entry, "trials": trials, "unmatched": not_matched,
         "columns": {name: dataclasses.asdict(info) for name, info in columns.items()},

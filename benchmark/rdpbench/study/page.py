@@ -19,7 +19,7 @@ import pandas as pd
 
 from rdpbench.report.intervals import Bootstrap
 from rdpbench.report.page import STYLE
-from rdpbench.study import analysis, breakdowns, figures, intervals
+from rdpbench.study import analysis, breakdowns, figures, intervals, jnd
 from rdpbench.safe_paths import inside
 from rdpbench.study.design import StudyError, metric_columns, picture
 from rdpbench.study.session import Session
@@ -93,6 +93,8 @@ def analyze(folder: Path, out: Path, include_simulated: bool = False,
                  + sources_note(frame, include_simulated))
     if answers.empty:
         raise StudyError(f"no answers of included raters in {folder} ({screening})")
+    if design["design"] == "triplet":  # boosted triplets: a JND scale, not 2AFC preferences
+        return written + jnd.analyze(answers, design, out, screening, raters, bootstrap)
     prefs = intervals.preference_intervals(analysis.preferences(answers), answers, bootstrap)
     rank = analysis.ranking(answers, design["entries"])
     rank.insert(1, "bpp", [analysis.mean_bpp(design, entry) for entry in rank["entry"]])  # rank only at similar bpp

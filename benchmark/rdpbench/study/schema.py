@@ -93,6 +93,7 @@ def check(design: Any) -> dict:
         _fail("'request'", "of an anchor-ladder study must name its 'test' and 'anchor'")
     if design["design"] == "matched-bitrate" and len(codecs) != 2:
         _fail("'request.codecs'", "of a matched-bitrate study must name two codecs")
+    _triplet_request(design["design"], request, codecs)
 
     entries = set(_texts(design["entries"], "'entries'"))
     images = set(_texts(design["images"], "'images'"))
@@ -162,6 +163,24 @@ def check(design: Any) -> dict:
                 _fail(f"{where}.{key}", "is not one of the study's picture 'files'")
         if not trial["is_probe"]:
             for key in ("a", "b"):
+                if design["design"] == "triplet" and trial[key] == "original":  # the reference as one side
+                    continue
                 if trial[key] not in entries or not isinstance(values.get(trial[key], {}).get(trial["image"]), dict):
                     _fail(f"{where}.{key}", "is not an entry with values on the trial's image")
     return design
+
+
+def _triplet_request(kind: str, request: dict, codecs: list[str]) -> None:
+    """A triplet study names its codecs, its flicker rate (0 or 0.5-30 cycles per second) and whether
+    "not sure" is offered; other designs have none of the triplet options."""
+    if kind != "triplet":
+        if "flicker_hz" in request or "not_sure" in request:
+            _fail("'request'", "has triplet options ('flicker_hz', 'not_sure') in a study that is not a triplet study")
+        return
+    if not codecs:
+        _fail("'request.codecs'", "of a triplet study must name one or more codecs")
+    _number(request.get("flicker_hz"), "'request.flicker_hz'", optional=False)
+    if not (request["flicker_hz"] == 0 or 0.5 <= request["flicker_hz"] <= 30):
+        _fail("'request.flicker_hz'", "must be 0 or between 0.5 and 30")
+    if not isinstance(request.get("not_sure"), bool):
+        _fail("'request.not_sure'", "must be true or false")

@@ -25,6 +25,9 @@ from rdpbench.study import design as designs
 from rdpbench.study.storage import Responses
 
 CHOICES = ("left", "right")
+# The third answer of triplet studies that offer it (``request.not_sure``; refused in any other study):
+# rdpbench.study.jnd counts it as half an answer for each side.
+NOT_SURE = "not_sure"
 # The shortest time (ms) both pictures must be on screen before an answer is accepted: the page
 # ignores earlier keys and clicks, the web app refuses an answer sooner after it served the trial,
 # and any recorded response time below it is refused (so imports and API clients are held to it too).
@@ -87,8 +90,8 @@ def now() -> str:
 def checked_fields(choice, response_ms, answered_at) -> str | None:
     """Raise RequestError (400) for a bad choice, response time or time stamp, 429 for a response time
     under ``MIN_DISPLAY_MS``; return the time in UTC."""
-    if choice not in CHOICES:
-        raise RequestError(f"choice must be one of {', '.join(CHOICES)}", 400)
+    if choice not in (*CHOICES, NOT_SURE):
+        raise RequestError(f"choice must be one of {', '.join(CHOICES)} (or {NOT_SURE} where the study offers it)", 400)
     if response_ms is not None and (isinstance(response_ms, bool) or not isinstance(response_ms, (int, float))
                                     or not 0 <= response_ms < 1e9):
         raise RequestError("response_ms must be a number of milliseconds", 400)
@@ -126,6 +129,18 @@ class Session:
         rater = secrets.token_hex(8)
         self.responses.add_rater(rater, secrets.randbits(62) if seed is None else seed, now(), source)
         return rater
+
+    def choices(self) -> tuple[str, ...]:
+        """The answers this study accepts: left and right, and ``NOT_SURE`` in a triplet study offering it."""
+        return (*CHOICES, NOT_SURE) if self.viewer()["not_sure"] else CHOICES
+
+    def viewer(self) -> dict:
+        """What the rater page offers besides the 2AFC viewer: ``not_sure`` (the third answer) and
+        ``flicker_hz`` (full flicker cycles per second between each side and the original; 0: none)."""
+        request = self.design["request"]
+        triplet = self.design["design"] == "triplet"
+        return {"not_sure": bool(triplet and request.get("not_sure")),
+                "flicker_hz": float(request.get("flicker_hz") or 0) if triplet else 0.0}
 
     def key(self, rater: str, trial_id: str) -> str:
         message = f"{rater}/{trial_id}".encode()
@@ -183,12 +198,14 @@ class Session:
 
     def answer(self, rater: str, key: str, choice: str, response_ms: float | None = None,
                answered_at: str | None = None, source: str = "web") -> bool:
-        """Record ``choice`` (left/right) for the trial with ``key``; False when it was already recorded.
-        ``answered_at`` (ISO 8601, UTC) defaults to now; imports pass the browser's time. ``source``
-        (one of ``SOURCES``) is the code path recording it."""
+        """Record ``choice`` (left/right, or not_sure where :meth:`choices` has it) for the trial with ``key``;
+        False when it was already recorded. ``answered_at`` (ISO 8601, UTC) defaults to now; imports pass
+        the browser's time. ``source`` (one of ``SOURCES``) is the code path recording it."""
         if source not in SOURCES:
             raise ValueError(f"unknown answer source {source!r}")
         answered_at = checked_fields(choice, response_ms, answered_at)
+        if choice not in self.choices():
+            raise RequestError(f"{choice} is an answer only in triplet studies that offer it", 400)
         order = self.order(rater)
         shown = next((s for s in order if s.key == key), None)
         if shown is None:

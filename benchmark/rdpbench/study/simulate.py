@@ -6,6 +6,14 @@ Models
   probability ``1 / (1 + exp(s_right - s_left))``. Every entry of the study needs a strength.
 - ``metric:NAME``: prefer the entry that NAME (a per-image metric stored in the study) rates better on
   the trial's image; equal values are a coin flip.
+- ``jnd:E1=x1,E2=x2,...``: each entry's distance from the original in JND units (the original is 0);
+  the left side is judged closer to the original with probability ``Phi(K (x_right - x_left))``,
+  ``K = Phi^-1(0.75)``: the model and JND convention :mod:`rdpbench.study.jnd` reconstructs. The only
+  model for triplet studies. With ``not_sure`` Q (studies offering "not sure"), a rater says not sure
+  instead of a fraction Q of the answers they would have guessed: writing a forced answer's
+  probability p as ``1 - g/2`` for the larger side, g = 2 min(p, 1 - p) is the guessed share, so not
+  sure comes with probability ``Q g`` and each side loses ``Q g / 2``. Counting not sure as half an
+  answer for each side (:mod:`rdpbench.study.jnd`) then leaves every side's expected share at p.
 
 With probability ``noise`` an attentive rater answers a test trial at random instead. Attentive
 raters always choose the original on probe trials (noise models doubt between two close pictures,
@@ -23,26 +31,21 @@ import math
 
 import numpy as np
 
+from rdpbench.study import jnd
 from rdpbench.study.design import ORIGINAL, StudyError, metric_columns
-from rdpbench.study.session import MIN_DISPLAY_MS, Session, Shown
+from rdpbench.study.session import MIN_DISPLAY_MS, NOT_SURE, Session, Shown
 
 
 def parse_model(text: str, design: dict):
     """A function (shown trial, rng) -> probability of choosing the left side."""
     kind, _, argument = text.partition(":")
+    if design["design"] == "triplet" and kind != "jnd":
+        raise StudyError("a triplet study's raters need --model jnd:ENTRY=JND,... (distances from the original)")
+    if kind == "jnd":
+        distances = {ORIGINAL: 0.0, **_entry_values(kind, argument, design)}
+        return lambda shown: jnd.probability_closer(distances[shown.left], distances[shown.right])
     if kind == "bt":
-        strengths = {}
-        for part in filter(None, argument.split(",")):
-            entry, equals, value = part.rpartition("=")
-            try:
-                strengths[entry] = float(value)
-            except ValueError:
-                raise StudyError(f"bt model: {part!r} is not ENTRY=STRENGTH") from None
-            if not equals:
-                raise StudyError(f"bt model: {part!r} is not ENTRY=STRENGTH")
-        missing = [e for e in design["entries"] if e not in strengths]
-        if missing:
-            raise StudyError(f"bt model: no strength for {', '.join(missing)} (give bt:ENTRY=S,ENTRY=S,...)")
+        strengths = _entry_values(kind, argument, design)
         return lambda shown: 1.0 / (1.0 + math.exp(strengths[shown.right] - strengths[shown.left]))
     if kind == "metric":
         columns = metric_columns(design)
@@ -60,15 +63,36 @@ def parse_model(text: str, design: dict):
                 raise StudyError(f"metric model: no {argument} values in this study (run with that metric)")
             return 0.5 if left == right else float(sign * (left - right) > 0)
         return probability
-    raise StudyError(f"unknown rater model {text!r}: use bt:ENTRY=S,... or metric:NAME")
+    raise StudyError(f"unknown rater model {text!r}: use bt:ENTRY=S,..., metric:NAME or jnd:ENTRY=JND,...")
+
+
+def _entry_values(kind: str, argument: str, design: dict) -> dict[str, float]:
+    """``{entry: value}`` from ``E1=v1,E2=v2,...``; every entry of the study needs one."""
+    values = {}
+    for part in filter(None, argument.split(",")):
+        entry, equals, value = part.rpartition("=")
+        try:
+            values[entry] = float(value)
+        except ValueError:
+            raise StudyError(f"{kind} model: {part!r} is not ENTRY=VALUE") from None
+        if not equals or not math.isfinite(values[entry]):
+            raise StudyError(f"{kind} model: {part!r} is not ENTRY=VALUE")
+    missing = [e for e in design["entries"] if e not in values]
+    if missing:
+        name = "strength" if kind == "bt" else "value"
+        raise StudyError(f"{kind} model: no {name} for {', '.join(missing)} (give {kind}:ENTRY=V,ENTRY=V,...)")
+    return values
 
 
 def simulate(folder, raters: int, model: str, noise: float = 0.0, inattentive: int = 0,
-             seed: int | None = None) -> list[str]:
-    """Add ``raters`` attentive and ``inattentive`` random raters who answer every trial; return their ids."""
+             seed: int | None = None, not_sure: float = 0.0) -> list[str]:
+    """Add ``raters`` attentive and ``inattentive`` random raters who answer every trial; return their
+    ids. ``not_sure``: the share of would-be guesses answered "not sure" (module docstring)."""
     session = Session(folder)
     if not 0 <= noise <= 1:
         raise StudyError("--noise is a probability between 0 and 1")
+    if not 0 <= not_sure <= 1 or (not_sure and NOT_SURE not in session.choices()):
+        raise StudyError("--not-sure is a share between 0 and 1, for triplet studies offering \"not sure\"")
     probability = parse_model(model, session.design)
     rng = np.random.default_rng(seed)
     ids = []
@@ -87,8 +111,10 @@ def simulate(folder, raters: int, model: str, noise: float = 0.0, inattentive: i
                 p_left = 0.5
             else:
                 p_left = probability(shown)
-            session.answer(rater, shown.key, "left" if rng.random() < p_left else "right",
-                           MIN_DISPLAY_MS + float(rng.gamma(4.0, 800.0)),
+            unsure = 0.0 if careless or shown.trial["is_probe"] else not_sure * 2 * min(p_left, 1 - p_left)
+            draw = rng.random()
+            choice = NOT_SURE if draw < unsure else "left" if draw < unsure + p_left - unsure / 2 else "right"
+            session.answer(rater, shown.key, choice, MIN_DISPLAY_MS + float(rng.gamma(4.0, 800.0)),
                            source="simulated")
         ids.append(rater)
     return ids

@@ -42,7 +42,7 @@ def export_static(folder: Path, out: Path, raters: int) -> list[str]:
     (out / designs.IMAGES_DIR).mkdir(parents=True)
     for name in session.design["files"]:
         shutil.copyfile(designs.picture(session.folder, name), designs.picture(out, name))
-    data = {"study_id": session.design["study_id"], "raters": {}}
+    data = {"study_id": session.design["study_id"], "raters": {}, "viewer": session.viewer()}  # viewer: triplets
     ids = []
     for _ in range(raters):
         rater = session.register("static")

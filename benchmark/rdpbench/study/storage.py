@@ -30,8 +30,9 @@ CREATE TABLE IF NOT EXISTS raters (rater TEXT PRIMARY KEY, seed INTEGER NOT NULL
                                    source TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS answers (
     rater TEXT NOT NULL REFERENCES raters(rater), trial TEXT NOT NULL, position INTEGER NOT NULL,
-    left_entry TEXT NOT NULL, right_entry TEXT NOT NULL, choice TEXT NOT NULL CHECK (choice IN ('left', 'right')),
+    left_entry TEXT NOT NULL, right_entry TEXT NOT NULL, choice TEXT NOT NULL CHECK (choice IN ('left', 'right', 'not_sure')),
     response_ms REAL, answered_at TEXT NOT NULL, source TEXT, PRIMARY KEY (rater, trial));
+-- choice 'not_sure': triplet studies only (rdpbench.study.session.NOT_SURE)
 """
 
 ANSWER_COLUMNS = ["rater", "trial", "position", "left_entry", "right_entry", "choice", "response_ms", "answered_at",

@@ -60,7 +60,7 @@ def state(session: Session, rater: str) -> dict:
         return {"done": True, "answered": answered, "total": total, "code": session.completion_code(rater)}
     return {"done": False, "answered": answered, "total": total,
             "trial": {"key": shown.key, "left": f"/images/{shown.left_file}", "right": f"/images/{shown.right_file}",
-                      "original": f"/images/{shown.trial['original']}"}}
+                      "original": f"/images/{shown.trial['original']}"}, "viewer": session.viewer()}
 
 
 def create_app(folder: Path) -> Starlette:

@@ -1,6 +1,7 @@
 // The rater page of `rdpbench study serve` (mode "server": answers go to the server's API) and of
 // `rdpbench study export-static` (mode "static": answers stay in the browser's localStorage and end in
-// a downloadable results file). Keys: ArrowLeft/1, ArrowRight/2 choose; F flips; Z zooms.
+// a downloadable results file). Keys: ArrowLeft/1, ArrowRight/2 choose; F flips; Z zooms; in triplet
+// studies B flickers and ArrowDown/N answers "not sure" where the study offers them (state.viewer).
 //
 // The viewer: three panels (left, original, right) of one identical size, each a window onto its
 // picture at 1, 2 or 4 screen pixels per picture pixel (device-pixel-ratio aware, never resampled
@@ -17,6 +18,7 @@
   const ZOOMS = [1, 2, 4];
   const MIN_DISPLAY_MS = Number(body.dataset.minDisplayMs);  // answers sooner are ignored (the server refuses them)
   let current = null, shownAt = null, ready = false, busy = false, flipped = false;
+  let viewer = {not_sure: false, flicker_hz: 0}, flickerTimer = null;  // triplet studies (setViewer)
   const view = {zoom: 0, x: 0, y: 0};
 
   function serverBackend() {
@@ -94,7 +96,7 @@
       const done = new Set(answers.map(a => a.key));
       const next = assignment.trials.find(t => !done.has(t.key));
       const base = {answered: answers.length, total: assignment.trials.length};
-      if (next) return Object.assign(base, {done: false, trial: next});
+      if (next) return Object.assign(base, {done: false, trial: next, viewer: data.viewer});
       const file = JSON.stringify({format: "rdpbench-study-answers/1", study_id: data.study_id, rater, answers});
       // the code comes from the answers (rdpbench.study.session.Session.static_code), so it cannot be read early
       const message = `${data.study_id}/${rater}/` + answers.map(a => `${a.key}=${a.choice}`).join(",");
@@ -190,6 +192,40 @@
     applyView();
   }
 
+  // What a triplet study adds (rdpbench.study.session.Session.viewer): the "not sure" answer and flicker.
+  function setViewer(options) {
+    viewer = options || {not_sure: false, flicker_hz: 0};
+    $("choose-not-sure").hidden = !viewer.not_sure;
+    $("not-sure-space").hidden = viewer.not_sure;
+    $("flicker").hidden = !viewer.flicker_hz;
+    $("triplet-keys").hidden = !viewer.not_sure && !viewer.flicker_hz;
+  }
+
+  // Flicker: each side alternates between its reconstruction and the original, each picture shown for
+  // 1/(2 f) s (f = viewer.flicker_hz full cycles per second). The same <img> swaps between two pictures of
+  // one size (already loaded: the original is the middle panel), so nothing moves or is resampled.
+  function setFlicker(on) {
+    clearInterval(flickerTimer);
+    flickerTimer = null;
+    body.dataset.flicker = on ? "on" : "off";
+    $("flicker").setAttribute("aria-pressed", String(on));
+    if (current && !flipped) {
+      $("left").src = current.left;
+      $("right").src = current.right;
+    }
+    if (!on) return;
+    let original = false;
+    flickerTimer = setInterval(() => {
+      original = !original;
+      $("left").src = original ? current.original : current.left;
+      $("right").src = original ? current.original : current.right;
+    }, 500 / viewer.flicker_hz);
+  }
+
+  function toggleFlicker() {
+    if (current && viewer.flicker_hz && !flipped) setFlicker(!flickerTimer);
+  }
+
   function setFlip(on, images = true) {
     flipped = on;
     body.classList.toggle("flipped", on);
@@ -208,6 +244,7 @@
 
   function show(state) {
     clearError();  // a successful reply: whatever failed before has recovered
+    setFlicker(false);  // every trial starts still
     $("progress").textContent = state.done ? `Completed ${state.total} of ${state.total}`
                                            : `Picture pair ${state.answered + 1} of ${state.total}`;
     body.dataset.answered = String(state.answered);
@@ -225,6 +262,7 @@
       body.dataset.state = "done";
       return;
     }
+    setViewer(state.viewer);
     current = state.trial;
     $("trial").hidden = false;
     shownAt = null;
@@ -270,7 +308,7 @@
   }
 
   function enableChoices(on) {
-    for (const id of ["choose-left", "choose-right"]) $(id).disabled = !on;
+    for (const id of ["choose-left", "choose-right", "choose-not-sure"]) $(id).disabled = !on;
   }
 
   function flash(message) {
@@ -293,6 +331,7 @@
 
   function toggleFlip() {
     if (current) { flash("FLIPPED: both sides show the original (F flips back; no answers while flipped)"); }
+    if (flickerTimer) setFlicker(false);
     setFlip(!flipped);
   }
 
@@ -313,6 +352,11 @@
     else if (event.key === "ArrowRight" || event.key === "2") { event.preventDefault(); choose("right"); }
     else if (event.key === "f" || event.key === "F") toggleFlip();
     else if (event.key === "z" || event.key === "Z") zoomCentre();
+    else if (event.key === "b" || event.key === "B") toggleFlicker();
+    else if ((event.key === "ArrowDown" || event.key === "n" || event.key === "N") && viewer.not_sure) {
+      event.preventDefault();
+      choose("not_sure");
+    }
   });
   // Buttons act on click but never keep the focus, so Space or Enter cannot press them again later.
   for (const button of document.querySelectorAll("#trial button")) {
@@ -321,6 +365,8 @@
   }
   $("choose-left").onclick = () => choose("left");
   $("choose-right").onclick = () => choose("right");
+  $("choose-not-sure").onclick = () => choose("not_sure");
+  $("flicker").onclick = toggleFlicker;
   $("flip").onclick = toggleFlip;
   $("zoom").onclick = zoomCentre;
   for (const frame of document.querySelectorAll(".frame")) {
