@@ -23,16 +23,27 @@ def _create(args) -> int:
                       codecs=split(args.codecs), max_bpp_diff=args.max_bpp_diff, images=args.images,
                       probes=args.probes, seed=args.seed, crop=parse_crop(args.crop))
     design = create(Path(args.results), Path(args.out), request)
+    _write_texts(Path(args.out), design)
     print(f"study {args.out}: {len(design['trials'])} trials per rater "
           f"({request.probes} probes) on {len(design['images'])} images, {len(design['entries'])} entries; "
           f"next: rdpbench study serve {args.out}")
     return 0
 
 
+def _write_texts(folder: Path, design: dict) -> None:
+    from rdpbench.study.consent import write_defaults
+    from rdpbench.study.practice import DEFAULT_PRACTICE
+
+    for path in write_defaults(folder, design, DEFAULT_PRACTICE):
+        print(f"{path}: default text, edit it before serving")
+
+
 def _serve(args) -> int:
+    from rdpbench.study.platform import Platform
     from rdpbench.study.webapp import serve
 
-    serve(Path(args.study), args.host, args.port)
+    platform = Platform.checked(args.platform, args.completion_url, args.completion_code)
+    serve(Path(args.study), args.host, args.port, platform, args.practice)
     return 0
 
 
@@ -87,10 +98,25 @@ def _status(args) -> int:
             print(f"  {source}: {registered_by.get(source, 0)} raters registered, {answers_by.get(source, 0)} answers")
     for status, count in raters["status"].value_counts().items():
         print(f"  {count} {status}")
+    if args.participant:
+        _participant(args.study, session, raters, args.participant)
     if args.codes:
         for rater in raters.itertuples():
             print(f"{rater.rater} {rater.source} {session.code_of(rater.rater) or '-'} {rater.answers} {rater.status}")
     return 0
+
+
+def _participant(study: str, session, raters, participant: str) -> None:
+    from rdpbench.study.platform import find
+
+    found = find(Path(study), session, participant)
+    if not found:
+        print(f"participant {participant}: not in this study")
+    for platform, rater in found:
+        row = raters[raters["rater"] == rater]
+        answers, status = (int(row["answers"].iloc[0]), row["status"].iloc[0]) if len(row) else (0, "no answers")
+        print(f"participant {participant} ({platform}): rater {rater}, {answers} of {len(session.trials)} answers, "
+              f"{status}, completion code {session.code_of(rater) or '-'}")
 
 
 def _export(args) -> int:
@@ -149,6 +175,14 @@ def add_study_parser(commands) -> None:
     serve.add_argument("study")
     serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--platform", choices=("none", "prolific", "mturk"), default="none",
+                       help="crowd platform hand-off: participant id from the URL (stored as a salted hash), "
+                            "completion redirect (default none)")
+    serve.add_argument("--completion-url", metavar="URL", help="where a rater goes after the last answer; {code} is "
+                       "replaced (prolific default: https://app.prolific.com/submissions/complete?cc={code})")
+    serve.add_argument("--completion-code", metavar="CODE", help="prolific: the study's completion code that Prolific issued")
+    serve.add_argument("--practice", type=int, default=2, metavar="N",
+                       help="practice trials before the first real one, never counted (default 2)")
     serve.set_defaults(handler=_guarded(_serve))
 
     static = actions.add_parser("export-static", help="a serverless copy of the study for crowdsourcing or a lab")
@@ -174,6 +208,7 @@ def add_study_parser(commands) -> None:
     status = actions.add_parser("status", help="raters, answers, probe failures")
     status.add_argument("study")
     status.add_argument("--codes", action="store_true", help="list each rater's completion code")
+    status.add_argument("--participant", metavar="ID", help="the rater, answers and status of a platform participant id")
     status.set_defaults(handler=_guarded(_status))
 
     export = actions.add_parser("export", help="write responses.csv")
