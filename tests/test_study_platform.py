@@ -4,6 +4,7 @@ consent and instruction texts from Markdown with raw HTML escaped, practice tria
 answers, and one Prolific participant walked through in Chromium (consent, instructions, practice,
 a too-small window, trials, the redirect to the completion URL)."""
 
+import gc
 import hashlib
 import hmac
 import json
@@ -128,6 +129,19 @@ def test_prolific_parameters_hash_only_storage_and_resume(tmp_path, study, run_c
     assert _files_contain(tmp_path / "static", salt.hex()) == [] and not (tmp_path / "static" / "participant-salt").exists()
 
 
+def test_serve_refuses_a_platform_without_what_it_needs(study, run_cli, capsys):
+    for options, message in ((["--platform", "prolific"], "needs --completion-code"),
+                             (["--platform", "prolific", "--completion-code", "a b"], "needs --completion-code"),
+                             (["--platform", "prolific", "--completion-code", "C1", "--completion-url",
+                               "javascript:alert(1)//{code}"], "http(s) URL"),
+                             (["--completion-url", "https://example.org/done"], "containing {code}"),
+                             (["--platform", "mturk", "--completion-url", "https://x.org/?c={code}"], "does not apply"),
+                             (["--completion-code", "C1"], "with --platform prolific only"),
+                             (["--practice", "-1"], "--practice must be between 0")):
+        assert run_cli("study", "serve", study, "--port", str(_free_port()), *options) == 2, options
+        assert message in capsys.readouterr().err, options
+
+
 def test_mturk_preview_submit_host_allow_list_and_completion_form(tmp_path, study):
     folder = _copy(study, tmp_path / "mturk")
     running = _serve(folder, "--platform", "mturk")
@@ -225,3 +239,60 @@ def test_a_prolific_participant_walks_consent_instructions_practice_trials_and_r
     assert [choice for _, choice in sorted(zip(answers["position"], answers["choice"]))] == \
         ["right" if p % 2 else "left" for p in range(total)]
     assert _files_contain(folder, PID) == []
+
+
+def _snapshot(folder):
+    return {path.name: (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+            for path in folder.iterdir() if path.is_file()}
+
+
+def test_study_power_matches_independent_computations_and_never_touches_the_study(tmp_path, study, run_cli, capsys):
+    """One pairing (jpeg q10 against q60) on the fixture's 2 images, no probes: each rater's preference
+    is the mean of 2 answers, Binomial(2, p) / 2. The SE curve is recomputed by drawing such preferences
+    with numpy; the power's test decision by scipy's one-sample t-test on one simulation's answers."""
+    import numpy as np
+    from scipy import stats
+
+    from rdpbench.study.power import GRID, power
+    from rdpbench.study.simulate import simulate
+
+    folder = tmp_path / "two"
+    assert run_cli("study", "create", study.parent / "results", "--out", folder, "--design", "round-robin",
+                   "--entries", "jpeg:quality=10,jpeg:quality=60", "--probes", "0", "--seed", "5") == 0
+    assert run_cli("study", "simulate", folder, "--raters", "2", "--model", "metric:psnr", "--seed", "1") == 0
+    gc.collect()  # closes the simulation's database connection (its last checkpoint writes the file)
+    before = _snapshot(folder)
+    model = "bt:jpeg:quality=10=0,jpeg:quality=60=0.5"
+    assert run_cli("study", "power", folder, "--model", model, "--target-se", "0.1", "--max-raters", "12",
+                   "--simulations", "20") == 0
+    out = capsys.readouterr()
+    p, rng = 1 / (1 + math.exp(-0.5)), np.random.default_rng(0)
+    rows = {int(cells[1]): float(cells[2]) for cells in (line.split("|") for line in out.out.splitlines())
+            if len(cells) == 4 and cells[1].strip().isdigit()}
+    for n in (8, 12):  # mean SE about 0.118 and 0.096
+        expected = float(np.mean((rng.binomial(2, p, size=(20000, n)) / 2).std(axis=1, ddof=1) / math.sqrt(n)))
+        assert abs(rows[n] - expected) < 0.15 * expected, (n, rows[n], expected)
+    assert "raters needed: 12" in out.out and "mean over 20 simulations" in out.out
+    assert "simulation 20/20" in out.err  # progress
+
+    # --effect: one simulation, so each point of the curve is that simulation's test decision
+    strong = "bt:jpeg:quality=10=0,jpeg:quality=60=1"
+    curve, _, question = power(folder, strong, effect=0.7, max_raters=16, simulations=1, seed=7)
+    replay = tmp_path / "replay"
+    replay.mkdir()
+    shutil.copyfile(folder / "study.json", replay / "study.json")
+    raters = simulate(replay, 16, strong, seed=7)  # the same seed: the same answers
+    session = Session(replay)
+    means = [np.mean([session.order(r)[0].trial["a"] == (row[3] if row[5] == "left" else row[4])
+                      for row in session.responses.answers() if row[0] == r]) for r in raters]
+    for n in [g for g in GRID if g < 16] + [16]:
+        sample = np.array(means[:n])
+        if sample.std() > 0:
+            decision = stats.ttest_1samp(sample, 0.5).pvalue < 0.05
+        else:
+            decision = sample.mean() != 0.5
+        assert float(curve.loc[curve["raters"] == n, "power"].iloc[0]) == float(decision), n
+    assert "t-test" in question and "alpha 0.05" in question
+    with pytest.raises(Exception, match="no pairing has a preference of 0.8"):
+        power(folder, strong, effect=0.8, max_raters=4, simulations=1)
+    assert _snapshot(folder) == before  # the study's own files, responses.sqlite included, untouched

@@ -11,6 +11,7 @@ Modules, one job each:
   the completion hand-off.
 - :mod:`.consent`  the consent and instruction pages (Markdown in the study folder, raw HTML escaped).
 - :mod:`.practice` practice trials, kept out of the answers.
+- :mod:`.power`    ``study power``: raters needed for a target SE or effect, by simulation on throw-away copies.
 - :mod:`.static`   ``study export-static`` / ``study import``: the serverless variant.
 - :mod:`.analysis` statistics: GC preferences, Wilson CIs, sign tests, Elo, Bradley–Terry, 50% crossings,
   metric agreement.

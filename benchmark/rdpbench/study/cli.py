@@ -75,6 +75,16 @@ def _simulate(args) -> int:
     return 0
 
 
+def _power(args) -> int:
+    from rdpbench.study.power import power, print_progress, report
+
+    curve, needed, question = power(Path(args.study), args.model, args.target_se, args.effect, args.alpha,
+                                    args.power, args.noise, args.max_raters, args.simulations, args.seed,
+                                    print_progress)
+    print(report(curve, needed, question, args.max_raters))
+    return 0
+
+
 def _status(args) -> int:
     import pandas as pd
 
@@ -181,7 +191,7 @@ def add_study_parser(commands) -> None:
     serve.add_argument("--completion-url", metavar="URL", help="where a rater goes after the last answer; {code} is "
                        "replaced (prolific default: https://app.prolific.com/submissions/complete?cc={code})")
     serve.add_argument("--completion-code", metavar="CODE", help="prolific: the study's completion code that Prolific issued")
-    serve.add_argument("--practice", type=int, default=2, metavar="N",
+    serve.add_argument("--practice", type=int, default=2, metavar="N",  # practice.DEFAULT_PRACTICE
                        help="practice trials before the first real one, never counted (default 2)")
     serve.set_defaults(handler=_guarded(_serve))
 
@@ -204,6 +214,21 @@ def add_study_parser(commands) -> None:
     simulate.add_argument("--inattentive", type=int, default=0, help="extra raters answering at random")
     simulate.add_argument("--seed", type=int)
     simulate.set_defaults(handler=_guarded(_simulate))
+
+    power = actions.add_parser("power", help="raters needed for a target SE or effect, by simulation on throw-away copies")
+    power.add_argument("study")
+    power.add_argument("--model", required=True, help="simulated raters: bt:ENTRY=S,ENTRY=S,... or metric:NAME")
+    goal = power.add_mutually_exclusive_group(required=True)
+    goal.add_argument("--target-se", type=float, metavar="SE", help="largest acceptable preference SE of any pairing")
+    goal.add_argument("--effect", type=float, metavar="P",
+                      help="detect pairings preferred at least P (0.5-1) by a t-test at --alpha with --power")
+    power.add_argument("--alpha", type=float, default=0.05, help="test level with --effect (default 0.05)")
+    power.add_argument("--power", type=float, default=0.8, help="wanted power with --effect (default 0.8)")
+    power.add_argument("--noise", type=float, default=0.0, help="simulated raters' probability of a random answer")
+    power.add_argument("--max-raters", type=int, default=64, help="largest rater count tried (default 64)")
+    power.add_argument("--simulations", type=int, default=20, help="simulated studies per rater count (default 20)")
+    power.add_argument("--seed", type=int, default=0, help="seed of the first simulation (default 0)")
+    power.set_defaults(handler=_guarded(_power))
 
     status = actions.add_parser("status", help="raters, answers, probe failures")
     status.add_argument("study")
