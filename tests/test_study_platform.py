@@ -52,7 +52,7 @@ def test_study_create_writes_consent_and_instructions_stating_duration_and_condi
     minutes = math.ceil((len(design["trials"]) + 2) * 8 / 60) + 2  # 8 s per pair, 2 practice pairs, 2 min reading
     assert f"about {minutes} minutes" in text and f"{len(design['trials'])} picture pairs" in text
     assert "1280 × 720" in text and "zoom at 100 %" in text and "one-way salted hash" in text
-    assert "practice" in (study / consent.INSTRUCTIONS_NAME).read_text()
+    assert "**Practice**" in (study / consent.INSTRUCTIONS_NAME).read_text()
 
 
 def test_markdown_from_a_study_folder_cannot_inject_script():
@@ -185,7 +185,11 @@ def test_a_prolific_participant_walks_consent_instructions_practice_trials_and_r
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    folder = _copy(study, tmp_path / "walk")
+    from rdpbench.cli import main
+
+    folder = tmp_path / "walk"  # three trials: one pairing on two images and a probe
+    assert main(["study", "create", str(study.parent / "results"), "--out", str(folder), "--design", "round-robin",
+                 "--entries", "jpeg:quality=10,jpeg:quality=60", "--probes", "1", "--seed", "2"]) == 0
     port = _free_port()
     finish = f"http://127.0.0.1:{port}/finished?cc={{code}}"  # this machine: nothing leaves it
     running = Server(folder, port, ("--platform", "prolific", "--completion-code", "C0DE42", "--completion-url",

@@ -90,10 +90,10 @@ Taking part is voluntary; you may stop at any time by closing the page.
 """
 
 
-def default_instructions(design: dict, practice: int) -> str:
-    return f"""Each screen shows an **original** picture in the middle and two compressed versions of it, one on
+def default_instructions() -> str:
+    return """Each screen shows an **original** picture in the middle and two compressed versions of it, one on
 each side. Choose the side that looks **closer to the original**. There are no right answers except on
-a few check screens; take the time you need. The first {practice} screens are practice and are not
+a few check screens; take the time you need. Screens marked **Practice** come first and are not
 counted. Your answers are saved as you go: if you close the page, open the same link again to continue.
 
 **Keys**: ← or 1: left is closer · → or 2: right is closer · F: flip (show the original in place of
@@ -107,7 +107,7 @@ def write_defaults(folder: Path, design: dict, practice: int) -> list[Path]:
     """Write the default ``consent.md`` and ``instructions.md`` into a new study folder (editable)."""
     written = []
     for name, text in ((CONSENT_NAME, default_consent(design, practice)),
-                       (INSTRUCTIONS_NAME, default_instructions(design, practice))):
+                       (INSTRUCTIONS_NAME, default_instructions())):
         path = Path(folder) / name
         if not path.exists():
             path.write_text(text)
@@ -137,7 +137,7 @@ def texts(folder: Path, design: dict, practice: int) -> tuple[str, str]:
     consent = _read(folder, CONSENT_NAME)
     instructions = _read(folder, INSTRUCTIONS_NAME)
     return (render(consent if consent is not None else default_consent(design, practice)),
-            render(instructions if instructions is not None else default_instructions(design, practice)))
+            render(instructions if instructions is not None else default_instructions()))
 
 
 def page(title: str, state: str, content: str, style: str) -> str:

@@ -306,7 +306,6 @@
       + `${width}×${height}. Please enlarge the window (or maximise it) and leave the browser's zoom at 100% `
       + "(Ctrl+0 resets it).";
     $("too-small").hidden = fits || !current;  // over the trials only: the instructions stay readable
-    body.dataset.fits = String(fits);
     return fits;
   }
 
