@@ -234,6 +234,9 @@ def test_a_prolific_participant_walks_consent_instructions_practice_trials_and_r
             ActionChains(driver).send_keys(Keys.ARROW_RIGHT if position % 2 else Keys.ARROW_LEFT).perform()
         WebDriverWait(driver, 30, poll_frequency=0.05).until(lambda d: "/finished" in d.current_url)
         assert driver.current_url == finish.replace("{code}", "C0DE42")
+        # the done page shows the code the redirect carries (Prolific's), should the redirect be blocked
+        assert running.json("GET", f"/api/{rater}/next")[1]["completion"] == {
+            "redirect": finish.replace("{code}", "C0DE42"), "code": "C0DE42"}
     finally:
         driver.quit()
         _stop(running)

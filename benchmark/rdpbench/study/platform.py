@@ -142,14 +142,15 @@ class Platform:
         return Arrival(self.name, values)
 
     def completion(self, arrival: Arrival, rater_code: str) -> dict | None:
-        """What the page does after the last answer: ``{"redirect": url}``, ``{"post": url, "fields":
-        {...}}`` (MTurk) or None (show the code only)."""
+        """What the page does after the last answer: ``{"redirect": url, "code": the code it carries}``
+        (shown on the page in place of the rater's code, in case the redirect is blocked), ``{"post":
+        url, "fields": {...}}`` (MTurk) or None (show the rater's code only)."""
         if self.name == "mturk":
             return {"post": f"{arrival.values['turkSubmitTo']}/mturk/externalSubmit",
                     "fields": {"assignmentId": arrival.values["assignmentId"], "completionCode": rater_code}}
         if self.completion_url:
             code = self.completion_code if self.name == "prolific" else rater_code
-            return {"redirect": self.completion_url.replace("{code}", quote(code, safe=""))}
+            return {"redirect": self.completion_url.replace("{code}", quote(code, safe="")), "code": code}
         return None
 
 

@@ -278,6 +278,7 @@
   function handOff(completion) {
     $("handoff").hidden = false;
     if (completion.redirect) {
+      $("code").textContent = completion.code;  // the code the platform expects, should the redirect fail
       $("handoff-link").href = completion.redirect;
       location.assign(completion.redirect);
       return;
