@@ -171,11 +171,18 @@ def test_mturk_preview_submit_host_allow_list_and_completion_form(tmp_path, stud
         assert running.request("GET", f"/api/{rater}/next?{evil.split('?')[1]}")[0] == 400
         status, state = running.json("GET", f"/api/{rater}/next?{page.split('?')[1]}")
         assert status == 200 and state["done"]
+        # the worker comes back: through the same assignment to their rater; through another one, refused
+        again = running.request("GET", "/?" + urllib.parse.urlencode(arrival))
+        assert again[0] == 303 and again[2]["location"] == page
+        second = urllib.parse.urlencode({**arrival, "assignmentId": "3BBBBBBBBBBBBBBBBBBBBBBBBBBBBB"})
+        for method, path in (("GET", "/"), ("POST", "/start")):
+            status, body, _ = running.request(method, f"{path}?{second}")
+            assert status == 409 and b"already completed" in body and b"return this" in body
         assert state["completion"] == {"post": "https://workersandbox.mturk.com/mturk/externalSubmit", "fields": {
             "assignmentId": arrival["assignmentId"], "completionCode": session.completion_code(rater)}}
     finally:
         _stop(running)
-    assert _files_contain(folder, arrival["workerId"]) == []
+    assert _files_contain(folder, arrival["workerId"]) == [] and _files_contain(folder, arrival["assignmentId"]) == []
 
 
 @NEEDS_BROWSER

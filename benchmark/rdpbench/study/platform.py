@@ -24,7 +24,9 @@ The participant id (``PROLIFIC_PID``, ``workerId``) is stored only as ``HMAC-SHA
 "<platform>:<id>")`` (hex), the salt being 32 random bytes in ``STUDY/participant-salt`` (created on
 first use with mode 0600; never exported, copied by ``export-static`` or shown; a salt readable by
 others is refused). The same participant coming back resumes their own rater; one id never maps to
-two raters (:meth:`rdpbench.study.storage.Responses.join`).
+two raters (:meth:`rdpbench.study.storage.Responses.join`). The platform's session (Prolific
+``SESSION_ID``, MTurk ``assignmentId``) is stored the same way (salted hash), so a participant who
+completed the study cannot hand the same answers in again from another submission or assignment.
 """
 
 from __future__ import annotations
@@ -72,6 +74,11 @@ class Arrival:
     def participant(self) -> str | None:
         names = list(PARAMETERS[self.platform])
         return self.values.get(names[0]) if names else None
+
+    @property
+    def session(self) -> str | None:
+        """The platform's id of this attempt: Prolific's SESSION_ID, MTurk's assignmentId."""
+        return self.values.get({"prolific": "SESSION_ID", "mturk": "assignmentId"}.get(self.platform, ""))
 
     def query(self, names=None) -> str:
         """``?name=value&...`` of the given (default: all) checked parameters, or ""."""
@@ -184,11 +191,29 @@ def participant_hash(key: bytes, platform: str, participant: str) -> str:
     return hmac.new(key, f"{platform}:{participant}".encode(), hashlib.sha256).hexdigest()
 
 
-def join(session, platform: str, key: bytes | None, participant: str | None) -> str:
+def join(session, key: bytes | None, arrival: Arrival) -> str:
     """The rater of a participant who gave consent now: theirs when they joined before, else a new
     one (opaque id, fresh order seed, source ``web``) registered with the consent time."""
-    hashed = participant_hash(key, platform, participant) if participant is not None else None
-    return session.responses.join(secrets.token_hex(8), secrets.randbits(62), now(), platform, hashed)
+    hashed = participant_hash(key, arrival.platform, arrival.participant) if arrival.participant else None
+    attempt = participant_hash(key, f"{arrival.platform}-session", arrival.session) if arrival.session else None
+    return session.responses.join(secrets.token_hex(8), secrets.randbits(62), now(), arrival.platform, hashed, attempt)
+
+
+def returning(session, key: bytes | None, arrival: Arrival) -> str | None:
+    """The rater of a participant seen before (None for a new one or without a platform). A
+    participant who completed the study in one session (a Prolific submission, an MTurk assignment)
+    and comes back in another is refused (409): one set of answers is handed in once."""
+    if not arrival.participant:
+        return None
+    known = session.responses.participant(participant_hash(key, arrival.platform, arrival.participant))
+    if known is None:
+        return None
+    rater, attempt = known
+    if (arrival.session and attempt and session.progress(rater)[0] is None
+            and participant_hash(key, f"{arrival.platform}-session", arrival.session) != attempt):
+        raise RequestError("you have already completed this study; please return this "
+                           + ("submission on Prolific" if arrival.platform == "prolific" else "HIT on MTurk"), 409)
+    return rater
 
 
 def find(folder: Path, session, participant: str) -> list[tuple[str, str]]:
@@ -197,6 +222,6 @@ def find(folder: Path, session, participant: str) -> list[tuple[str, str]]:
     if not (Path(folder) / SALT_NAME).exists():
         return []
     key = salt(folder)
-    found = [(name, session.responses.participant_rater(participant_hash(key, name, participant)))
+    found = [(name, session.responses.participant(participant_hash(key, name, participant)))
              for name in PLATFORMS[1:]]
-    return [(name, rater) for name, rater in found if rater]
+    return [(name, known[0]) for name, known in found if known]

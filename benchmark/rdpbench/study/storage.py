@@ -12,7 +12,9 @@ Tables
 - ``participants``: one row per rater who joined through the web app's consent page
   (:mod:`rdpbench.study.platform`): the platform (``none``, ``prolific``, ``mturk``), the salted hash
   of the platform's participant id (HMAC-SHA256, never the id itself; NULL without a platform;
-  unique, so one participant id never maps to two raters) and the UTC time consent was given.
+  unique, so one participant id never maps to two raters), the salted hash of the platform's
+  session (Prolific ``SESSION_ID``, MTurk ``assignmentId``) they joined in, and the UTC time consent
+  was given.
 - ``practice``: the answers to practice trials (:mod:`rdpbench.study.practice`), one per (rater,
   item). They are kept apart from ``answers`` so that no analysis, status or export counts them.
 
@@ -39,7 +41,7 @@ CREATE TABLE IF NOT EXISTS answers (
     left_entry TEXT NOT NULL, right_entry TEXT NOT NULL, choice TEXT NOT NULL CHECK (choice IN ('left', 'right')),
     response_ms REAL, answered_at TEXT NOT NULL, source TEXT, PRIMARY KEY (rater, trial));
 CREATE TABLE IF NOT EXISTS participants (rater TEXT PRIMARY KEY REFERENCES raters(rater), platform TEXT NOT NULL,
-                                         participant_hash TEXT UNIQUE, consented_at TEXT NOT NULL);
+                                         participant_hash TEXT UNIQUE, session_hash TEXT, consented_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS practice (
     rater TEXT NOT NULL REFERENCES raters(rater), item INTEGER NOT NULL,
     choice TEXT NOT NULL CHECK (choice IN ('left', 'right')), response_ms REAL, answered_at TEXT NOT NULL,
@@ -119,7 +121,8 @@ class Responses:
         return self._query(f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers ORDER BY "
                            "(SELECT raters.rowid FROM raters WHERE raters.rater = answers.rater), position")
 
-    def join(self, rater: str, seed: int, created_at: str, platform: str, participant_hash: str | None) -> str:
+    def join(self, rater: str, seed: int, created_at: str, platform: str, participant_hash: str | None,
+             session_hash: str | None) -> str:
         """Register ``rater`` (source ``web``) with its consent, given now (``created_at``), in one write
         transaction; return the rater. When ``participant_hash`` already belongs to a rater, nothing is
         written and that rater is returned: a participant id never maps to two raters, also when the
@@ -132,12 +135,14 @@ class Responses:
                 if known:
                     return known[0]
             db.execute("INSERT INTO raters VALUES (?, ?, ?, 'web')", (rater, seed, created_at))
-            db.execute("INSERT INTO participants VALUES (?, ?, ?, ?)", (rater, platform, participant_hash, created_at))
+            db.execute("INSERT INTO participants (rater, platform, participant_hash, session_hash, consented_at) "
+                       "VALUES (?, ?, ?, ?, ?)", (rater, platform, participant_hash, session_hash, created_at))
         return rater
 
-    def participant_rater(self, participant_hash: str) -> str | None:
-        row = self._query("SELECT rater FROM participants WHERE participant_hash = ?", (participant_hash,))
-        return row[0][0] if row else None
+    def participant(self, participant_hash: str) -> tuple[str, str | None] | None:
+        """(rater, session hash) of a participant hash, or None."""
+        row = self._query("SELECT rater, session_hash FROM participants WHERE participant_hash = ?", (participant_hash,))
+        return tuple(row[0]) if row else None
 
     def consent(self, rater: str) -> tuple[str, str] | None:
         """(platform, UTC time of consent) of a rater who joined through the consent page, else None."""

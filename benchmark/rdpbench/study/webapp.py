@@ -45,7 +45,7 @@ from starlette.routing import Route
 from rdpbench import bounded_json
 from rdpbench.study import consent, practice
 from rdpbench.study import design as designs
-from rdpbench.study.platform import HANDOFF, Platform, join, participant_hash, salt
+from rdpbench.study.platform import HANDOFF, Platform, join, returning, salt
 from rdpbench.study.session import MIN_DISPLAY_MS, RequestError, Session, checked_fields
 
 ASSETS = Path(__file__).with_name("assets")
@@ -114,11 +114,9 @@ def create_app(folder: Path, platform: Platform = Platform(), practice_trials: i
         arrival = platform.arrival(request.query_params)
         if arrival.preview:
             return plain("preview", consent_html + instructions_html + "<p><b>Accept the HIT to begin.</b></p>")
-        if arrival.participant is not None:
-            known = session.responses.participant_rater(
-                participant_hash(key, platform.name, arrival.participant))
-            if known:
-                return RedirectResponse(f"/r/{known}{arrival.query(HANDOFF[platform.name])}", status_code=303)
+        known = returning(session, key, arrival)
+        if known:
+            return RedirectResponse(f"/r/{known}{arrival.query(HANDOFF[platform.name])}", status_code=303)
         query = html.escape(arrival.query())
         return plain("welcome", consent_html + (
             f'<form id="start" method="post" action="start{query}"><button type="submit" id="start-button" '
@@ -130,7 +128,7 @@ def create_app(folder: Path, platform: Platform = Platform(), practice_trials: i
         arrival = platform.arrival(request.query_params)
         if arrival.preview:
             raise RequestError("accept the HIT on MTurk before starting", 400)
-        rater = join(session, platform.name, key, arrival.participant)
+        rater = returning(session, key, arrival) or join(session, key, arrival)
         return RedirectResponse(f"/r/{rater}{arrival.query(HANDOFF[platform.name])}", status_code=303)
 
     def decline(request: Request) -> Response:
