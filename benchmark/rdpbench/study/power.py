@@ -18,7 +18,8 @@ Two questions (conventions written next to the numbers):
   chance of choosing entry a, noise included) must come out significant: a two-sided one-sample t-test
   of the per-rater preferences against 0.5 at level ``alpha``, ``t = (pref_a - 0.5) / se`` with
   ``raters - 1`` degrees of freedom (the per-rater SE of the analysis, so answers of one rater are not
-  taken as independent). Power at ``n`` = the fraction of simulations in which it is significant, for
+  taken as independent); when all raters' preferences are equal (SE 0) the t-test is undefined and the
+  sign test over raters decides (all ``n`` on one side: p = 2^(1 - n); none on a side: not significant). Power at ``n`` = the fraction of simulations in which it is significant, for
   the least-powered such pairing; raters needed = the smallest ``n`` with power >= ``power``.
 """
 
@@ -58,7 +59,8 @@ def model_preferences(design: dict, model: str, noise: float) -> pd.DataFrame:
 def _significant(prefs: pd.DataFrame, alpha: float) -> pd.Series:
     t = (prefs["pref_a"] - 0.5) / prefs["se"]
     p = 2 * stats.t.sf(np.abs(t), prefs["n_raters"] - 1)
-    return pd.Series(np.where(prefs["se"] > 0, p < alpha, prefs["pref_a"] != 0.5), index=prefs.index)
+    unanimous = (prefs["pref_a"] != 0.5) & (2.0 ** (1 - prefs["n_raters"]) < alpha)  # SE 0: the sign test
+    return pd.Series(np.where(prefs["se"] > 0, p < alpha, unanimous), index=prefs.index)
 
 
 def power(folder: Path, model: str, target_se: float | None = None, effect: float | None = None,
