@@ -584,6 +584,8 @@ def test_a_triplet_study_recovers_a_known_jnd_scale_from_simulated_raters(tmp_pa
     model = "jnd:" + ",".join(f"{e}={v}" for e, v in truth.items())
     assert run_cli("study", "simulate", study, "--raters", "2", "--model", "bt:" + model[4:]) == 2
     assert "need --model jnd:" in capsys.readouterr().err
+    assert run_cli("study", "power", study, "--model", model, "--target-se", "0.1") == 2
+    assert "triplet study" in capsys.readouterr().err
     # Seeded, so deterministic; each 95% interval misses its truth for about 1 seed in 20 (in 8 seeds tried,
     # 5 of 48 pooled intervals missed): here no pooled one does.
     assert run_cli("study", "simulate", study, "--raters", "30", "--model", model, "--not-sure", "0.5",

@@ -44,14 +44,15 @@ def _free_port() -> int:
 class Server:
     """`rdpbench study serve` in a child process on a free loopback port."""
 
-    def __init__(self, study, port: int | None = None):
+    def __init__(self, study, port: int | None = None, options=("--practice", "0")):
         self.port = port or _free_port()
         self.process = subprocess.Popen([sys.executable, "-m", "rdpbench", "study", "serve", str(study), "--port",
-                                         str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                         str(self.port), *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.process.poll() is None:
             try:
-                if self.request("GET", "/")[0] == 200:
+                if self.request("GET", "/")[0] in (200, 400):  # 400: a platform's parameters are missing
                     return
             except OSError:
                 time.sleep(0.2)
@@ -172,14 +173,15 @@ def test_a_tampered_picture_is_never_served(tmp_path, study, server, run_cli, ca
 
 
 def _browser(profile):
-    """Headless Debian chromium under Selenium, one device pixel per CSS pixel."""
+    """Headless Debian chromium under Selenium, one device pixel per CSS pixel, a window the rater page
+    accepts (at least 1280x720)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--force-device-scale-factor=1", f"--user-data-dir={profile}"):
+                     "--force-device-scale-factor=1", "--window-size=1280,900", f"--user-data-dir={profile}"):
         options.add_argument(argument)
     return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
 
@@ -241,6 +243,8 @@ def test_three_raters_complete_the_study_in_chromium_across_a_server_kill(tmp_pa
             driver.switch_to.active_element.send_keys(Keys.ENTER)  # the Start button has the focus
             WebDriverWait(driver, 60).until(lambda d: "/r/" in d.current_url)
             raters[index] = driver.current_url.rsplit("/", 1)[-1]
+            wait_for(driver, "instructions", 0)  # a new rater reads the instructions first
+            driver.find_element(By.ID, "start-button").click()
         # flip and zoom on the first rater's first trial
         driver = drivers[0]
         wait_for(driver, "trial", 0)
@@ -433,6 +437,8 @@ def test_the_viewer_at_1280x720_compares_like_with_like(tmp_path, large_study):
                                {"width": 1280, "height": 720, "deviceScaleFactor": 1, "mobile": False})
         driver.get(f"http://127.0.0.1:{running.port}/")
         driver.find_element(By.ID, "start-button").click()
+        wait_for(driver, "instructions", 0)
+        driver.find_element(By.ID, "start-button").click()
         wait_for(driver, "trial", 0)
         rater = driver.current_url.rsplit("/", 1)[-1]
         assert driver.execute_script("return [innerWidth, innerHeight]") == [1280, 720]
@@ -566,6 +572,8 @@ def test_a_triplet_trial_flickers_at_its_rate_and_takes_not_sure_in_chromium(tmp
     driver = _browser(tmp_path / "profile")
     try:
         driver.get(f"http://127.0.0.1:{running.port}/")
+        driver.find_element(By.ID, "start-button").click()  # consent
+        wait_for(driver, "instructions", 0)
         driver.find_element(By.ID, "start-button").click()
         # within the minimum display time neither the not-sure key nor the server takes an answer
         pressed_in = driver.execute_async_script(

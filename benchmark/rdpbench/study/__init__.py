@@ -7,6 +7,11 @@ Modules, one job each:
 - :mod:`.session`  what a rater sees next and how an answer is checked and recorded; the web app,
   the static export's import and the simulated raters all go through it.
 - :mod:`.webapp`   ``study serve``: the rater web app (Starlette, served by uvicorn).
+- :mod:`.platform` ``study serve --platform``: crowd platforms' URL parameters, salted participant hashes,
+  the completion hand-off.
+- :mod:`.consent`  the consent and instruction pages (Markdown in the study folder, raw HTML escaped).
+- :mod:`.practice` practice trials, kept out of the answers.
+- :mod:`.power`    ``study power``: raters needed for a target SE or effect, by simulation on throw-away copies.
 - :mod:`.static`   ``study export-static`` / ``study import``: the serverless variant.
 - :mod:`.analysis` statistics: GC preferences, Wilson CIs, sign tests, Elo, Bradley–Terry, 50% crossings,
   metric agreement.

@@ -24,6 +24,7 @@ def _create(args) -> int:
                       probes=args.probes, seed=args.seed, crop=parse_crop(args.crop), flicker_hz=args.flicker_hz,
                       not_sure=not args.no_not_sure)
     design = create(Path(args.results), Path(args.out), request)
+    _write_texts(Path(args.out), design)
     print(f"study {args.out}: {len(design['trials'])} trials per rater "
           f"({request.probes} probes) on {len(design['images'])} images, {len(design['entries'])} entries; "
           f"next: rdpbench study serve {args.out}")
@@ -35,10 +36,20 @@ def _create(args) -> int:
     return 0
 
 
+def _write_texts(folder: Path, design: dict) -> None:
+    from rdpbench.study.consent import write_defaults
+    from rdpbench.study.practice import DEFAULT_PRACTICE
+
+    for path in write_defaults(folder, design, DEFAULT_PRACTICE):
+        print(f"{path}: default text, edit it before serving")
+
+
 def _serve(args) -> int:
+    from rdpbench.study.platform import Platform
     from rdpbench.study.webapp import serve
 
-    serve(Path(args.study), args.host, args.port)
+    platform = Platform.checked(args.platform, args.completion_url, args.completion_code)
+    serve(Path(args.study), args.host, args.port, platform, args.practice)
     return 0
 
 
@@ -70,6 +81,16 @@ def _simulate(args) -> int:
     return 0
 
 
+def _power(args) -> int:
+    from rdpbench.study.power import power, print_progress, report
+
+    curve, needed, question = power(Path(args.study), args.model, args.target_se, args.effect, args.alpha,
+                                    args.power, args.noise, args.max_raters, args.simulations, args.seed,
+                                    print_progress)
+    print(report(curve, needed, question, args.max_raters))
+    return 0
+
+
 def _status(args) -> int:
     import pandas as pd
 
@@ -93,10 +114,25 @@ def _status(args) -> int:
             print(f"  {source}: {registered_by.get(source, 0)} raters registered, {answers_by.get(source, 0)} answers")
     for status, count in raters["status"].value_counts().items():
         print(f"  {count} {status}")
+    if args.participant:
+        _participant(args.study, session, raters, args.participant)
     if args.codes:
         for rater in raters.itertuples():
             print(f"{rater.rater} {rater.source} {session.code_of(rater.rater) or '-'} {rater.answers} {rater.status}")
     return 0
+
+
+def _participant(study: str, session, raters, participant: str) -> None:
+    from rdpbench.study.platform import find
+
+    found = find(Path(study), session, participant)
+    if not found:
+        print(f"participant {participant}: not in this study")
+    for platform, rater in found:
+        row = raters[raters["rater"] == rater]
+        answers, status = (int(row["answers"].iloc[0]), row["status"].iloc[0]) if len(row) else (0, "no answers")
+        print(f"participant {participant} ({platform}): rater {rater}, {answers} of {len(session.trials)} answers, "
+              f"{status}, completion code {session.code_of(rater) or '-'}")
 
 
 def _export(args) -> int:
@@ -161,6 +197,14 @@ def add_study_parser(commands) -> None:
     serve.add_argument("study")
     serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--platform", choices=("none", "prolific", "mturk"), default="none",
+                       help="crowd platform hand-off: participant id from the URL (stored as a salted hash), "
+                            "completion redirect (default none)")
+    serve.add_argument("--completion-url", metavar="URL", help="where a rater goes after the last answer; {code} is "
+                       "replaced (prolific default: https://app.prolific.com/submissions/complete?cc={code})")
+    serve.add_argument("--completion-code", metavar="CODE", help="prolific: the study's completion code that Prolific issued")
+    serve.add_argument("--practice", type=int, default=2, metavar="N",  # practice.DEFAULT_PRACTICE
+                       help="practice trials before the first real one, never counted (default 2)")
     serve.set_defaults(handler=_guarded(_serve))
 
     static = actions.add_parser("export-static", help="a serverless copy of the study for crowdsourcing or a lab")
@@ -186,9 +230,25 @@ def add_study_parser(commands) -> None:
                           help="triplet: share of would-be guesses answered \"not sure\" (default 0)")
     simulate.set_defaults(handler=_guarded(_simulate))
 
+    power = actions.add_parser("power", help="raters needed for a target SE or effect, by simulation on throw-away copies")
+    power.add_argument("study")
+    power.add_argument("--model", required=True, help="simulated raters: bt:ENTRY=S,ENTRY=S,... or metric:NAME")
+    goal = power.add_mutually_exclusive_group(required=True)
+    goal.add_argument("--target-se", type=float, metavar="SE", help="largest acceptable preference SE of any pairing")
+    goal.add_argument("--effect", type=float, metavar="P",
+                      help="detect pairings preferred at least P (0.5-1) by a t-test at --alpha with --power")
+    power.add_argument("--alpha", type=float, default=0.05, help="test level with --effect (default 0.05)")
+    power.add_argument("--power", type=float, default=0.8, help="wanted power with --effect (default 0.8)")
+    power.add_argument("--noise", type=float, default=0.0, help="simulated raters' probability of a random answer")
+    power.add_argument("--max-raters", type=int, default=64, help="largest rater count tried (default 64)")
+    power.add_argument("--simulations", type=int, default=20, help="simulated studies per rater count (default 20)")
+    power.add_argument("--seed", type=int, default=0, help="seed of the first simulation (default 0)")
+    power.set_defaults(handler=_guarded(_power))
+
     status = actions.add_parser("status", help="raters, answers, probe failures")
     status.add_argument("study")
     status.add_argument("--codes", action="store_true", help="list each rater's completion code")
+    status.add_argument("--participant", metavar="ID", help="the rater, answers and status of a platform participant id")
     status.set_defaults(handler=_guarded(_status))
 
     export = actions.add_parser("export", help="write responses.csv")

@@ -9,6 +9,14 @@ Tables
   the answer's source (``web``, ``static`` or ``simulated``: which code path recorded it). Databases
   made before answers had a source get the column on opening, empty for their old rows
   (:func:`rdpbench.study.session.source_kind` reads an empty source as the rater's).
+- ``participants``: one row per rater who joined through the web app's consent page
+  (:mod:`rdpbench.study.platform`): the platform (``none``, ``prolific``, ``mturk``), the salted hash
+  of the platform's participant id (HMAC-SHA256, never the id itself; NULL without a platform;
+  unique, so one participant id never maps to two raters), the salted hash of the platform's
+  session (Prolific ``SESSION_ID``, MTurk ``assignmentId``) they joined in, and the UTC time consent
+  was given.
+- ``practice``: the answers to practice trials (:mod:`rdpbench.study.practice`), one per (rater,
+  item). They are kept apart from ``answers`` so that no analysis, status or export counts them.
 
 Each answer is its own committed transaction, so a killed server loses nothing that was
 acknowledged. ``record`` keeps one answer per trial: the same answer again changes nothing, another
@@ -33,6 +41,12 @@ CREATE TABLE IF NOT EXISTS answers (
     left_entry TEXT NOT NULL, right_entry TEXT NOT NULL, choice TEXT NOT NULL CHECK (choice IN ('left', 'right', 'not_sure')),
     response_ms REAL, answered_at TEXT NOT NULL, source TEXT, PRIMARY KEY (rater, trial));
 -- choice 'not_sure': triplet studies only (rdpbench.study.session.NOT_SURE)
+CREATE TABLE IF NOT EXISTS participants (rater TEXT PRIMARY KEY REFERENCES raters(rater), platform TEXT NOT NULL,
+                                         participant_hash TEXT UNIQUE, session_hash TEXT, consented_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS practice (
+    rater TEXT NOT NULL REFERENCES raters(rater), item INTEGER NOT NULL,
+    choice TEXT NOT NULL CHECK (choice IN ('left', 'right', 'not_sure')), response_ms REAL, answered_at TEXT NOT NULL,
+    PRIMARY KEY (rater, item));
 """
 
 ANSWER_COLUMNS = ["rater", "trial", "position", "left_entry", "right_entry", "choice", "response_ms", "answered_at",
@@ -107,3 +121,46 @@ class Responses:
         position (not by the random rater ids: a seeded simulation then analyses identically)."""
         return self._query(f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers ORDER BY "
                            "(SELECT raters.rowid FROM raters WHERE raters.rater = answers.rater), position")
+
+    def join(self, rater: str, seed: int, created_at: str, platform: str, participant_hash: str | None,
+             session_hash: str | None) -> str:
+        """Register ``rater`` (source ``web``) with its consent, given now (``created_at``), in one write
+        transaction; return the rater. When ``participant_hash`` already belongs to a rater, nothing is
+        written and that rater is returned: a participant id never maps to two raters, also when the
+        same participant starts twice at the same moment."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            if participant_hash is not None:
+                known = db.execute("SELECT rater FROM participants WHERE participant_hash = ?",
+                                   (participant_hash,)).fetchone()
+                if known:
+                    return known[0]
+            db.execute("INSERT INTO raters VALUES (?, ?, ?, 'web')", (rater, seed, created_at))
+            db.execute("INSERT INTO participants (rater, platform, participant_hash, session_hash, consented_at) "
+                       "VALUES (?, ?, ?, ?, ?)", (rater, platform, participant_hash, session_hash, created_at))
+        return rater
+
+    def participant(self, participant_hash: str) -> tuple[str, str | None] | None:
+        """(rater, session hash) of a participant hash, or None."""
+        row = self._query("SELECT rater, session_hash FROM participants WHERE participant_hash = ?", (participant_hash,))
+        return tuple(row[0]) if row else None
+
+    def consent(self, rater: str) -> tuple[str, str] | None:
+        """(platform, UTC time of consent) of a rater who joined through the consent page, else None."""
+        row = self._query("SELECT platform, consented_at FROM participants WHERE rater = ?", (rater,))
+        return tuple(row[0]) if row else None
+
+    def practice_answered(self, rater: str) -> dict[int, str]:
+        """practice item -> chosen side, for one rater."""
+        return dict(self._query("SELECT item, choice FROM practice WHERE rater = ?", (rater,)))
+
+    def record_practice(self, rater: str, item: int, choice: str, response_ms: float | None, answered_at: str) -> str:
+        """Store one practice answer: "added", "same" or "conflict" as :meth:`record`."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            cursor = db.execute("INSERT OR IGNORE INTO practice VALUES (?, ?, ?, ?, ?)",
+                                (rater, item, choice, response_ms, answered_at))
+            if cursor.rowcount == 1:
+                return "added"
+            stored = db.execute("SELECT choice FROM practice WHERE rater = ? AND item = ?", (rater, item)).fetchone()
+            return "same" if stored and stored[0] == choice else "conflict"

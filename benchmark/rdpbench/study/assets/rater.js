@@ -24,7 +24,7 @@
   function serverBackend() {
     const rater = location.pathname.split("/").filter(Boolean).pop();
     async function call(path, init) {
-      const response = await fetch(`/api/${rater}/${path}`, init);
+      const response = await fetch(`/api/${rater}/${path}${location.search}`, init);  // + a platform's hand-off
       const document_ = await response.json();
       if (!response.ok) throw new Error(document_.error || response.statusText);
       return document_;
@@ -246,8 +246,10 @@
     clearError();  // a successful reply: whatever failed before has recovered
     setFlicker(false);  // every trial starts still
     $("progress").textContent = state.done ? `Completed ${state.total} of ${state.total}`
-                                           : `Picture pair ${state.answered + 1} of ${state.total}`;
+      : state.practice ? `Practice ${state.answered + 1} of ${state.total} (not counted)`
+      : `Picture pair ${state.answered + 1} of ${state.total}`;
     body.dataset.answered = String(state.answered);
+    body.dataset.practice = String(Boolean(state.practice));
     if (document.activeElement && document.activeElement !== body) document.activeElement.blur();
     if (state.done) {
       current = null;
@@ -260,10 +262,12 @@
         $("download-note").hidden = false;
       }
       body.dataset.state = "done";
+      if (state.completion) handOff(state.completion);
       return;
     }
     setViewer(state.viewer);
     current = state.trial;
+    windowFits();
     $("trial").hidden = false;
     shownAt = null;
     ready = false;
@@ -307,6 +311,43 @@
     $("error").hidden = false;
   }
 
+  // Back to the crowd platform after the last answer (rdpbench.study.platform.Platform.completion):
+  // a redirect (Prolific, --completion-url) or a form POST (MTurk's externalSubmit).
+  function handOff(completion) {
+    $("handoff").hidden = false;
+    if (completion.redirect) {
+      $("code").textContent = completion.code;  // the code the platform expects, should the redirect fail
+      $("handoff-link").href = completion.redirect;
+      location.assign(completion.redirect);
+      return;
+    }
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = completion.post;
+    for (const [name, value] of Object.entries(completion.fields)) {
+      const field = document.createElement("input");
+      field.type = "hidden";
+      field.name = name;
+      field.value = value;
+      form.appendChild(field);
+    }
+    document.body.appendChild(form);
+    $("handoff-link").onclick = () => form.submit();
+    form.submit();
+  }
+
+  // The window must hold three panels at 1:1 (rdpbench.study.consent.MIN_WINDOW): below that a notice
+  // covers the page and answers are refused until it fits (checked again on every resize).
+  function windowFits() {
+    const width = Number(body.dataset.minWidth), height = Number(body.dataset.minHeight);
+    const fits = innerWidth >= width && innerHeight >= height;
+    $("too-small").textContent = fits ? "" : `This window is ${innerWidth}×${innerHeight}; the study needs at least `
+      + `${width}×${height}. Please enlarge the window (or maximise it) and leave the browser's zoom at 100% `
+      + "(Ctrl+0 resets it).";
+    $("too-small").hidden = fits || !current;  // over the trials only: the instructions stay readable
+    return fits;
+  }
+
   function enableChoices(on) {
     for (const id of ["choose-left", "choose-right", "choose-not-sure"]) $(id).disabled = !on;
   }
@@ -317,6 +358,7 @@
 
   async function choose(choice) {
     if (busy || !current || !ready) return;  // not before MIN_DISPLAY_MS on screen
+    if (!windowFits()) return;
     if (flipped) {  // both sides show the original: an answer now would compare nothing
       flash("Flipped: both sides show the original. Press F to flip back, then answer.");
       return;
@@ -336,11 +378,7 @@
   }
 
   let backend = null;
-  if (mode === "welcome") {
-    body.dataset.state = "welcome";
-    return;
-  }
-  // The instructions' Start button registers a new rater on the welcome page only: here it never posts.
+  // The instructions' Start button only begins the trials here: it never posts.
   $("start").onsubmit = event => event.preventDefault();
   $("instructions").hidden = mode !== "static";
   try { backend = mode === "static" ? staticBackend() : serverBackend(); } catch (error) { fail(error, ""); return; }
@@ -398,12 +436,14 @@
     });
     frame.addEventListener("pointercancel", () => { press = null; });
   }
-  window.addEventListener("resize", layout);
+  window.addEventListener("resize", () => { windowFits(); layout(); });
+  windowFits();
   busy = true;
   backend.next().then(state => {
-    if (mode === "static" && state.answered === 0 && !state.done) {  // a static rater's first visit: read first
+    if ((mode === "static" ? state.answered === 0 : state.fresh) && !state.done) {  // a first visit: read first
       body.dataset.answered = "0";
       body.dataset.state = "instructions";
+      $("instructions").hidden = false;
       $("start").onsubmit = event => { event.preventDefault(); $("instructions").hidden = true; show(state); };
       $("start-button").focus();
       return;
