@@ -67,7 +67,7 @@ class CompressAIZoo(Codec):
         from compressai.zoo.image import model_architectures
         from compressai.zoo.pretrained import load_pretrained
 
-        located = self.context.weights.locate(zoo_file(self.architecture, metric, quality))
+        located = self.context.weights.read(zoo_file(self.architecture, metric, quality))
         state = load_pretrained(load_state_dict(located))
         model = model_architectures[self.architecture].from_state_dict(state).eval()
         model.update(force=True)

@@ -215,13 +215,17 @@ def test_niqe_parameters_are_parsed_from_the_bytes_that_were_hashed(tmp_path, mo
     assert len(other.getvalue()) == path.stat().st_size  # same shapes: same size
     _same_size_swap(path, other.getvalue())
     assert context.weights.locate(path.name).sha256 == hashlib.sha256(other.getvalue()).hexdigest()
-    monkeypatch.setattr(weights.Weights, "locate", lambda self, name, progress=False: located)
+    monkeypatch.setattr(weights.Weights, "read", lambda self, name: located)  # as located before the swap
     with pytest.raises(weights.WeightsError, match="changed since it was verified"):
         create_metric("niqe", context).parameters  # LIVE's niqe.m
     with pytest.raises(weights.WeightsError, match="changed since it was verified"):
         create_metric("niqe_pyiqa", context).model
     _same_size_swap(path, _mat_bytes(first))
     mu_pristine, _ = create_metric("niqe", context).parameters  # the verified bytes again: parsed from them
+    monkeypatch.undo()
+    read = context.weights.read(path.name)  # one read: the bytes it hashed are the bytes it hands over
+    assert read.sha256 == hashlib.sha256(read.data).hexdigest() == located.sha256
+    assert weights.read_verified(read) is read.data
     np.testing.assert_array_equal(mu_pristine, np.ravel(first["mu_prisparam"]))
     model = create_metric("niqe_pyiqa", context).model
     np.testing.assert_array_equal(model.net.mu_pris_param.cpu().numpy(), np.ravel(first["mu_prisparam"]))

@@ -24,9 +24,11 @@ A file that contradicts what is known is refused unless ``allow_unverified``
 Size: a file larger than its name allows (:attr:`WeightFile.max_bytes`, the real file's size ×
 ``SIZE_MARGIN``) is refused before it is hashed or read.
 
-Loading: every file, whatever its format, is read into memory once by :func:`read_verified`, which
-hashes those bytes and refuses them unless they are the ones :meth:`Weights.locate` verified; the
-loader parses exactly these bytes (no hash is remembered by size and modification time). Torch
+Loading: a loader gets its file from :meth:`Weights.read`, which reads it into memory once, hashes
+those bytes and verifies them as :meth:`Weights.locate` verifies a file; the loader parses exactly
+these bytes (``LocatedWeight.data``; no hash is remembered by size and modification time, and the file
+is not read a second time). A file found by :meth:`Weights.locate` (hashed on disk) or given as a
+path is read by :func:`read_verified`, which refuses the bytes unless they hash as located. Torch
 files are unpickled with ``weights_only=True`` (:func:`load_torch_file`); libraries get state dicts
 or in-memory files, never a path to read again (see metrics/perceptual.py: NIQE's MATLAB file goes
 to ``scipy.io.loadmat`` as a BytesIO).
@@ -42,7 +44,7 @@ import os
 import re
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -161,6 +163,7 @@ class LocatedWeight:
     sha256: str
     verified: bool
     check: str = "none"
+    data: bytes | None = field(default=None, repr=False, compare=False)  # the verified bytes (Weights.read)
 
     @property
     def state(self) -> str:
@@ -208,13 +211,23 @@ class Weights:
     def locate(self, name: str, progress: bool = False) -> LocatedWeight:
         """The verified (or, if allowed, unverified) local file; WeightsError if absent, too large for
         its name (before it is hashed) or wrong. ``progress``: show hashing progress of large files."""
-        known = KNOWN[name]
+        return self._verify(KNOWN[name], self._found(name), progress)
+
+    def read(self, name: str) -> LocatedWeight:
+        """:meth:`locate`, reading the file into memory once and verifying those bytes, which the result
+        carries (``data``) for the loader to parse."""
+        known, path = KNOWN[name], self._found(name)
+        data = _read_bounded(known, path)
+        return replace(self._checked(known, path, hashlib.sha256(data).hexdigest()), data=data)
+
+    def _found(self, name: str) -> Path:
         path = self.find(name)
         if path is None:
+            known = KNOWN[name]
             places = ", ".join(str(p) for p in self.search_path())
             raise WeightsError(f"missing weight file {name} (for {known.used_by}); looked in: {places}. "
                                f"Download {known.url} into your --weights-dir, or run `rdpbench weights fetch {name}`")
-        return self._verify(known, path, progress)
+        return path
 
     def _verify(self, known: WeightFile, path: Path, progress: bool = False) -> LocatedWeight:
         size = Path(path).stat().st_size
@@ -273,18 +286,28 @@ def refuse_oversized(known: WeightFile, path: Path, size: int) -> None:
 
 
 def read_verified(located: LocatedWeight) -> bytes:
-    """The bytes of a located file, read into memory once and hashed there: the caller parses exactly
-    these bytes, so a file swapped after :meth:`Weights.locate` is refused, never used. The size
-    limit of the file's name applies before reading."""
+    """The bytes of a located file: those :meth:`Weights.read` verified, or else the file read into
+    memory once and hashed there. The caller parses exactly these bytes, so a file swapped after
+    :meth:`Weights.locate` is refused, never used."""
+    if located.data is not None:
+        return located.data
     path = Path(located.path)
-    known = KNOWN.get(located.name) or WeightFile(located.name, "", "a checkpoint given as a path")
+    data = _read_bounded(KNOWN.get(located.name) or WeightFile(located.name, "", "a checkpoint given as a path"), path)
+    if hashlib.sha256(data).hexdigest() != located.sha256:
+        raise WeightsError(f"{path} changed since it was verified; run again")
+    return data
+
+
+def _read_bounded(known: WeightFile, path: Path) -> bytes:
+    """The file's bytes; WeightsError when it cannot be read or is larger than its name allows (checked
+    before reading, and again on the bytes read, should it grow meanwhile)."""
     try:
         with open(path, "rb") as stream:
             refuse_oversized(known, path, os.fstat(stream.fileno()).st_size)
             data = stream.read(known.max_bytes + 1)
     except OSError as error:
         raise WeightsError(f"cannot read {path} ({error.strerror})") from None
-    if len(data) > known.max_bytes or hashlib.sha256(data).hexdigest() != located.sha256:
+    if len(data) > known.max_bytes:
         raise WeightsError(f"{path} changed since it was verified; run again")
     return data
 

@@ -43,7 +43,7 @@ class CLIPViTL14336(FeatureExtractor):
         import torch
         from torch_fidelity.feature_extractor_clip import build_model
 
-        state = load_torchscript_tensors(self.context.weights.locate(CLIP_WEIGHTS))
+        state = load_torchscript_tensors(self.context.weights.read(CLIP_WEIGHTS))
         network = build_model(state, torch.float32).visual
         if network.output_dim != self.dimension or network.input_resolution != self.input_size:
             raise ValueError(f"{CLIP_WEIGHTS} holds a {network.input_resolution} px, {network.output_dim}-d CLIP, "

@@ -43,7 +43,7 @@ class DINOv2ViTL14(FeatureExtractor):
                   "timm VisionTransformer with Meta's checkpoint")
 
     def build(self):
-        state = load_torch_file(self.context.weights.locate(DINOV2_WEIGHTS))
+        state = load_torch_file(self.context.weights.read(DINOV2_WEIGHTS))
         width = state["cls_token"].shape[-1] if "cls_token" in state else None
         if width != self.dimension:
             raise ValueError(f"{DINOV2_WEIGHTS} holds no {self.dimension}-wide DINOv2 ViT (width {width}); "

@@ -24,7 +24,7 @@ class InceptionV3(FeatureExtractor):
 
         from torch_fidelity import feature_extractor_inceptionv3 as fidelity
 
-        state = load_torch_file(self.context.weights.locate(INCEPTION_WEIGHTS))
+        state = load_torch_file(self.context.weights.read(INCEPTION_WEIGHTS))
         with mock.patch.object(fidelity, "load_state_dict_from_url", lambda *args, **kwargs: state), \
                 weights_only_everywhere():
             network = fidelity.FeatureExtractorInceptionV3(self.name, ["2048"])

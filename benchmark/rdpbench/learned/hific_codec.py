@@ -41,7 +41,7 @@ class HiFiCAdapter(Codec):
 
     def state_dict(self, checkpoint: str) -> dict:
         if checkpoint in CHECKPOINTS:
-            return load_state_dict(self.context.weights.locate(CHECKPOINTS[checkpoint]))
+            return load_state_dict(self.context.weights.read(CHECKPOINTS[checkpoint]))
         if not Path(checkpoint).is_file():
             raise CodecError(f"checkpoint {checkpoint!r} is neither a registered name "
                              f"({', '.join(CHECKPOINTS)}) nor an existing file")

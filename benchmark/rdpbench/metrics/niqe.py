@@ -186,7 +186,7 @@ class NIQE(NoReferenceMetric):
 
     @cached_property
     def parameters(self):
-        return load_parameters(read_verified(self.context.weights.locate("niqe_modelparameters.mat")))
+        return load_parameters(read_verified(self.context.weights.read("niqe_modelparameters.mat")))
 
     def compute(self, image):
         if min(image.shape[:2]) < BLOCK:

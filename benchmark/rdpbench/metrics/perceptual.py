@@ -91,7 +91,7 @@ class LPIPS(PairedMetric):
 
     @cached_property
     def model(self):
-        backbone: LocatedWeight = self.context.weights.locate(self.weight_names()[0])
+        backbone: LocatedWeight = self.context.weights.read(self.weight_names()[0])
         return build_lpips(self.settings["net"], load_torch_file(backbone)).to(self.context.device)
 
     def compute(self, reference, reconstruction):
@@ -121,7 +121,7 @@ class DISTS(PairedMetric):
 
     @cached_property
     def model(self):
-        vgg, dists = (load_torch_file(self.context.weights.locate(name)) for name in self.weight_names())
+        vgg, dists = (load_torch_file(self.context.weights.read(name)) for name in self.weight_names())
         return build_dists(vgg, dists).to(self.context.device)
 
     def compute(self, reference, reconstruction):
@@ -157,7 +157,7 @@ class NIQEPyiqa(NoReferenceMetric):
         import pyiqa
 
         # scipy.io.loadmat reads the very bytes that were hashed (never the path again): no pickle involved
-        parameters = io.BytesIO(read_verified(self.context.weights.locate("niqe_modelparameters.mat")))
+        parameters = io.BytesIO(read_verified(self.context.weights.read("niqe_modelparameters.mat")))
         with weights_only_everywhere():
             return pyiqa.create_metric("niqe", device=self.context.device, pretrained_model_path=parameters)
 
