@@ -11,11 +11,11 @@ to import). Arithmetic conventions, kept exact:
 - ``error_model="numpy"``: a float division by zero gives inf/nan as in C++ instead of raising;
 - the norms sum float64 values pixel by pixel, row by row, as the tool's scalar loops.
 
-Compiled at the first score on a machine (15 s on this project's 2-core machine under load 3-4) and
-cached: in ``NUMBA_CACHE_DIR`` when set, else next to this file (``__pycache__``), else, where that
-is read-only (an installed package), in numba's user-wide cache ``~/.cache/numba``; later processes load
-it in about 1 s (importing numba included). Where no folder is writable, every process compiles anew
-(a warning says so).
+Compiled at the first score on a machine (about 14 s on this project's 2-core machine under load 3)
+and cached: in ``NUMBA_CACHE_DIR`` when set, else next to this file (``__pycache__``), else, where
+that is read-only (an installed package), in numba's user-wide cache ``~/.cache/numba``; later
+processes load it in about 1.4 s (importing numba included). Where no folder is writable, every
+process compiles anew (a warning says so).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def compiled(function):
     try:
         return njit(cache=True, error_model="numpy")(function)
     except RuntimeError:  # numba: "cannot cache function ...: no locator available for file ..."
-        warnings.warn("SSIMULACRA 2's loops are compiled in every process (about 15 s): numba found no writable "
+        warnings.warn("SSIMULACRA 2's loops are compiled in every process (about 14 s): numba found no writable "
                       "cache folder; set NUMBA_CACHE_DIR to one")  # one location: shown once
         return njit(error_model="numpy")(function)
 
@@ -56,14 +56,14 @@ def _fma(a, b, c):
 # across the M lines.
 
 @compiled
-def _transpose_into(source, padded, radius):
-    """The padded array of the columns of a 2-D float32 source (its rows become lines), by 16 x 16 tiles."""
+def _transpose_into(source, target, offset):
+    """target[offset + j, i] = source[i, j] for a 2-D float32 source, by 16 x 16 tiles."""
     rows, columns = source.shape
     for j0 in range(0, columns, 16):
         for i0 in range(0, rows, 16):
             for j in range(j0, min(j0 + 16, columns)):
                 for i in range(i0, min(i0 + 16, rows)):
-                    padded[2 * radius + j, i] = source[i, j]
+                    target[offset + j, i] = source[i, j]
 
 
 @compiled
@@ -137,13 +137,12 @@ def _blur_rows(padded, radius, mul_in, mul_prev, mul_prev2, result):
 
 
 @compiled
-def _blur_columns(padded, radius, n2, neg_d1, result):
-    """libjxl's ``VerticalStrip`` of the padded lines into float32 ``result`` (L, M): per term
-    ``y[n] = fma(n2, s[n], NegMulSub(d1, y[n-1], y[n-2]))`` from n = -N + 1."""
-    length, count = result.shape
-    y1, y2 = np.zeros((3, count), F32), np.zeros((3, count), F32)
-    for t in range(length + radius - 1):
-        for m in range(count):
+def _column_steps(padded, start, stop, radius, n2, neg_d1, y1, y2, result):
+    """Steps t = start .. stop - 1 of libjxl's ``VerticalStrip`` down the padded columns, for every column
+    m: per term ``y = fma(n2, s, NegMulSub(d1, y1, y2))`` with the states y1, y2 (3, M) of the previous
+    steps; step t gives row t - N + 1 of ``result`` (L, M)."""
+    for t in range(start, stop):
+        for m in range(padded.shape[1]):
             s = F64(padded[t + 2 * radius, m] + padded[t, m])
             v0 = F32(F64(n2[0]) * s + F64(F32(F64(neg_d1[0]) * F64(y1[0, m]) - F64(y2[0, m]))))
             v1 = F32(F64(n2[1]) * s + F64(F32(F64(neg_d1[1]) * F64(y1[1, m]) - F64(y2[1, m]))))
@@ -155,37 +154,52 @@ def _blur_columns(padded, radius, n2, neg_d1, result):
 
 
 @compiled
-def _padded_apart(length, count, radius, stores):
-    """A zeroed padded float32 array (2N + L + N - 1, M) placed against 4K aliasing: a pass reads its
-    rows t and t + 2N while it writes row t - N + 1 of an (L, M) array at byte address ``stores``; when a
-    load's and a pending store's addresses agree in their low 12 bits, the CPU makes the load wait for
-    the store ("4K aliasing"), which made the passes up to 5 times slower, depending on where the arrays
-    happened to land. The array starts where both read streams are at least 1 KiB, modulo 4 KiB, away
-    from the write stream."""
+def _padded_in(arena, length, count, radius, stores):
+    """A padded float32 array (2N + L + N - 1, M) inside ``arena`` (its size + 1024 floats), its zero rows
+    set, placed against 4K aliasing: a pass reads its rows t and t + 2N while it writes row t - N + 1
+    of an (L, M) array at byte address ``stores``; when a load's and a pending store's addresses agree
+    in their low 12 bits, the CPU makes the load wait for the store ("4K aliasing"), which made the
+    passes up to 5 times slower, depending on where the arrays happened to land. The array starts
+    where both read streams are at least 1 KiB, modulo 4 KiB, away from the write stream."""
     rows, row_bytes = 3 * radius + length - 1, 4 * count
-    arena = np.zeros(rows * count + 1024, F32)
     behind = radius - 1  # reading row t (the nearer stream) goes with writing row t - (N - 1)
     between = (2 * radius * row_bytes) % 4096  # from the nearer read stream to the farther one
     gap = (4096 - between) // 2 if between <= 2048 else 4096 - between // 2  # the nearer one's distance
     shift = ((stores + gap - behind * row_bytes - arena.ctypes.data) % 4096) // 4
-    return arena[shift:shift + rows * count].reshape(rows, count)
+    padded = arena[shift:shift + rows * count].reshape(rows, count)
+    padded[:2 * radius] = ZERO
+    padded[2 * radius + length:] = ZERO
+    return padded
+
+
+BAND = 64  # image rows whose row pass runs together: its buffers and the columns' recent rows stay in L2
 
 
 @compiled
 def blur(planes, radius, mul_in, mul_prev, mul_prev2):
     """libjxl's ``FastGaussian`` (rows, then columns) of each float32 plane of (P, H, W) -> (P, H, W);
-    ``mul_*``: per IIR term, a 4-tuple of float32 (rdpbench.metrics.ssimulacra2.BLUR)."""
+    ``mul_*``: per IIR term, a 4-tuple of float32 (rdpbench.metrics.ssimulacra2.BLUR). Bands of 64 image
+    rows are transposed into lines, blurred along the row (vectorised across the band), written back
+    into the padded columns, and the column recursion advances as far as those rows allow."""
     count, height, width = planes.shape
     n2, neg_d1 = (mul_in[0][0], mul_in[1][0], mul_in[2][0]), (mul_prev[0][0], mul_prev[1][0], mul_prev[2][0])
     result = np.empty((count, height, width), F32)
-    blurred = np.empty((width, height), F32)
-    across = _padded_apart(width, height, radius, blurred.ctypes.data)
+    blurred = np.empty((width, BAND), F32)
+    lines = _padded_in(np.empty((3 * radius + width - 1) * BAND + 1024, F32), width, BAND, radius,
+                       blurred.ctypes.data)
+    lines[2 * radius:2 * radius + width] = ZERO  # the lines a last, narrower band leaves unused
+    arena = np.empty((3 * radius + height - 1) * width + 1024, F32)
+    y1, y2 = np.empty((3, width), F32), np.empty((3, width), F32)
     for p in range(count):
-        _transpose_into(planes[p], across, radius)  # image rows become lines, vectorised across rows
-        _blur_rows(across, radius, mul_in, mul_prev, mul_prev2, blurred)
-        down = _padded_apart(height, width, radius, result[p].ctypes.data)
-        _transpose_into(blurred, down, radius)
-        _blur_columns(down, radius, n2, neg_d1, result[p])
+        columns = _padded_in(arena, height, width, radius, result[p].ctypes.data)
+        y1[:], y2[:] = ZERO, ZERO
+        for start in range(0, height, BAND):
+            size = min(BAND, height - start)
+            _transpose_into(planes[p, start:start + size], lines, 2 * radius)
+            _blur_rows(lines, radius, mul_in, mul_prev, mul_prev2, blurred)
+            _transpose_into(blurred[:, :size], columns, 2 * radius + start)
+            _column_steps(columns, start, start + size, radius, n2, neg_d1, y1, y2, result[p])
+        _column_steps(columns, height, height + radius - 1, radius, n2, neg_d1, y1, y2, result[p])
     return result
 
 
