@@ -145,14 +145,8 @@ def positive_xyb(linear: np.ndarray) -> np.ndarray:
 
 
 def downsample(linear: np.ndarray) -> np.ndarray:
-    """2x2 mean of float32 (3, H, W), the last odd row/column repeated (``Downsample(.., 2, 2)``:
-    ``((a + b) + c) + d`` along the two rows, times 0.25)."""
-    _, h, w = linear.shape
-    padded = np.pad(linear, [(0, 0), (0, h % 2), (0, w % 2)], mode="edge")
-    total = padded[:, 0::2, 0::2] + padded[:, 0::2, 1::2]
-    total += padded[:, 1::2, 0::2]
-    total += padded[:, 1::2, 1::2]
-    return total * F32(0.25)
+    """2x2 mean of float32 (3, H, W), the last odd row/column repeated (``Downsample(.., 2, 2)``)."""
+    return _loops().downsample(linear)
 
 
 # --- one scale ------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 F32, F64 = np.float32, np.float64
-ZERO, HALF, TWO, FOURTEEN = F32(0), F32(0.5), F32(2), F32(14)
+ZERO, QUARTER, HALF, TWO, FOURTEEN = F32(0), F32(0.25), F32(0.5), F32(2), F32(14)
 X_OFFSET, Y_OFFSET, B_OFFSET = F32(0.42), F32(0.01), F32(0.55)
 THIRD, FOUR_THIRDS = F32(1.0 / 3), F32(4.0 / 3)
 K_C2 = F32(0.0009)
@@ -256,6 +256,21 @@ def positive_xyb(linear, opsin, bias, neg_cbrt_bias):
         result[1, i] = y + Y_OFFSET
         result[2, i] = (es[i] - y) + B_OFFSET
     return result.reshape(3, height, width)
+
+
+@compiled
+def downsample(linear):
+    """2x2 mean of float32 (3, H, W) -> (3, ceil(H/2), ceil(W/2)), a last odd row/column repeated (the
+    tool's ``Downsample(.., 2, 2)``): ``((top left + top right) + bottom left) + bottom right``, times 0.25."""
+    planes, height, width = linear.shape
+    result = np.empty((planes, (height + 1) // 2, (width + 1) // 2), F32)
+    for c in range(planes):
+        for y in range(result.shape[1]):
+            top, bottom = linear[c, 2 * y], linear[c, min(2 * y + 1, height - 1)]
+            for x in range(result.shape[2]):
+                left, right = 2 * x, min(2 * x + 1, width - 1)
+                result[c, y, x] = (((top[left] + top[right]) + bottom[left]) + bottom[right]) * QUARTER
+    return result
 
 
 # --- one scale ------------------------------------------------------------------------------------
