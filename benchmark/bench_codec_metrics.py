@@ -13,8 +13,10 @@ against the reference's own call on the same pair, in one process with everythin
 - ``cvvdp``: ``pycvvdp.cvvdp().predict`` (the same call: the ratio is rdpbench's overhead).
 
 The two sides alternate; the ratio is the median of rdpbench over the median of the reference.
-Goal: <= 1.15. Pairs: the first ``--count`` Kodak images (``--images DIR`` or RDPBENCH_KODAK_DIR) and
-their Pillow JPEG at quality 30. NIQE needs ``--niqe FILE`` (the real niqe_modelparameters.mat).
+Goal: <= 1.15. rdpbench's ``ssimulacra2`` keeps the reference's side (its XYB planes and blurs)
+between calls on the same reference, as a run over one image's settings does; ``--fresh-reference``
+drops it before every call, so that it computes both images as the tool does. Pairs: the first
+``--count`` Kodak images (``--images DIR`` or RDPBENCH_KODAK_DIR) and their Pillow JPEG at quality 30. NIQE needs ``--niqe FILE`` (the real niqe_modelparameters.mat).
 Run it on an otherwise idle machine: ``nice .venv/bin/python benchmark/bench_codec_metrics.py``.
 """
 
@@ -97,6 +99,8 @@ def main() -> int:
     parser.add_argument("--niqe", help="niqe_modelparameters.mat")
     parser.add_argument("--ssimulacra2", help="the reference ssimulacra2 binary")
     parser.add_argument("--metrics", help="comma-separated subset (default: all available)")
+    parser.add_argument("--fresh-reference", action="store_true",
+                        help="ssimulacra2: recompute the reference's side in every call (as the tool)")
     args = parser.parse_args()
 
     from rdpbench.context import RunContext
@@ -130,6 +134,8 @@ def main() -> int:
                 reference_call(reference, reconstruction, files)
                 for _ in range(args.repeats):
                     _last_run.clear()  # card metrics reuse the tool's output of the last pair: run it each time
+                    if args.fresh_reference and hasattr(metric, "_last_reference"):
+                        metric._last_reference = None  # ssimulacra2 keeps the last reference's side
                     started = time.perf_counter()
                     compute(reference, reconstruction)
                     ours.append(time.perf_counter() - started)

@@ -5,6 +5,8 @@ port repeats the tool's float32 arithmetic); the Kodak pairs need the Kodak imag
 
 import csv
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,13 @@ def test_identical_images_score_100_and_tiny_ones_are_undefined():
     metric = create_metric("ssimulacra2", RunContext())
     assert metric.compute(image, image.copy()).value == 100.0
     assert math.isnan(metric.compute(image[:7], image[:7]).value)
+
+
+def test_numba_is_imported_only_when_a_score_is_computed():
+    """Listing, creating and describing the metric stay light; the compiled loops load at the first score."""
+    code = ("import sys, numpy as np; from rdpbench.context import RunContext; "
+            "from rdpbench.metrics.registry import create_metric; m = create_metric('ssimulacra2', RunContext()); "
+            "m.describe(), m.reference; print('numba' in sys.modules); "
+            "m.compute(np.zeros((8, 8, 3), np.uint8), np.ones((8, 8, 3), np.uint8)); print('numba' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True"]

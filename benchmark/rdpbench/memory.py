@@ -7,10 +7,10 @@ The built-in factors are measured peaks: the growth of the process's peak reside
 computing the metric once on a 1024x768 image (CPU, one torch thread, model already loaded),
 divided by the image's 3 * 1024 * 768 bytes, then rounded up by about 25%. Measured (rdpbench
 0.1.0, torch 2.14, stand-in weights of the real shapes): PSNR 16, MS-SSIM 67, LPIPS-AlexNet at
-most 93, LPIPS-VGG 849, DISTS 557, pyiqa's NIQE (``niqe_pyiqa``) 146. Not measured this way but
-estimated from their arrays: LIVE NIQE 60, ColorVideoVDP 400, VMAF 40 (the float64 luma conversion,
-about 20, plus ffmpeg's frames in its own process), and SSIMULACRA 2 66 (its peak
-measured with ``tracemalloc``, 53, plus 25%). Distribution metrics (whose feature extractors see
+most 93, LPIPS-VGG 849, DISTS 557, pyiqa's NIQE (``niqe_pyiqa``) 146, SSIMULACRA 2 47 (numba 0.68,
+a reference's first pair). Not measured this way but estimated from their arrays: LIVE NIQE 60,
+ColorVideoVDP 400, VMAF 40 (the float64 luma conversion, about 20, plus ffmpeg's frames in its own
+process). Distribution metrics (whose feature extractors see
 batches of 32 patches, bounded by the batch, not by the image) and plug-ins that declare nothing
 get ``DEFAULT_METRIC_FACTOR`` = 40, which is not measured. An image whose estimate exceeds the budget
 becomes an error row that states both numbers, before it is decoded.
