@@ -10,7 +10,10 @@ against the reference's own call on the same pair, in one process with everythin
 - ``niqe``: ``pyiqa.create_metric("niqe")`` (pyiqa's NIQE; LIVE's MATLAB code cannot run here);
 - ``ssimulacra2``: the C++ tool (``--ssimulacra2 PATH``, cloudinary/ssimulacra2) on PNG files of the pair;
 - ``butteraugli``: ``butteraugli_main`` on PNG files (the card writes the PNGs itself: included on its side);
-- ``cvvdp``: ``pycvvdp.cvvdp().predict`` (the same call: the ratio is rdpbench's overhead).
+- ``cvvdp``: ``pycvvdp.cvvdp().predict`` (the same call: the ratio is rdpbench's overhead);
+- ``vmaf``: libvmaf's own ``vmaf`` tool (``--vmaf PATH``, built from Netflix/vmaf) on 8-bit 4:4:4 frames
+  of the pair written before the clock starts (rdpbench's side converts and writes its frames, and
+  starts ffmpeg); without ``--vmaf``, ffmpeg's libvmaf filter on the PNG files (the common practice).
 
 The two sides alternate; the ratio is the median of rdpbench over the median of the reference.
 Goal: <= 1.15. rdpbench's ``ssimulacra2`` keeps the reference's side (its XYB planes and blurs)
@@ -55,7 +58,27 @@ def _grey(image):
     return torch.from_numpy(rgb2gray(image) / 255.0)[None, None]
 
 
-def references(niqe: Path | None, ssimulacra2: str | None) -> dict:
+def _libvmaf_tool(binary: str):
+    """The reference call of ``vmaf``: libvmaf's tool on frames written once per pair (untimed warm-up)."""
+    from rdpbench.metrics.vmaf import limited_range_luma
+
+    frames = {}
+
+    def call(reference, reconstruction, files):
+        if files not in frames:
+            frames[files] = []
+            for image, path in ((reference, files[0] + ".yuv"), (reconstruction, files[1] + ".yuv")):
+                luma = limited_range_luma(image, "bt601")
+                Path(path).write_bytes(luma.tobytes() + bytes([128]) * (2 * luma.size))
+                frames[files].append(path)
+        height, width = reference.shape[:2]
+        subprocess.run([binary, "-r", frames[files][0], "-d", frames[files][1], "-w", str(width), "-h", str(height),
+                        "-p", "444", "-b", "8", "--threads", "1", "-q", "--json", "-o", "/dev/null"],
+                       capture_output=True, check=True)
+    return call
+
+
+def references(niqe: Path | None, ssimulacra2: str | None, vmaf: str | None = None) -> dict:
     """name -> function(reference, reconstruction, files) of the reference's own call."""
     import piq
     import pyiqa
@@ -81,6 +104,15 @@ def references(niqe: Path | None, ssimulacra2: str | None) -> dict:
     if shutil.which("butteraugli_main"):
         calls["butteraugli"] = lambda r, d, f: subprocess.run(["butteraugli_main", f[0], f[1], "--pnorm", "3"],
                                                               capture_output=True, check=True)
+    if vmaf:
+        calls["vmaf"] = _libvmaf_tool(vmaf)
+    else:
+        from rdpbench.metrics.vmaf import ffmpeg
+
+        if ffmpeg():
+            calls["vmaf"] = lambda r, d, f: subprocess.run(
+                [ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", f[1], "-i", f[0], "-lavfi",
+                 "[0:v][1:v]libvmaf=n_threads=1", "-f", "null", "-"], capture_output=True, check=True)
     try:
         import pycvvdp
 
@@ -98,6 +130,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--niqe", help="niqe_modelparameters.mat")
     parser.add_argument("--ssimulacra2", help="the reference ssimulacra2 binary")
+    parser.add_argument("--vmaf", help="libvmaf's reference `vmaf` binary")
     parser.add_argument("--metrics", help="comma-separated subset (default: all available)")
     parser.add_argument("--fresh-reference", action="store_true",
                         help="ssimulacra2: recompute the reference's side in every call (as the tool)")
@@ -116,7 +149,7 @@ def main() -> int:
         Image.fromarray(reference).save(buffer, format="JPEG", quality=30)
         pairs.append((reference, np.array(Image.open(buffer).convert("RGB"))))
     weights = Weights.from_options(Path(args.niqe).parent if args.niqe else None)
-    calls = references(Path(args.niqe) if args.niqe else None, args.ssimulacra2)
+    calls = references(Path(args.niqe) if args.niqe else None, args.ssimulacra2, args.vmaf)
     print(f"{len(pairs)} pairs, {args.repeats} repeats; median seconds per pair")
     print(f"{'metric':14s} {'rdpbench':>9s} {'reference':>9s} {'ratio':>6s}")
     with tempfile.TemporaryDirectory() as temporary:
