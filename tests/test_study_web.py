@@ -396,9 +396,9 @@ def _synchronised(driver) -> tuple[float, float, float, float]:
     return (*views["original"][:2], *boxes["original"][2:])
 
 
-def _pixel_exact(driver, study) -> bool:
-    """Whether each panel of a screenshot (device pixel ratio 1) equals its study picture, enlarged by
-    pixel repetition at the zoom shown and cut at the view: shown 1:1 and never resampled."""
+def _pixel_exact(driver, study, ratio: float = 1) -> bool:
+    """Whether each panel of a screenshot (``ratio`` device pixels per CSS pixel) equals its study picture,
+    enlarged by pixel repetition at the zoom shown and cut at the view: shown 1:1 and never resampled."""
     import io
 
     import numpy as np
@@ -406,11 +406,14 @@ def _pixel_exact(driver, study) -> bool:
 
     screen = np.asarray(Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB"))
     boxes, views = _view(driver)
-    for panel, (left, top, width, height) in boxes.items():
+    for panel, box in boxes.items():
+        left, top, width, height = (round(value * ratio, 3) for value in box)
+        if not all(float(value).is_integer() for value in (left, top, width, height)):
+            return False  # a frame off the device-pixel grid cuts a picture pixel
         name = driver.execute_script("return arguments[0].src", driver.find_element("id", panel)).rsplit("/", 1)[1]
         picture = np.asarray(Image.open(study / "images" / name).convert("RGB"))
-        x, y, shown_width = views[panel][:3]
-        zoom = int(shown_width) // picture.shape[1]
+        x, y, shown_width = (round(value * ratio, 3) for value in views[panel][:3])
+        zoom = round(shown_width / picture.shape[1])
         enlarged = picture.repeat(zoom, axis=0).repeat(zoom, axis=1)
         expected = enlarged[int(y):int(y + height), int(x):int(x + width)]
         if not np.array_equal(screen[int(top):int(top + height), int(left):int(left + width)], expected):
@@ -503,6 +506,18 @@ def test_the_viewer_at_1280x720_compares_like_with_like(tmp_path, large_study):
         WebDriverWait(driver, 10, poll_frequency=0.05).until(lambda d: _synchronised(d)[2] == natural_width)
         assert _synchronised(driver) == (0, 0, natural_width, natural_height) and _pixel_exact(driver, large_study)
         assert all(_inside_viewport(driver, e) for e in ("progress", "choose-left", "choose-right", "right-label"))
+        # device-pixel ratios 1.5 and 2: pictures still on whole screen pixels, also zoomed and panned
+        for ratio in (1.5, 2):
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                   {"width": 1280, "height": 720, "deviceScaleFactor": ratio, "mobile": False})
+            WebDriverWait(driver, 10, poll_frequency=0.05).until(
+                lambda d: d.execute_script("return devicePixelRatio") == ratio)
+            time.sleep(0.2)
+            assert _pixel_exact(driver, large_study, ratio), ratio
+            ActionChains(driver).send_keys("z").perform()
+            ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(frames["left"]), 7, 5).perform()
+            assert _pixel_exact(driver, large_study, ratio), ratio
+            ActionChains(driver).send_keys("z", "z").perform()  # back to 1:1
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                {"width": 1280, "height": 720, "deviceScaleFactor": 1, "mobile": False})
         WebDriverWait(driver, 10, poll_frequency=0.05).until(lambda d: _synchronised(d)[2] == width)

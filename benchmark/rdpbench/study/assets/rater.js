@@ -121,28 +121,42 @@
   const ratio = () => window.devicePixelRatio || 1;
   const scale = () => ZOOMS[view.zoom] / ratio();  // CSS px per picture pixel
 
-  // Size the three panels alike: the picture at 1:1, cut to what fits the window.
+  // Size the three panels alike: the picture at 1:1, cut to what fits the window. Each frame's size and
+  // place are whole device pixels that CSS can also hold exactly (layout rounds to 1/64 CSS px: at a
+  // device-pixel ratio of 1.5 only multiples of 3 device pixels are both), so every picture pixel lands
+  // on whole screen pixels, cut identically in all three frames: each frame is nudged onto that grid.
+  let frameSize = [0, 0], frameRatio = 0;  // CSS px of each frame, at this device-pixel ratio
   function layout() {
     const picture = $("original");
     if (!picture.naturalWidth) return;
-    const panels = $("panels"), figure = panels.querySelector("figure"), frame = figure.querySelector(".frame");
+    const r = frameRatio = ratio(), panels = $("panels"), figure = panels.querySelector("figure");
+    const frames = document.querySelectorAll(".frame"), frame = frames[0];
+    let grid = 1;  // device px
+    while (grid < 64 && Math.abs(grid / r * 64 - Math.round(grid / r * 64)) > 1e-6) grid++;
+    const snap = (device, round) => round(device / grid) * grid / r;  // device px to CSS px on the grid
     const gap = parseFloat(getComputedStyle(panels).columnGap) || 0;
     const chrome = figure.offsetHeight - frame.offsetHeight;  // caption and button under each panel
-    const width = Math.floor(Math.min(picture.naturalWidth / ratio(), (panels.clientWidth - 2 * gap) / 3));
-    const height = Math.floor(Math.min(picture.naturalHeight / ratio(), panels.clientHeight - chrome));
-    for (const element of document.querySelectorAll(".frame")) {
-      element.style.width = `${Math.max(width, 16)}px`;
-      element.style.height = `${Math.max(height, 16)}px`;
+    frameSize = [snap(Math.min(picture.naturalWidth, (panels.clientWidth - 2 * gap) / 3 * r), Math.floor),
+                 snap(Math.min(picture.naturalHeight, (panels.clientHeight - chrome) * r), Math.floor)]
+      .map(size => Math.max(size, 16));
+    for (const element of frames) {
+      element.style.width = `${frameSize[0]}px`;
+      element.style.height = `${frameSize[1]}px`;
+      element.style.left = element.style.top = "0px";
+    }
+    for (const element of frames) {
+      const box = element.getBoundingClientRect();
+      element.style.left = `${snap(box.left * r, Math.round) - box.left}px`;
+      element.style.top = `${snap(box.top * r, Math.round) - box.top}px`;
     }
     applyView();
   }
 
   // The largest top-left picture pixel that still fills the panel: the pan range.
   function limits() {
-    const picture = $("original"), frame = $("original").parentElement;
-    const s = scale();
-    return [Math.max(0, Math.ceil(picture.naturalWidth - frame.clientWidth / s)),
-            Math.max(0, Math.ceil(picture.naturalHeight - frame.clientHeight / s))];
+    const picture = $("original"), s = scale();
+    return [Math.max(0, Math.ceil(picture.naturalWidth - frameSize[0] / s - 1e-9)),
+            Math.max(0, Math.ceil(picture.naturalHeight - frameSize[1] / s - 1e-9))];
   }
 
   function applyView() {
@@ -165,9 +179,9 @@
   // Each trial: 1:1, centred.
   function resetView() {
     view.zoom = 0;
-    const picture = $("original"), frame = picture.parentElement;
-    view.x = (picture.naturalWidth - frame.clientWidth / scale()) / 2;
-    view.y = (picture.naturalHeight - frame.clientHeight / scale()) / 2;
+    const picture = $("original");
+    view.x = (picture.naturalWidth - frameSize[0] / scale()) / 2;
+    view.y = (picture.naturalHeight - frameSize[1] / scale()) / 2;
     applyView();
   }
 
@@ -182,8 +196,7 @@
   }
 
   function zoomCentre() {
-    const frame = $("original").parentElement;
-    zoomAt(frame.clientWidth / 2, frame.clientHeight / 2);
+    zoomAt(frameSize[0] / 2, frameSize[1] / 2);
   }
 
   function panBy(dx, dy) {  // CSS px
@@ -437,6 +450,8 @@
     frame.addEventListener("pointercancel", () => { press = null; });
   }
   window.addEventListener("resize", () => { windowFits(); layout(); });
+  // a new device-pixel ratio (the window moved to another screen) may come without a resize event
+  setInterval(() => { if (ratio() !== frameRatio) layout(); }, 250);
   windowFits();
   busy = true;
   backend.next().then(state => {
