@@ -582,7 +582,7 @@ def test_a_triplet_trial_flickers_at_its_rate_and_takes_not_sure_in_chromium(tmp
     triplet = tmp_path / "triplet"
     assert run_cli("study", "create", study.parent / "results", "--out", triplet, "--design", "triplet", "--codecs",
                    "webp", "--images", "1", "--probes", "0", "--flicker-hz", "5", "--seed", "2") == 0
-    running = Server(triplet)
+    running = Server(triplet, options=("--practice", "1"))
     session = Session(triplet)
     driver = _browser(tmp_path / "profile")
     try:
@@ -590,6 +590,11 @@ def test_a_triplet_trial_flickers_at_its_rate_and_takes_not_sure_in_chromium(tmp
         driver.find_element(By.ID, "start-button").click()  # consent
         wait_for(driver, "instructions", 0)
         driver.find_element(By.ID, "start-button").click()
+        wait_for(driver, "trial", 0)  # practice offers what the trials offer: not sure and flicker
+        assert driver.execute_script("return document.body.dataset.practice") == "true"
+        assert driver.find_element(By.ID, "choose-not-sure").is_displayed()
+        assert driver.find_element(By.ID, "flicker").is_displayed()
+        ActionChains(driver).send_keys(Keys.ARROW_DOWN).perform()
         # within the minimum display time neither the not-sure key nor the server takes an answer
         pressed_in = driver.execute_async_script(
             "const done = arguments[0]; (function poll() { if (document.body.dataset.state !== 'viewing') "

@@ -9,7 +9,8 @@ Routes
   checked on every route (400 naming the parameter); a participant seen before goes straight to their
   page; an MTurk preview shows the texts and no start button.
 - ``GET /api/<rater>/next``: ``{"done", "answered", "total", "fresh", "practice", "trial": {"key",
-  "left", "right", "original"}}`` (image URLs; ``fresh``: nothing answered yet, so the page shows the
+  "left", "right", "original"}, "viewer"}`` (image URLs; ``viewer``: what the page offers besides
+  2AFC, :meth:`rdpbench.study.session.Session.viewer`, also in practice; ``fresh``: nothing answered yet, so the page shows the
   instructions first; ``practice``: a practice item of :mod:`rdpbench.study.practice`, and
   ``answered``/``total`` count practice items) or, when done, ``{"done": true, "code": completion
   code, "completion": the platform hand-off or null}``.
@@ -74,7 +75,7 @@ def practice_state(session: Session, rater: str, count: int) -> dict | None:
     if index is None:
         return None
     return {"done": False, "practice": True, "fresh": given == 0, "answered": given, "total": count,
-            "trial": practice.item(session, rater, index)}
+            "trial": practice.item(session, rater, index), "viewer": session.viewer()}
 
 
 def state(session: Session, rater: str) -> dict:
