@@ -74,6 +74,14 @@ def test_markdown_from_a_study_folder_cannot_inject_script():
     assert parser.seen == [("h1", []), ("p", []), ("strong", []), ("a", []), ("p", []), ("p", []),
                            ("a", [("href", "https://example.org/info")])], parser.seen
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered  # shown as text, not run
+    # character references in an address are decoded by the browser (as by HTMLParser) before the URL
+    # parser drops tabs and newlines: none may come out as a scheme other than http(s) or mailto
+    parser = Tags()
+    parser.feed(consent.render("[a](&#106;avascript:alert(1)) [b](java&#x09;script:alert(2)) "
+                               "[c](javascript&#58;alert(3)) ![d](jav&#10;ascript:alert(4)) [e](page.html#x) "
+                               "[f](?q=1:2) [g](HTTPS://example.org/)"))
+    addresses = [value for _, attrs in parser.seen for name, value in attrs if name in ("href", "src")]
+    assert addresses == ["page.html#x", "?q=1:2", "HTTPS://example.org/"], addresses
 
 
 def test_prolific_parameters_hash_only_storage_and_resume(tmp_path, study, run_cli, capsys):
