@@ -46,7 +46,7 @@ from starlette.routing import Route
 from rdpbench import bounded_json
 from rdpbench.study import consent, practice
 from rdpbench.study import design as designs
-from rdpbench.study.platform import HANDOFF, Platform, join, returning, salt
+from rdpbench.study.platform import HANDOFF, Platform, handed_in_once, join, returning, salt
 from rdpbench.study.session import MIN_DISPLAY_MS, RequestError, Session, checked_fields
 
 ASSETS = Path(__file__).with_name("assets")
@@ -155,8 +155,9 @@ def create_app(folder: Path, platform: Platform = Platform(), practice_trials: i
         if not current["done"]:
             sent[rater] = (current["trial"]["key"], time.monotonic())
         else:
-            current["completion"] = platform.completion(platform.arrival(request.query_params, handoff=True),
-                                                        current["code"])
+            arrival = platform.arrival(request.query_params, handoff=True)
+            handed_in_once(session, key, arrival, rater)
+            current["completion"] = platform.completion(arrival, current["code"])
         return current
 
     def next_trial(request: Request) -> Response:
