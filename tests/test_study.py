@@ -432,6 +432,11 @@ def test_static_export_answers_import_once_and_bad_files_change_nothing(tmp_path
                  "gap": {**document, "answers": answers[:2] + answers[3:4]},
                  "choice": {**document, "answers": answers[:2] + [{**answers[2], "choice": "up"}]},
                  "unknown_rater": {**document, "rater": "f" * 16, "answers": answers[:1]}}
+    registered = Session(study)
+    for source in ("web", "simulated"):  # raters of the study, but not issued for a static page
+        other = registered.register(source)
+        bad_files[source] = {**document, "rater": other, "answers": [
+            {**answers[0], "key": shown.key} for shown in registered.order(other)[:1]]}
     for name, content in bad_files.items():
         path = tmp_path / f"{name}.json"
         path.write_text(json.dumps(content))
