@@ -205,8 +205,11 @@ def test_simulated_bradley_terry_raters_are_recovered_within_the_cis(tmp_path, r
     assert run_cli("study", "export", study, "--out", tmp_path / "responses.csv") == 0
     responses = pd.read_csv(tmp_path / "responses.csv")
     assert list(responses.columns) == ["rater", "trial", "image", "left", "right", "choice", "chosen", "response_ms",
-                                       "answered_at", "is_probe", "source"]
+                                       "answered_at", "position", "is_probe", "source"]
     assert len(responses) == 43 * 18
+    for rater, group in responses.groupby("rater"):  # 1 = the rater's first trial, in their own order
+        assert sorted(group["position"]) == list(range(1, 19))
+        assert list(group.sort_values("position")["trial"]) == [s.trial["id"] for s in Session(study).order(rater)]
     kept = responses[responses["rater"].isin(raters.loc[~careless, "rater"]) & ~responses["is_probe"]]
     trials = {t["id"]: t for t in design["trials"]}
     kept = kept.assign(a=[trials[t]["a"] for t in kept["trial"]], b=[trials[t]["b"] for t in kept["trial"]])
