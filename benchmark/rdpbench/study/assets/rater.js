@@ -131,8 +131,11 @@
     if (!picture.naturalWidth) return;
     const r = frameRatio = ratio(), panels = $("panels"), figure = panels.querySelector("figure");
     const frames = document.querySelectorAll(".frame"), frame = frames[0];
-    let grid = 1;  // device px
-    while (grid < 64 && Math.abs(grid / r * 64 - Math.round(grid / r * 64)) > 1e-6) grid++;
+    // the grid: the fewest device px that are a whole number of 1/64 CSS px (1 at ratios 1 and 2, 3 at 1.5,
+    // 5 at 1.25); none within 8 (a browser zoom of 110 %): 1, whole device px as near as layout allows
+    let grid = 1;
+    while (grid <= 8 && Math.abs(grid / r * 64 - Math.round(grid / r * 64)) > 1e-3) grid++;
+    if (grid > 8) grid = 1;
     const snap = (device, round) => round(device / grid) * grid / r;  // device px to CSS px on the grid
     const gap = parseFloat(getComputedStyle(panels).columnGap) || 0;
     const chrome = figure.offsetHeight - frame.offsetHeight;  // caption and button under each panel
