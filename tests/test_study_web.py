@@ -511,8 +511,7 @@ def test_the_viewer_at_1280x720_compares_like_with_like(tmp_path, large_study):
             driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                    {"width": 1280, "height": 720, "deviceScaleFactor": ratio, "mobile": False})
             WebDriverWait(driver, 10, poll_frequency=0.05).until(
-                lambda d: d.execute_script("return devicePixelRatio") == ratio)
-            time.sleep(0.2)
+                lambda d: d.execute_script("return document.body.dataset.ratio") == str(ratio))
             assert _pixel_exact(driver, large_study, ratio), ratio
             ActionChains(driver).send_keys("z").perform()
             ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(frames["left"]), 7, 5).perform()

@@ -152,6 +152,7 @@
       element.style.left = `${snap(box.left * r, Math.round) - box.left}px`;
       element.style.top = `${snap(box.top * r, Math.round) - box.top}px`;
     }
+    body.dataset.ratio = String(r);  // the device-pixel ratio laid out for
     applyView();
   }
 
