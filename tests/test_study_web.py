@@ -483,6 +483,23 @@ def test_the_viewer_at_1280x720_compares_like_with_like(tmp_path, large_study):
         assert _synchronised(driver)[:2] == (x, y) and _pixel_exact(driver, large_study)
         ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(frames["right"]), 16, 50).perform()
         assert _synchronised(driver)[:2] == (x + 16, y + 50)  # screen pixels: 8 and 25 picture pixels at 2:1
+        x, y = x + 16, y + 50
+        # a slow drag (one pointer event per screen pixel) moves the pictures with the pointer: 12 pixels
+        # left and 6 up move the view 12 and 6 screen pixels (6 and 3 picture pixels), not one a step
+        box = driver.execute_script("return arguments[0].getBoundingClientRect().toJSON()", frames["left"])
+        at = [box["left"] + 200, box["top"] + 200]
+
+        def mouse(kind, **extra):
+            driver.execute_cdp_cmd("Input.dispatchMouseEvent", {"type": kind, "x": at[0], "y": at[1], "button": "left",
+                                                                "buttons": 1, **extra})
+
+        mouse("mousePressed", clickCount=1)
+        for step in range(12):
+            at[0] -= 1
+            at[1] -= 1 if step < 6 else 0
+            mouse("mouseMoved")
+        mouse("mouseReleased", clickCount=1)
+        assert _synchronised(driver)[:2] == (x + 12, y + 6)
 
         # flipped: clearly marked, and an answer is refused until flipped back
         ActionChains(driver).send_keys("f").perform()

@@ -5,8 +5,8 @@
 //
 // The viewer: three panels (left, original, right) of one identical size, each a window onto its
 // picture at 1, 2 or 4 screen pixels per picture pixel (device-pixel-ratio aware, never resampled
-// smoothly). One view (zoom, x, y: the picture pixel at the windows' top-left corner, whole pixels)
-// drives all three, so they always show the same region: a click zooms in at the clicked point, Z
+// smoothly). One view (zoom, x, y: the picture pixel at the windows' top-left corner, shown rounded to
+// whole pixels) drives all three, so they always show the same region: a click zooms in at the clicked point, Z
 // about the centre, a wheel or drag over any panel moves all of them. Each trial starts at 1:1 with
 // the centre in view. Panels are as large as the picture at 1:1 but no larger than the window allows
 // (each a third of its width, its height less the controls): a picture wider than its panel is cut,
@@ -163,20 +163,24 @@
             Math.max(0, Math.ceil(picture.naturalHeight - frameSize[1] / s - 1e-9))];
   }
 
+  // The picture pixel shown at the panels' top-left corner: the view rounded to whole picture pixels.
+  const shown = () => [Math.round(view.x), Math.round(view.y)];
+
   function applyView() {
     const [maxX, maxY] = limits();
-    view.x = Math.round(Math.min(Math.max(view.x, 0), maxX));
-    view.y = Math.round(Math.min(Math.max(view.y, 0), maxY));
+    view.x = Math.min(Math.max(view.x, 0), maxX);  // kept exact, so slow drags add up
+    view.y = Math.min(Math.max(view.y, 0), maxY);
+    const [x, y] = shown();
     const s = scale();
     for (const id of IMAGES) {
       const image = $(id);
       if (!image.naturalWidth) continue;
       image.style.width = `${image.naturalWidth * s}px`;
       image.style.height = `${image.naturalHeight * s}px`;
-      image.style.transform = `translate(${-view.x * s}px, ${-view.y * s}px)`;  // whole device pixels
+      image.style.transform = `translate(${-x * s}px, ${-y * s}px)`;  // whole device pixels
     }
     body.dataset.zoom = String(ZOOMS[view.zoom]);
-    body.dataset.view = `${view.x},${view.y}`;
+    body.dataset.view = `${x},${y}`;
     $("zoom").textContent = `Zoom ${ZOOMS[view.zoom]}:1 (Z)`;
   }
 
@@ -192,7 +196,7 @@
   // Next zoom level, keeping the picture pixel under (px, py) (CSS px inside a panel) in place.
   function zoomAt(px, py) {
     const before = scale();
-    const u = view.x + px / before, v = view.y + py / before;
+    const [x, y] = shown(), u = x + px / before, v = y + py / before;
     view.zoom = (view.zoom + 1) % ZOOMS.length;
     view.x = u - px / scale();
     view.y = v - py / scale();
@@ -439,7 +443,11 @@
     });
     frame.addEventListener("pointermove", event => {
       if (!press) return;
-      press.dragged ||= Math.hypot(event.clientX - press.x, event.clientY - press.y) > 4;
+      if (!press.dragged && Math.hypot(event.clientX - press.x, event.clientY - press.y) > 4) {
+        press.dragged = true;  // a drag from where the press began: the pictures follow the pointer
+        press.lastX = press.x;
+        press.lastY = press.y;
+      }
       if (press.dragged) panBy(press.lastX - event.clientX, press.lastY - event.clientY);
       press.lastX = event.clientX;
       press.lastY = event.clientY;
