@@ -13,7 +13,8 @@ Routes
   2AFC, :meth:`rdpbench.study.session.Session.viewer`, also in practice; ``fresh``: nothing answered yet, so the page shows the
   instructions first; ``practice``: a practice item of :mod:`rdpbench.study.practice`, and
   ``answered``/``total`` count practice items) or, when done, ``{"done": true, "code": completion
-  code, "completion": the platform hand-off or null}``.
+  code, "completion": the platform hand-off or null}`` (409 instead when the rater finished in another
+  platform session: :func:`rdpbench.study.platform.handed_in_once`).
 - ``POST /api/<rater>/answer`` with JSON ``{"key", "choice": "left"|"right", "response_ms"}``: records
   the answer (:class:`rdpbench.study.session.Session`) and returns the next state.
 - ``GET /images/<name>.png``: a study picture, served only while its bytes match the sha256 in
