@@ -205,8 +205,11 @@ def test_simulated_bradley_terry_raters_are_recovered_within_the_cis(tmp_path, r
     assert run_cli("study", "export", study, "--out", tmp_path / "responses.csv") == 0
     responses = pd.read_csv(tmp_path / "responses.csv")
     assert list(responses.columns) == ["rater", "trial", "image", "left", "right", "choice", "chosen", "response_ms",
-                                       "answered_at", "is_probe", "source"]
+                                       "answered_at", "position", "is_probe", "source"]
     assert len(responses) == 43 * 18
+    for rater, group in responses.groupby("rater"):  # 1 = the rater's first trial, in their own order
+        assert sorted(group["position"]) == list(range(1, 19))
+        assert list(group.sort_values("position")["trial"]) == [s.trial["id"] for s in Session(study).order(rater)]
     kept = responses[responses["rater"].isin(raters.loc[~careless, "rater"]) & ~responses["is_probe"]]
     trials = {t["id"]: t for t in design["trials"]}
     kept = kept.assign(a=[trials[t]["a"] for t in kept["trial"]], b=[trials[t]["b"] for t in kept["trial"]])
@@ -432,6 +435,11 @@ def test_static_export_answers_import_once_and_bad_files_change_nothing(tmp_path
                  "gap": {**document, "answers": answers[:2] + answers[3:4]},
                  "choice": {**document, "answers": answers[:2] + [{**answers[2], "choice": "up"}]},
                  "unknown_rater": {**document, "rater": "f" * 16, "answers": answers[:1]}}
+    registered = Session(study)
+    for source in ("web", "simulated"):  # raters of the study, but not issued for a static page
+        other = registered.register(source)
+        bad_files[source] = {**document, "rater": other, "answers": [
+            {**answers[0], "key": shown.key} for shown in registered.order(other)[:1]]}
     for name, content in bad_files.items():
         path = tmp_path / f"{name}.json"
         path.write_text(json.dumps(content))

@@ -74,6 +74,14 @@ def test_markdown_from_a_study_folder_cannot_inject_script():
     assert parser.seen == [("h1", []), ("p", []), ("strong", []), ("a", []), ("p", []), ("p", []),
                            ("a", [("href", "https://example.org/info")])], parser.seen
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered  # shown as text, not run
+    # character references in an address are decoded by the browser (as by HTMLParser) before the URL
+    # parser drops tabs and newlines: none may come out as a scheme other than http(s) or mailto
+    parser = Tags()
+    parser.feed(consent.render("[a](&#106;avascript:alert(1)) [b](java&#x09;script:alert(2)) "
+                               "[c](javascript&#58;alert(3)) ![d](jav&#10;ascript:alert(4)) [e](page.html#x) "
+                               "[f](?q=1:2) [g](HTTPS://example.org/)"))
+    addresses = [value for _, attrs in parser.seen for name, value in attrs if name in ("href", "src")]
+    assert addresses == ["page.html#x", "?q=1:2", "HTTPS://example.org/"], addresses
 
 
 def test_prolific_parameters_hash_only_storage_and_resume(tmp_path, study, run_cli, capsys):
@@ -170,24 +178,35 @@ def test_mturk_preview_submit_host_allow_list_and_completion_form(tmp_path, stud
         session = Session(folder)
         unconsented = session.register("static")  # a rater who never passed the consent page
         assert running.request("GET", f"/api/{unconsented}/next?{page.split('?')[1]}")[0] == 403
+        # before finishing, the worker returns the HIT and accepts another assignment: it is theirs now
+        arrival_b = {**arrival, "assignmentId": "3BBBBBBBBBBBBBBBBBBBBBBBBBBBBB"}
+        status, _, headers = running.request("GET", "/?" + urllib.parse.urlencode(arrival_b))
+        assert status == 303 and headers["location"].split("?")[0] == f"/r/{rater}"
+        page = headers["location"]
         for shown in session.order(rater):  # answered through the session: the hand-off is what is tested here
             session.answer(rater, shown.key, "left", 900)
         evil = page.replace("workersandbox.mturk.com", "evil.example")
         assert running.request("GET", f"/api/{rater}/next?{evil.split('?')[1]}")[0] == 400
         status, state = running.json("GET", f"/api/{rater}/next?{page.split('?')[1]}")
         assert status == 200 and state["done"]
-        # the worker comes back: through the same assignment to their rater; through another one, refused
-        again = running.request("GET", "/?" + urllib.parse.urlencode(arrival))
+        # the worker comes back: through the assignment they finished in to their rater; through another
+        # one refused, also on their own page's address with another assignmentId (no second hand-in)
+        again = running.request("GET", "/?" + urllib.parse.urlencode(arrival_b))
         assert again[0] == 303 and again[2]["location"] == page
-        second = urllib.parse.urlencode({**arrival, "assignmentId": "3BBBBBBBBBBBBBBBBBBBBBBBBBBBBB"})
-        for method, path in (("GET", "/"), ("POST", "/start")):
-            status, body, _ = running.request(method, f"{path}?{second}")
-            assert status == 409 and b"already completed" in body and b"return this" in body
+        for other in (arrival["assignmentId"], "3CCCCCCCCCCCCCCCCCCCCCCCCCCCCC"):
+            second = urllib.parse.urlencode({**arrival, "assignmentId": other})
+            for method, path in (("GET", "/"), ("POST", "/start")):
+                status, body, _ = running.request(method, f"{path}?{second}")
+                assert status == 409 and b"already completed" in body and b"return this" in body
+            status, body, _ = running.request("GET", f"/api/{rater}/next?assignmentId={other}"
+                                                     "&turkSubmitTo=https://workersandbox.mturk.com")
+            assert status == 409 and b"already completed" in body and b"completionCode" not in body
         assert state["completion"] == {"post": "https://workersandbox.mturk.com/mturk/externalSubmit", "fields": {
-            "assignmentId": arrival["assignmentId"], "completionCode": session.completion_code(rater)}}
+            "assignmentId": arrival_b["assignmentId"], "completionCode": session.completion_code(rater)}}
     finally:
         _stop(running)
     assert _files_contain(folder, arrival["workerId"]) == [] and _files_contain(folder, arrival["assignmentId"]) == []
+    assert _files_contain(folder, arrival_b["assignmentId"]) == []
 
 
 @NEEDS_BROWSER

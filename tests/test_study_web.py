@@ -396,9 +396,9 @@ def _synchronised(driver) -> tuple[float, float, float, float]:
     return (*views["original"][:2], *boxes["original"][2:])
 
 
-def _pixel_exact(driver, study) -> bool:
-    """Whether each panel of a screenshot (device pixel ratio 1) equals its study picture, enlarged by
-    pixel repetition at the zoom shown and cut at the view: shown 1:1 and never resampled."""
+def _pixel_exact(driver, study, ratio: float = 1) -> bool:
+    """Whether each panel of a screenshot (``ratio`` device pixels per CSS pixel) equals its study picture,
+    enlarged by pixel repetition at the zoom shown and cut at the view: shown 1:1 and never resampled."""
     import io
 
     import numpy as np
@@ -406,11 +406,14 @@ def _pixel_exact(driver, study) -> bool:
 
     screen = np.asarray(Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB"))
     boxes, views = _view(driver)
-    for panel, (left, top, width, height) in boxes.items():
+    for panel, box in boxes.items():
+        left, top, width, height = (round(value * ratio, 3) for value in box)
+        if not all(float(value).is_integer() for value in (left, top, width, height)):
+            return False  # a frame off the device-pixel grid cuts a picture pixel
         name = driver.execute_script("return arguments[0].src", driver.find_element("id", panel)).rsplit("/", 1)[1]
         picture = np.asarray(Image.open(study / "images" / name).convert("RGB"))
-        x, y, shown_width = views[panel][:3]
-        zoom = int(shown_width) // picture.shape[1]
+        x, y, shown_width = (round(value * ratio, 3) for value in views[panel][:3])
+        zoom = round(shown_width / picture.shape[1])
         enlarged = picture.repeat(zoom, axis=0).repeat(zoom, axis=1)
         expected = enlarged[int(y):int(y + height), int(x):int(x + width)]
         if not np.array_equal(screen[int(top):int(top + height), int(left):int(left + width)], expected):
@@ -480,6 +483,23 @@ def test_the_viewer_at_1280x720_compares_like_with_like(tmp_path, large_study):
         assert _synchronised(driver)[:2] == (x, y) and _pixel_exact(driver, large_study)
         ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(frames["right"]), 16, 50).perform()
         assert _synchronised(driver)[:2] == (x + 16, y + 50)  # screen pixels: 8 and 25 picture pixels at 2:1
+        x, y = x + 16, y + 50
+        # a slow drag (one pointer event per screen pixel) moves the pictures with the pointer: 12 pixels
+        # left and 6 up move the view 12 and 6 screen pixels (6 and 3 picture pixels), not one a step
+        box = driver.execute_script("return arguments[0].getBoundingClientRect().toJSON()", frames["left"])
+        at = [box["left"] + 200, box["top"] + 200]
+
+        def mouse(kind, **extra):
+            driver.execute_cdp_cmd("Input.dispatchMouseEvent", {"type": kind, "x": at[0], "y": at[1], "button": "left",
+                                                                "buttons": 1, **extra})
+
+        mouse("mousePressed", clickCount=1)
+        for step in range(12):
+            at[0] -= 1
+            at[1] -= 1 if step < 6 else 0
+            mouse("mouseMoved")
+        mouse("mouseReleased", clickCount=1)
+        assert _synchronised(driver)[:2] == (x + 12, y + 6)
 
         # flipped: clearly marked, and an answer is refused until flipped back
         ActionChains(driver).send_keys("f").perform()
@@ -503,6 +523,17 @@ def test_the_viewer_at_1280x720_compares_like_with_like(tmp_path, large_study):
         WebDriverWait(driver, 10, poll_frequency=0.05).until(lambda d: _synchronised(d)[2] == natural_width)
         assert _synchronised(driver) == (0, 0, natural_width, natural_height) and _pixel_exact(driver, large_study)
         assert all(_inside_viewport(driver, e) for e in ("progress", "choose-left", "choose-right", "right-label"))
+        # device-pixel ratios 1.5 and 2: pictures still on whole screen pixels, also zoomed and panned
+        for ratio in (1.5, 2):
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                   {"width": 1280, "height": 720, "deviceScaleFactor": ratio, "mobile": False})
+            WebDriverWait(driver, 10, poll_frequency=0.05).until(
+                lambda d: d.execute_script("return document.body.dataset.ratio") == str(ratio))
+            assert _pixel_exact(driver, large_study, ratio), ratio
+            ActionChains(driver).send_keys("z").perform()
+            ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(frames["left"]), 7, 5).perform()
+            assert _pixel_exact(driver, large_study, ratio), ratio
+            ActionChains(driver).send_keys("z", "z").perform()  # back to 1:1
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                {"width": 1280, "height": 720, "deviceScaleFactor": 1, "mobile": False})
         WebDriverWait(driver, 10, poll_frequency=0.05).until(lambda d: _synchronised(d)[2] == width)
@@ -567,7 +598,7 @@ def test_a_triplet_trial_flickers_at_its_rate_and_takes_not_sure_in_chromium(tmp
     triplet = tmp_path / "triplet"
     assert run_cli("study", "create", study.parent / "results", "--out", triplet, "--design", "triplet", "--codecs",
                    "webp", "--images", "1", "--probes", "0", "--flicker-hz", "5", "--seed", "2") == 0
-    running = Server(triplet)
+    running = Server(triplet, options=("--practice", "1"))
     session = Session(triplet)
     driver = _browser(tmp_path / "profile")
     try:
@@ -575,6 +606,11 @@ def test_a_triplet_trial_flickers_at_its_rate_and_takes_not_sure_in_chromium(tmp
         driver.find_element(By.ID, "start-button").click()  # consent
         wait_for(driver, "instructions", 0)
         driver.find_element(By.ID, "start-button").click()
+        wait_for(driver, "trial", 0)  # practice offers what the trials offer: not sure and flicker
+        assert driver.execute_script("return document.body.dataset.practice") == "true"
+        assert driver.find_element(By.ID, "choose-not-sure").is_displayed()
+        assert driver.find_element(By.ID, "flicker").is_displayed()
+        ActionChains(driver).send_keys(Keys.ARROW_DOWN).perform()
         # within the minimum display time neither the not-sure key nor the server takes an answer
         pressed_in = driver.execute_async_script(
             "const done = arguments[0]; (function poll() { if (document.body.dataset.state !== 'viewing') "

@@ -12,7 +12,7 @@ from pathlib import Path
 from rdpbench.study import DESIGNS
 
 RESPONSE_COLUMNS = ["rater", "trial", "image", "left", "right", "choice", "chosen", "response_ms", "answered_at",
-                    "is_probe", "source"]
+                    "position", "is_probe", "source"]  # position: 1 = the rater's first trial
 
 
 def _create(args) -> int:
@@ -139,7 +139,8 @@ def _export(args) -> int:
     from rdpbench.study.analysis import responses_frame
     from rdpbench.study.session import Session
 
-    frame = responses_frame(Session(Path(args.study)))[RESPONSE_COLUMNS]
+    frame = responses_frame(Session(Path(args.study)))
+    frame = frame.assign(position=frame["position"] + 1)[RESPONSE_COLUMNS]
     out = Path(args.out) if args.out else Path(args.study) / "responses.csv"
     frame.to_csv(out, index=False, quoting=csv.QUOTE_MINIMAL)
     print(f"{out}: {len(frame)} answers")

@@ -9,7 +9,8 @@ served with the same defaults.
 
 A study folder is untrusted input, so the Markdown is rendered (``markdown``) with raw HTML *escaped*,
 not passed through (its block and inline HTML handlers are removed), and every link or image address
-other than ``http:``, ``https:``, ``mailto:`` or a relative one is dropped (no ``javascript:``). The
+other than ``http:``, ``https:``, ``mailto:`` or a relative one, as a browser reads it (character
+references decoded: ``&#106;avascript:`` is ``javascript:``), is dropped. The
 files are read through the path rule (a link leading out of the study is refused) and at most
 ``MAX_BYTES`` each.
 """
@@ -35,7 +36,8 @@ MAX_BYTES = 1 << 20
 SECONDS_PER_TRIAL = 8      # stated in the default texts: a look at three pictures and a key press
 READING_MINUTES = 2        # consent and instructions
 MIN_WINDOW = (1280, 720)   # CSS px: three panels with captions and buttons (the rater page checks it)
-_SAFE_ADDRESS = re.compile(r"(https?:|mailto:|[^:]*$|[^:]*[/?#])", re.IGNORECASE)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a URL's scheme (WHATWG URL), if it has one
+_SAFE_SCHEMES = ("http:", "https:", "mailto:")
 
 
 class _SafeAddresses(Treeprocessor):
@@ -43,8 +45,17 @@ class _SafeAddresses(Treeprocessor):
         for element in root.iter():
             for attribute in ("href", "src"):
                 value = element.get(attribute)
-                if value is not None and not _SAFE_ADDRESS.match(re.sub(r"[\x00-\x20]", "", value)):
+                if value is not None and not _safe_address(value):
                     del element.attrib[attribute]
+
+
+def _safe_address(value: str) -> bool:
+    """Whether a link or image address is http(s), mailto or relative as a browser reads it: character
+    references decoded (``&#106;avascript:`` is ``javascript:``), then control characters and spaces
+    dropped (a URL parser drops tabs and newlines anywhere)."""
+    cleaned = re.sub(r"[\x00-\x20]", "", html.unescape(value))
+    scheme = _SCHEME.match(cleaned)
+    return scheme is None or scheme.group().lower() in _SAFE_SCHEMES
 
 
 class _Untrusted(Extension):

@@ -202,18 +202,37 @@ def join(session, key: bytes | None, arrival: Arrival) -> str:
 def returning(session, key: bytes | None, arrival: Arrival) -> str | None:
     """The rater of a participant seen before (None for a new one or without a platform). A
     participant who completed the study in one session (a Prolific submission, an MTurk assignment)
-    and comes back in another is refused (409): one set of answers is handed in once."""
+    and comes back in another is refused (409): one set of answers is handed in once. One who has not
+    finished and comes back in another session (a returned HIT, a new assignment) continues in it."""
     if not arrival.participant:
         return None
     known = session.responses.participant(participant_hash(key, arrival.platform, arrival.participant))
     if known is None:
         return None
     rater, attempt = known
-    if (arrival.session and attempt and session.progress(rater)[0] is None
-            and participant_hash(key, f"{arrival.platform}-session", arrival.session) != attempt):
-        raise RequestError("you have already completed this study; please return this "
-                           + ("submission on Prolific" if arrival.platform == "prolific" else "HIT on MTurk"), 409)
+    if arrival.session:
+        current = participant_hash(key, f"{arrival.platform}-session", arrival.session)
+        if current != attempt:
+            if session.progress(rater)[0] is None:
+                _completed_elsewhere(arrival)
+            session.responses.set_session(rater, current)  # not finished: this session is theirs now
     return rater
+
+
+def _completed_elsewhere(arrival: Arrival) -> None:
+    raise RequestError("you have already completed this study; please return this "
+                       + ("submission on Prolific" if arrival.platform == "prolific" else "HIT on MTurk"), 409)
+
+
+def handed_in_once(session, key: bytes | None, arrival: Arrival, rater: str) -> None:
+    """Refuse (409) the completion hand-off of a finished rater in another platform session than the one
+    they finished in (an MTurk worker opening their own page with another ``assignmentId``), as
+    :func:`returning` refuses it on the first page."""
+    if not arrival.session or key is None:
+        return
+    attempt = session.responses.session_of(rater)
+    if attempt and participant_hash(key, f"{arrival.platform}-session", arrival.session) != attempt:
+        _completed_elsewhere(arrival)
 
 
 def find(folder: Path, session, participant: str) -> list[tuple[str, str]]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from rdpbench import bounded_json
 from rdpbench.study import design as designs
-from rdpbench.study.session import RequestError, Session, checked_fields
+from rdpbench.study.session import RequestError, Session, checked_fields, source_kind
 from rdpbench.study.webapp import rater_page
 
 ANSWERS_FORMAT = "rdpbench-study-answers/1"
@@ -80,7 +80,8 @@ def import_file(folder: Path, path: Path) -> tuple[int, int, str | None]:
         raise designs.StudyError(f"{path}: answers of study {document.get('study_id')!r}, "
                                  f"not of this study ({session.design['study_id']})")
     rater, answers = document.get("rater"), document.get("answers")
-    if not isinstance(rater, str) or session.responses.rater_seed(rater) is None:
+    issued = {r for r, _, _, source in session.responses.raters() if source_kind(source) == "static"}
+    if not isinstance(rater, str) or rater not in issued:  # a web or simulated rater is not the page's
         raise designs.StudyError(f"{path}: rater {rater!r} was not issued by `study export-static` for this study")
     if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
         raise designs.StudyError(f"{path}: 'answers' must be a list of objects")

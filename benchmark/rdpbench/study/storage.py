@@ -145,6 +145,16 @@ class Responses:
         row = self._query("SELECT rater, session_hash FROM participants WHERE participant_hash = ?", (participant_hash,))
         return tuple(row[0]) if row else None
 
+    def session_of(self, rater: str) -> str | None:
+        """The platform session (salted hash) a participant's rater runs in, or None."""
+        row = self._query("SELECT session_hash FROM participants WHERE rater = ?", (rater,))
+        return row[0][0] if row else None
+
+    def set_session(self, rater: str, session_hash: str) -> None:
+        """Record the platform session (salted hash) a participant's rater now runs in."""
+        with self._connect() as db:
+            db.execute("UPDATE participants SET session_hash = ? WHERE rater = ?", (session_hash, rater))
+
     def consent(self, rater: str) -> tuple[str, str] | None:
         """(platform, UTC time of consent) of a rater who joined through the consent page, else None."""
         row = self._query("SELECT platform, consented_at FROM participants WHERE rater = ?", (rater,))

@@ -9,10 +9,12 @@ Routes
   checked on every route (400 naming the parameter); a participant seen before goes straight to their
   page; an MTurk preview shows the texts and no start button.
 - ``GET /api/<rater>/next``: ``{"done", "answered", "total", "fresh", "practice", "trial": {"key",
-  "left", "right", "original"}}`` (image URLs; ``fresh``: nothing answered yet, so the page shows the
+  "left", "right", "original"}, "viewer"}`` (image URLs; ``viewer``: what the page offers besides
+  2AFC, :meth:`rdpbench.study.session.Session.viewer`, also in practice; ``fresh``: nothing answered yet, so the page shows the
   instructions first; ``practice``: a practice item of :mod:`rdpbench.study.practice`, and
   ``answered``/``total`` count practice items) or, when done, ``{"done": true, "code": completion
-  code, "completion": the platform hand-off or null}``.
+  code, "completion": the platform hand-off or null}`` (409 instead when the rater finished in another
+  platform session: :func:`rdpbench.study.platform.handed_in_once`).
 - ``POST /api/<rater>/answer`` with JSON ``{"key", "choice": "left"|"right", "response_ms"}``: records
   the answer (:class:`rdpbench.study.session.Session`) and returns the next state.
 - ``GET /images/<name>.png``: a study picture, served only while its bytes match the sha256 in
@@ -45,7 +47,7 @@ from starlette.routing import Route
 from rdpbench import bounded_json
 from rdpbench.study import consent, practice
 from rdpbench.study import design as designs
-from rdpbench.study.platform import HANDOFF, Platform, join, returning, salt
+from rdpbench.study.platform import HANDOFF, Platform, handed_in_once, join, returning, salt
 from rdpbench.study.session import MIN_DISPLAY_MS, RequestError, Session, checked_fields
 
 ASSETS = Path(__file__).with_name("assets")
@@ -74,7 +76,7 @@ def practice_state(session: Session, rater: str, count: int) -> dict | None:
     if index is None:
         return None
     return {"done": False, "practice": True, "fresh": given == 0, "answered": given, "total": count,
-            "trial": practice.item(session, rater, index)}
+            "trial": practice.item(session, rater, index), "viewer": session.viewer()}
 
 
 def state(session: Session, rater: str) -> dict:
@@ -154,8 +156,9 @@ def create_app(folder: Path, platform: Platform = Platform(), practice_trials: i
         if not current["done"]:
             sent[rater] = (current["trial"]["key"], time.monotonic())
         else:
-            current["completion"] = platform.completion(platform.arrival(request.query_params, handoff=True),
-                                                        current["code"])
+            arrival = platform.arrival(request.query_params, handoff=True)
+            handed_in_once(session, key, arrival, rater)
+            current["completion"] = platform.completion(arrival, current["code"])
         return current
 
     def next_trial(request: Request) -> Response:

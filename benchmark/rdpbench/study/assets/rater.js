@@ -5,8 +5,8 @@
 //
 // The viewer: three panels (left, original, right) of one identical size, each a window onto its
 // picture at 1, 2 or 4 screen pixels per picture pixel (device-pixel-ratio aware, never resampled
-// smoothly). One view (zoom, x, y: the picture pixel at the windows' top-left corner, whole pixels)
-// drives all three, so they always show the same region: a click zooms in at the clicked point, Z
+// smoothly). One view (zoom, x, y: the picture pixel at the windows' top-left corner, shown rounded to
+// whole pixels) drives all three, so they always show the same region: a click zooms in at the clicked point, Z
 // about the centre, a wheel or drag over any panel moves all of them. Each trial starts at 1:1 with
 // the centre in view. Panels are as large as the picture at 1:1 but no larger than the window allows
 // (each a third of its width, its height less the controls): a picture wider than its panel is cut,
@@ -121,60 +121,82 @@
   const ratio = () => window.devicePixelRatio || 1;
   const scale = () => ZOOMS[view.zoom] / ratio();  // CSS px per picture pixel
 
-  // Size the three panels alike: the picture at 1:1, cut to what fits the window.
+  // Size the three panels alike: the picture at 1:1, cut to what fits the window. Each frame's size and
+  // place are whole device pixels that CSS can also hold exactly (layout rounds to 1/64 CSS px: at a
+  // device-pixel ratio of 1.5 only multiples of 3 device pixels are both), so every picture pixel lands
+  // on whole screen pixels, cut identically in all three frames: each frame is nudged onto that grid.
+  let frameSize = [0, 0], frameRatio = 0;  // CSS px of each frame, at this device-pixel ratio
   function layout() {
     const picture = $("original");
     if (!picture.naturalWidth) return;
-    const panels = $("panels"), figure = panels.querySelector("figure"), frame = figure.querySelector(".frame");
+    const r = frameRatio = ratio(), panels = $("panels"), figure = panels.querySelector("figure");
+    const frames = document.querySelectorAll(".frame"), frame = frames[0];
+    // the grid: the fewest device px that are a whole number of 1/64 CSS px (1 at ratios 1 and 2, 3 at 1.5,
+    // 5 at 1.25); none within 8 (a browser zoom of 110 %): 1, whole device px as near as layout allows
+    let grid = 1;
+    while (grid <= 8 && Math.abs(grid / r * 64 - Math.round(grid / r * 64)) > 1e-3) grid++;
+    if (grid > 8) grid = 1;
+    const snap = (device, round) => round(device / grid) * grid / r;  // device px to CSS px on the grid
     const gap = parseFloat(getComputedStyle(panels).columnGap) || 0;
     const chrome = figure.offsetHeight - frame.offsetHeight;  // caption and button under each panel
-    const width = Math.floor(Math.min(picture.naturalWidth / ratio(), (panels.clientWidth - 2 * gap) / 3));
-    const height = Math.floor(Math.min(picture.naturalHeight / ratio(), panels.clientHeight - chrome));
-    for (const element of document.querySelectorAll(".frame")) {
-      element.style.width = `${Math.max(width, 16)}px`;
-      element.style.height = `${Math.max(height, 16)}px`;
+    frameSize = [snap(Math.min(picture.naturalWidth, (panels.clientWidth - 2 * gap) / 3 * r), Math.floor),
+                 snap(Math.min(picture.naturalHeight, (panels.clientHeight - chrome) * r), Math.floor)]
+      .map(size => Math.max(size, 16));
+    for (const element of frames) {
+      element.style.width = `${frameSize[0]}px`;
+      element.style.height = `${frameSize[1]}px`;
+      element.style.left = element.style.top = "0px";
     }
+    for (const element of frames) {
+      const box = element.getBoundingClientRect();
+      element.style.left = `${snap(box.left * r, Math.round) - box.left}px`;
+      element.style.top = `${snap(box.top * r, Math.round) - box.top}px`;
+    }
+    body.dataset.ratio = String(r);  // the device-pixel ratio laid out for
     applyView();
   }
 
   // The largest top-left picture pixel that still fills the panel: the pan range.
   function limits() {
-    const picture = $("original"), frame = $("original").parentElement;
-    const s = scale();
-    return [Math.max(0, Math.ceil(picture.naturalWidth - frame.clientWidth / s)),
-            Math.max(0, Math.ceil(picture.naturalHeight - frame.clientHeight / s))];
+    const picture = $("original"), s = scale();
+    return [Math.max(0, Math.ceil(picture.naturalWidth - frameSize[0] / s - 1e-9)),
+            Math.max(0, Math.ceil(picture.naturalHeight - frameSize[1] / s - 1e-9))];
   }
+
+  // The picture pixel shown at the panels' top-left corner: the view rounded to whole picture pixels.
+  const shown = () => [Math.round(view.x), Math.round(view.y)];
 
   function applyView() {
     const [maxX, maxY] = limits();
-    view.x = Math.round(Math.min(Math.max(view.x, 0), maxX));
-    view.y = Math.round(Math.min(Math.max(view.y, 0), maxY));
+    view.x = Math.min(Math.max(view.x, 0), maxX);  // kept exact, so slow drags add up
+    view.y = Math.min(Math.max(view.y, 0), maxY);
+    const [x, y] = shown();
     const s = scale();
     for (const id of IMAGES) {
       const image = $(id);
       if (!image.naturalWidth) continue;
       image.style.width = `${image.naturalWidth * s}px`;
       image.style.height = `${image.naturalHeight * s}px`;
-      image.style.transform = `translate(${-view.x * s}px, ${-view.y * s}px)`;  // whole device pixels
+      image.style.transform = `translate(${-x * s}px, ${-y * s}px)`;  // whole device pixels
     }
     body.dataset.zoom = String(ZOOMS[view.zoom]);
-    body.dataset.view = `${view.x},${view.y}`;
+    body.dataset.view = `${x},${y}`;
     $("zoom").textContent = `Zoom ${ZOOMS[view.zoom]}:1 (Z)`;
   }
 
   // Each trial: 1:1, centred.
   function resetView() {
     view.zoom = 0;
-    const picture = $("original"), frame = picture.parentElement;
-    view.x = (picture.naturalWidth - frame.clientWidth / scale()) / 2;
-    view.y = (picture.naturalHeight - frame.clientHeight / scale()) / 2;
+    const picture = $("original");
+    view.x = (picture.naturalWidth - frameSize[0] / scale()) / 2;
+    view.y = (picture.naturalHeight - frameSize[1] / scale()) / 2;
     applyView();
   }
 
   // Next zoom level, keeping the picture pixel under (px, py) (CSS px inside a panel) in place.
   function zoomAt(px, py) {
     const before = scale();
-    const u = view.x + px / before, v = view.y + py / before;
+    const [x, y] = shown(), u = x + px / before, v = y + py / before;
     view.zoom = (view.zoom + 1) % ZOOMS.length;
     view.x = u - px / scale();
     view.y = v - py / scale();
@@ -182,8 +204,7 @@
   }
 
   function zoomCentre() {
-    const frame = $("original").parentElement;
-    zoomAt(frame.clientWidth / 2, frame.clientHeight / 2);
+    zoomAt(frameSize[0] / 2, frameSize[1] / 2);
   }
 
   function panBy(dx, dy) {  // CSS px
@@ -422,7 +443,11 @@
     });
     frame.addEventListener("pointermove", event => {
       if (!press) return;
-      press.dragged ||= Math.hypot(event.clientX - press.x, event.clientY - press.y) > 4;
+      if (!press.dragged && Math.hypot(event.clientX - press.x, event.clientY - press.y) > 4) {
+        press.dragged = true;  // a drag from where the press began: the pictures follow the pointer
+        press.lastX = press.x;
+        press.lastY = press.y;
+      }
       if (press.dragged) panBy(press.lastX - event.clientX, press.lastY - event.clientY);
       press.lastX = event.clientX;
       press.lastY = event.clientY;
@@ -437,6 +462,8 @@
     frame.addEventListener("pointercancel", () => { press = null; });
   }
   window.addEventListener("resize", () => { windowFits(); layout(); });
+  // a new device-pixel ratio (the window moved to another screen) may come without a resize event
+  setInterval(() => { if (ratio() !== frameRatio) layout(); }, 250);
   windowFits();
   busy = true;
   backend.next().then(state => {
