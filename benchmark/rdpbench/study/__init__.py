@@ -1,4 +1,5 @@
-"""Human 2AFC preference studies built from a results folder (``rdpbench study ...``).
+"""Human studies built from a results folder (``rdpbench study ...``): 2AFC preferences and boosted
+triplet comparisons on a JND scale.
 
 Modules, one job each:
 
@@ -15,6 +16,8 @@ Modules, one job each:
 - :mod:`.static`   ``study export-static`` / ``study import``: the serverless variant.
 - :mod:`.analysis` statistics: GC preferences, Wilson CIs, sign tests, Elo, Bradley–Terry, 50% crossings,
   metric agreement.
+- :mod:`.intervals` bootstrap intervals over raters and images (crossed) of the derived claims.
+- :mod:`.breakdowns` per-image, per-position and left/right tables.
 - :mod:`.figures`  the figures of ``study analyze`` (GC Fig. 5, HiFiC Fig. 3 style).
 - :mod:`.page`     ``study analyze``: tables (CSV, Markdown, LaTeX), figures and ``index.html``.
 - :mod:`.jnd`      boosted triplet studies: the Thurstonian scale in JND units (``jnd_scale.csv``).
