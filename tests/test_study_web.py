@@ -198,6 +198,15 @@ def wait_for(driver, state: str, answered: int) -> None:
     WebDriverWait(driver, 60, poll_frequency=0.05).until(lambda d: body_state(d) == (state, answered))
 
 
+def key_at_first_paint(driver, key: str) -> list[str]:
+    """Press ``key`` as soon as the next pictures are painted (inside the minimum display time);
+    [body state, answers counted] right after."""
+    return driver.execute_async_script(
+        "const key = arguments[0], done = arguments[1]; (function poll() { if (document.body.dataset.state !== "
+        "'viewing') return setTimeout(poll, 2); document.dispatchEvent(new KeyboardEvent('keydown', {key, "
+        "bubbles: true})); done([document.body.dataset.state, document.body.dataset.answered]); })();", key)
+
+
 NEEDS_BROWSER = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason=(
     "Debian's chromium and chromium-driver are not installed (make setup installs them)"))
 
@@ -559,10 +568,7 @@ def test_the_viewer_at_1280x720_compares_like_with_like(tmp_path, large_study):
         assert not driver.find_element(By.ID, "error").is_displayed()
 
         # within the minimum display time a key is ignored
-        pressed_in = driver.execute_async_script(
-            "const done = arguments[0]; (function poll() { if (document.body.dataset.state !== 'viewing') "
-            "return setTimeout(poll, 2); document.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowLeft', "
-            "bubbles: true})); done([document.body.dataset.state, document.body.dataset.answered]); })();")
+        pressed_in = key_at_first_paint(driver, "ArrowLeft")
         assert pressed_in == ["viewing", "3"]
         wait_for(driver, "trial", 3)
         ActionChains(driver).send_keys(Keys.ARROW_RIGHT).perform()
@@ -612,10 +618,7 @@ def test_a_triplet_trial_flickers_at_its_rate_and_takes_not_sure_in_chromium(tmp
         assert driver.find_element(By.ID, "flicker").is_displayed()
         ActionChains(driver).send_keys(Keys.ARROW_DOWN).perform()
         # within the minimum display time neither the not-sure key nor the server takes an answer
-        pressed_in = driver.execute_async_script(
-            "const done = arguments[0]; (function poll() { if (document.body.dataset.state !== 'viewing') "
-            "return setTimeout(poll, 2); document.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowDown', "
-            "bubbles: true})); done([document.body.dataset.state, document.body.dataset.answered]); })();")
+        pressed_in = key_at_first_paint(driver, "ArrowDown")
         assert pressed_in == ["viewing", "0"]
         rater = driver.current_url.rsplit("/", 1)[-1]
         key = session.order(rater)[0].key
