@@ -79,9 +79,12 @@ def test_markdown_from_a_study_folder_cannot_inject_script():
     parser = Tags()
     parser.feed(consent.render("[a](&#106;avascript:alert(1)) [b](java&#x09;script:alert(2)) "
                                "[c](javascript&#58;alert(3)) ![d](jav&#10;ascript:alert(4)) [e](page.html#x) "
-                               "[f](?q=1:2) [g](HTTPS://example.org/)"))
+                               "[f](?q=1:2) [g](HTTPS://example.org/) ![h](https://tracker.example/p.png) "
+                               "![i](//tracker.example/p.png) ![j](/\\tracker.example/p.png) "
+                               "![l](/\\\\tracker.example/p.png) ![k](figure.png)"))
     addresses = [value for _, attrs in parser.seen for name, value in attrs if name in ("href", "src")]
-    assert addresses == ["page.html#x", "?q=1:2", "HTTPS://example.org/"], addresses
+    # pictures stay on the study's server: a remote one would give its host every participant's IP address
+    assert addresses == ["page.html#x", "?q=1:2", "HTTPS://example.org/", "figure.png"], addresses
 
 
 def test_prolific_parameters_hash_only_storage_and_resume(tmp_path, study, run_cli, capsys):

@@ -10,7 +10,9 @@ served with the same defaults.
 A study folder is untrusted input, so the Markdown is rendered (``markdown``) with raw HTML *escaped*,
 not passed through (its block and inline HTML handlers are removed), and every link or image address
 other than ``http:``, ``https:``, ``mailto:`` or a relative one, as a browser reads it (character
-references decoded: ``&#106;avascript:`` is ``javascript:``), is dropped. The
+references decoded: ``&#106;avascript:`` is ``javascript:``), is dropped, and so is every image address
+that leads off the study's server (``https:``, ``//host``: a remote picture would tell its host each
+participant's IP address). The
 files are read through the path rule (a link leading out of the study is refused) and at most
 ``MAX_BYTES`` each.
 """
@@ -43,9 +45,9 @@ _SAFE_SCHEMES = ("http:", "https:", "mailto:")
 class _SafeAddresses(Treeprocessor):
     def run(self, root: Element) -> None:
         for element in root.iter():
-            for attribute in ("href", "src"):
+            for attribute, safe in (("href", _safe_address), ("src", _local_address)):
                 value = element.get(attribute)
-                if value is not None and not _safe_address(value):
+                if value is not None and not safe(value):
                     del element.attrib[attribute]
 
 
@@ -58,13 +60,21 @@ def _safe_address(value: str) -> bool:
     return scheme is None or scheme.group().lower() in _SAFE_SCHEMES
 
 
+def _local_address(value: str) -> bool:
+    """Whether an image address stays on the study's own server (relative, no scheme, not ``//host``):
+    a picture from elsewhere would tell a third party every participant's IP address."""
+    cleaned = re.sub(r"[\x00-\x20]", "", html.unescape(value)).replace("\\", "/")
+    return _SCHEME.match(cleaned) is None and not cleaned.startswith("//")
+
+
 class _Untrusted(Extension):
     """Raw HTML is text, and only harmless link addresses survive."""
 
     def extendMarkdown(self, md) -> None:
         md.preprocessors.deregister("html_block")
         md.inlinePatterns.deregister("html")
-        md.treeprocessors.register(_SafeAddresses(md), "safe_addresses", 1)
+        # after Markdown's "unescape" (priority 0): addresses as written, backslash escapes resolved
+        md.treeprocessors.register(_SafeAddresses(md), "safe_addresses", -1)
 
 
 def render(text: str) -> str:
