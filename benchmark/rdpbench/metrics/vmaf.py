@@ -76,7 +76,8 @@ class VMAF(PairedMetric):
     reference = Reference(
         "libvmaf's `vmaf` tool (Netflix/vmaf v3.2.0-13-gf85a8536, built here) on the same 8-bit 4:4:4 frame",
         "the tool's pooled score on 7 Kodak JPEG pairs and the 5 calibration pairs (tests/data/vmaf)",
-        abs_tol=1e-6, why="the same libvmaf computation (ffmpeg's build reports libvmaf 86da14d); both print 6 decimals")
+        abs_tol=1e-6,
+        why="the same libvmaf computation (ffmpeg's build reports libvmaf 86da14d); both print 6 decimals")
 
     def __init__(self, context):
         super().__init__(context)
