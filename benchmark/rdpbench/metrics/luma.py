@@ -58,7 +58,7 @@ class PSNRY(_YCbCrPSNR):
 
     def compute(self, reference, reconstruction):
         matrix = self.settings["matrix"]
-        return MetricValue(psnr(ycbcr(reference, matrix)[..., 0], ycbcr(reconstruction, matrix)[..., 0]))
+        return MetricValue(psnr(luma(reference, matrix), luma(reconstruction, matrix)))  # Y' only: no Cb, Cr
 
 
 class PSNRYUV(_YCbCrPSNR):

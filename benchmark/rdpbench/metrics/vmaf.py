@@ -101,18 +101,31 @@ class VMAF(PairedMetric):
         return (f"libvmaf {self.model} through ffmpeg {version}'s libvmaf filter, limited-range "
                 f"{self.settings['matrix']} luma, one frame, pooled mean")
 
+    def _frame(self, image: np.ndarray) -> bytes:
+        """The 8-bit 4:4:4 planar frame of ``image``: limited-range luma, chroma planes 128."""
+        luma = limited_range_luma(image, self.settings["matrix"])
+        return luma.tobytes() + bytes([128]) * (2 * luma.size)
+
+    def _reference_frame(self, reference: np.ndarray) -> bytes:
+        """:meth:`_frame`, kept with a copy of the last reference: a worker runs one image's settings in
+        a row and converts that original once."""
+        last = getattr(self, "_last_reference", None)
+        if last is None or last[0].shape != reference.shape or not np.array_equal(last[0], reference):
+            self._last_reference = (reference.copy(), self._frame(reference))
+        return self._last_reference[1]
+
     def compute(self, reference, reconstruction):
         from rdpbench.codecs.command_line import run_tool
 
         height, width = reference.shape[:2]
         if min(height, width) < MIN_SIDE:
             return MetricValue.undefined(f"VMAF needs both sides >= {MIN_SIDE} px, not {width}x{height}")
-        chroma = np.full(2 * height * width, 128, np.uint8).tobytes()
         with tempfile.TemporaryDirectory(prefix="rdpbench-vmaf-") as folder:
             frames = []
-            for side, image in (("reconstruction", reconstruction), ("reference", reference)):
+            for side, frame in (("reconstruction", self._frame(reconstruction)),
+                                ("reference", self._reference_frame(reference))):
                 path = Path(folder) / f"{side}.yuv"
-                path.write_bytes(limited_range_luma(image, self.settings["matrix"]).tobytes() + chroma)
+                path.write_bytes(frame)
                 frames += ["-f", "rawvideo", "-pix_fmt", "yuv444p", "-s", f"{width}x{height}", "-i", str(path)]
             argv = [ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", *frames, "-lavfi",
                     f"[0:v][1:v]libvmaf=model=version={self.model}:log_fmt=json:log_path=/dev/stdout:n_threads=1",
